@@ -1,0 +1,56 @@
+/*
+ * engine.h - what the engine's modules share and nobody outside sees:
+ * the page size, rounding, panics and the counters.
+ *
+ * Lock order (outermost first), see also host.c, vm_map.h, vm_object.h:
+ *   1. host_lock          the task table (host.c)
+ *   2. task->lock         one task's map and counters; when a call needs two
+ *                         tasks it takes the lower id first
+ *   3. vm_object_lock     every memory object, its pages and shadow links,
+ *                         and the host's event counters (vm_object.c)
+ * No lock is taken while a lower-numbered one is wanted: a call holding a
+ * task lock never takes host_lock.
+ */
+#ifndef MACHVM_ENGINE_H
+#define MACHVM_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <machvm/machvm.h>
+
+extern vm_size_t vm_page_size;          /* P, fixed while the host runs */
+extern unsigned int vm_page_shift;      /* log2(P) */
+
+static inline vm_address_t vm_trunc_page(vm_address_t a)
+{
+	return a & ~(vm_page_size - 1);
+}
+
+/* Wraps to 0 when a is within P of 2^64: callers check. */
+static inline vm_address_t vm_round_page(vm_address_t a)
+{
+	return (a + vm_page_size - 1) & ~(vm_page_size - 1);
+}
+
+static inline uint64_t vm_atop(vm_address_t a)
+{
+	return a >> vm_page_shift;
+}
+
+/* A broken invariant: calls the panic hook with the message, then abort(). */
+_Noreturn void machvm_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Fault counts kept per task and for the host. */
+struct vm_fault_counts {
+	uint64_t faults;
+	uint64_t zero_fill_faults;
+	uint64_t cow_faults;
+};
+
+#ifdef MACHVM_DEBUG
+#define VM_ASSERT(c) do { if (!(c)) machvm_panic("assertion %s failed at %s:%d", #c, __FILE__, __LINE__); } while (0)
+#else
+#define VM_ASSERT(c) do { (void)sizeof(c); } while (0)
+#endif
+
+#endif

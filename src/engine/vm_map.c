@@ -1,0 +1,580 @@
+/*
+ * vm_map.c - address maps.
+ *
+ * A map is a sorted set of non-overlapping entries; each maps [start, end)
+ * to a memory object at an offset, with a current and a maximum protection,
+ * an inheritance, a wired count, machine attributes and two flags: is_shared
+ * (the object is written through by another mapping too) and needs_copy (the
+ * object is shared copy-on-write: the first write gives this entry a shadow).
+ * The entries live in vm_map_store's tree, so lookups, clipping and
+ * placement are O(log n).
+ *
+ * A call that changes part of an entry first clips it, so the change applies
+ * to whole entries, and afterwards merges equal neighbours again
+ * (coalescing), so that a round trip such as protecting a page and
+ * protecting it back leaves the map as it was.
+ *
+ * Fork builds the child's entries in one pass over the parent's and then
+ * builds the child's tree from the sorted list in O(n): no page is copied
+ * except for wired entries and entries already shared with another mapping,
+ * which are copied at once (a copy-on-write copy of an object that someone
+ * else writes through would let their writes show in the copy).
+ */
+#include "vm_map.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct vm_map_entry *entry_alloc(void)
+{
+	return calloc(1, sizeof(struct vm_map_entry));
+}
+
+/* Copies everything but the linkage and the range. */
+static void entry_copy_payload(struct vm_map_entry *to, const struct vm_map_entry *from)
+{
+	to->object = from->object;
+	to->offset = from->offset;
+	to->cache_flushes = from->cache_flushes;
+	to->dcache_flushes = from->dcache_flushes;
+	to->icache_flushes = from->icache_flushes;
+	to->wired_count = from->wired_count;
+	to->protection = from->protection;
+	to->max_protection = from->max_protection;
+	to->inheritance = from->inheritance;
+	to->flags = from->flags;
+}
+
+static void entry_release(struct vm_map *m, struct vm_map_entry *e)
+{
+	vm_map_store_remove(&m->store, e);
+	m->size -= e->end - e->start;
+	if (e->object)
+		vm_object_deallocate(e->object);
+	free(e);
+}
+
+void vm_map_init(struct vm_map *m)
+{
+	vm_map_store_init(&m->store, vm_page_size, MACHVM_USER_MAX);
+	m->size = 0;
+}
+
+void vm_map_destroy(struct vm_map *m)
+{
+	while (m->store.first)
+		entry_release(m, m->store.first);
+}
+
+kern_return_t vm_map_spares_get(struct vm_map_spares *s)
+{
+	s->e[0] = entry_alloc();
+	s->e[1] = entry_alloc();
+	if (s->e[0] == NULL || s->e[1] == NULL) {
+		vm_map_spares_put(s);
+		return KERN_RESOURCE_SHORTAGE;
+	}
+	return KERN_SUCCESS;
+}
+
+void vm_map_spares_put(struct vm_map_spares *s)
+{
+	free(s->e[0]);
+	free(s->e[1]);
+	s->e[0] = s->e[1] = NULL;
+}
+
+static struct vm_map_entry *spare_take(struct vm_map_spares *s)
+{
+	for (int i = 0; i < 2; i++) {
+		if (s->e[i]) {
+			struct vm_map_entry *e = s->e[i];
+			s->e[i] = NULL;
+			memset(e, 0, sizeof *e);
+			return e;
+		}
+	}
+	machvm_panic("vm_map: more than two clips in one range operation");
+}
+
+/* Splits e at a (strictly inside e): the new entry takes [e->start, a). */
+static void clip_start(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
+                       struct vm_map_spares *s)
+{
+	if (a <= e->start || a >= e->end)
+		return;
+	struct vm_map_entry *n = spare_take(s);
+	entry_copy_payload(n, e);
+	n->start = e->start;
+	n->end = a;
+	e->offset += a - e->start;
+	e->start = a;
+	vm_map_store_update(&m->store, e);
+	vm_map_store_insert(&m->store, n);
+	if (n->object)
+		vm_object_reference(n->object);
+}
+
+/* Splits e at a (strictly inside e): the new entry takes [a, e->end). */
+static void clip_end(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
+                     struct vm_map_spares *s)
+{
+	if (a <= e->start || a >= e->end)
+		return;
+	struct vm_map_entry *n = spare_take(s);
+	entry_copy_payload(n, e);
+	n->start = a;
+	n->end = e->end;
+	n->offset = e->offset + (a - e->start);
+	e->end = a;
+	vm_map_store_update(&m->store, e);
+	vm_map_store_insert(&m->store, n);
+	if (n->object)
+		vm_object_reference(n->object);
+}
+
+void vm_map_clip_range(struct vm_map *m, vm_address_t start, vm_address_t end,
+                       struct vm_map_spares *s)
+{
+	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
+	if (e)
+		clip_start(m, e, start, s);
+	e = vm_map_store_lookup(&m->store, end - 1);
+	if (e)
+		clip_end(m, e, end, s);
+}
+
+static bool mergeable(const struct vm_map_entry *a, const struct vm_map_entry *b)
+{
+	if (a->end != b->start || a->protection != b->protection ||
+	    a->max_protection != b->max_protection || a->inheritance != b->inheritance ||
+	    a->wired_count != b->wired_count || a->flags != b->flags ||
+	    a->cache_flushes != b->cache_flushes || a->dcache_flushes != b->dcache_flushes ||
+	    a->icache_flushes != b->icache_flushes)
+		return false;
+	if (a->object == NULL && b->object == NULL)
+		return true;
+	return a->object == b->object && a->offset + (a->end - a->start) == b->offset;
+}
+
+/* Merges e's successor into e if they are equal; true if it did. */
+static bool merge_next(struct vm_map *m, struct vm_map_entry *e)
+{
+	struct vm_map_entry *n = e->next;
+	if (n == NULL || !mergeable(e, n))
+		return false;
+	vm_address_t end = n->end;
+	entry_release(m, n);            /* drops n's reference on the shared object */
+	m->size += end - e->end;
+	e->end = end;
+	vm_map_store_update(&m->store, e);
+	return true;
+}
+
+void vm_map_coalesce_range(struct vm_map *m, vm_address_t start, vm_address_t end)
+{
+	struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, start);
+	if (e == NULL)
+		e = m->store.last;
+	else if (e->prev)
+		e = e->prev;
+	while (e && e->start <= end) {
+		if (!merge_next(m, e))
+			e = e->next;
+	}
+}
+
+vm_address_t vm_map_first_hole(struct vm_map *m, vm_address_t start, vm_address_t end)
+{
+	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
+	vm_address_t at = start;
+	while (at < end) {
+		if (e == NULL || e->start > at)
+			return at;
+		at = e->end;
+		e = e->next;
+	}
+	return end;
+}
+
+kern_return_t vm_map_enter(struct vm_map *m, vm_address_t start, vm_address_t end)
+{
+	struct vm_map_entry *e = entry_alloc();
+	if (e == NULL)
+		return KERN_RESOURCE_SHORTAGE;
+	e->start = start;
+	e->end = end;
+	e->protection = VM_PROT_DEFAULT;
+	e->max_protection = VM_PROT_ALL;
+	e->inheritance = VM_INHERIT_DEFAULT;
+	e->flags = VME_CACHE;
+	vm_map_store_insert(&m->store, e);
+	m->size += end - start;
+	vm_map_coalesce_range(m, start, end);
+	return KERN_SUCCESS;
+}
+
+kern_return_t vm_map_delete(struct vm_map *m, vm_address_t start, vm_address_t end)
+{
+	struct vm_map_spares s;
+	kern_return_t kr = vm_map_spares_get(&s);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	vm_map_clip_range(m, start, end, &s);
+	struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, start);
+	while (e && e->start < end) {
+		struct vm_map_entry *next = e->next;
+		/*
+		 * Pages of a private object that only this map's clipped pieces
+		 * refer to (no shadow behind them reads them, no other mapping
+		 * shares or copies them) are unreachable once their piece is gone:
+		 * free them now rather than when the whole object goes.
+		 */
+		struct vm_object *o = e->object;
+		if (o && o->ref_count > 1 && o->nchildren == 0 && !o->true_share &&
+		    !(e->flags & (VME_IS_SHARED | VME_NEEDS_COPY)))
+			vm_object_free_window(o, e->offset, e->end - e->start);
+		entry_release(m, e);
+		e = next;
+	}
+	vm_map_spares_put(&s);
+	return KERN_SUCCESS;
+}
+
+kern_return_t vm_map_entry_private_object(struct vm_map_entry *e)
+{
+	vm_size_t len = e->end - e->start;
+	if (e->object == NULL) {
+		e->object = vm_object_allocate(len);
+		if (e->object == NULL)
+			return KERN_RESOURCE_SHORTAGE;
+		e->offset = 0;
+		e->flags &= ~VME_NEEDS_COPY;
+		return KERN_SUCCESS;
+	}
+	if (e->flags & VME_NEEDS_COPY) {
+		/* The last reference needs no copy: nobody else can see a write. */
+		if (e->object->ref_count > 1) {
+			kern_return_t kr = vm_object_shadow(&e->object, &e->offset, len);
+			if (kr != KERN_SUCCESS)
+				return kr;
+		}
+		e->flags &= ~VME_NEEDS_COPY;
+	}
+	return KERN_SUCCESS;
+}
+
+kern_return_t vm_map_entry_shareable(struct vm_map_entry *e)
+{
+	return vm_map_entry_private_object(e);
+}
+
+/* The child's copy of parent entry e under VM_INHERIT_COPY. */
+static kern_return_t fork_copy(struct vm_map_entry *e, struct vm_map_entry *n)
+{
+	if (e->object == NULL)
+		return KERN_SUCCESS;            /* both sides stay zero fill */
+	if (e->wired_count > 0 || (e->flags & VME_IS_SHARED)) {
+		n->object = vm_object_copy_range(e->object, e->offset, e->end - e->start);
+		if (n->object == NULL)
+			return KERN_RESOURCE_SHORTAGE;
+		n->offset = 0;
+		n->flags &= ~(VME_NEEDS_COPY | VME_IS_SHARED);
+		return KERN_SUCCESS;
+	}
+	vm_object_reference(e->object);
+	e->flags |= VME_NEEDS_COPY;
+	n->flags |= VME_NEEDS_COPY;
+	return KERN_SUCCESS;
+}
+
+kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
+{
+	struct vm_map_entry *head = NULL, *tail = NULL;
+	size_t n = 0;
+	vm_size_t size = 0;
+	kern_return_t kr = KERN_SUCCESS;
+
+	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
+		if (e->inheritance == VM_INHERIT_NONE)
+			continue;
+		struct vm_map_entry *c = entry_alloc();
+		if (c == NULL) {
+			kr = KERN_RESOURCE_SHORTAGE;
+			break;
+		}
+		if (e->inheritance == VM_INHERIT_SHARE) {
+			kr = vm_map_entry_shareable(e);
+			if (kr == KERN_SUCCESS) {
+				e->flags |= VME_IS_SHARED;
+				vm_object_reference(e->object);
+			}
+		}
+		entry_copy_payload(c, e);
+		c->start = e->start;
+		c->end = e->end;
+		c->wired_count = 0;
+		if (kr == KERN_SUCCESS && e->inheritance == VM_INHERIT_COPY) {
+			c->object = NULL;
+			kr = fork_copy(e, c);
+			if (kr == KERN_SUCCESS && c->object == NULL && e->object != NULL)
+				c->object = e->object;  /* symmetric copy: shares until written */
+		}
+		if (kr != KERN_SUCCESS) {
+			free(c);
+			break;
+		}
+		c->next = NULL;
+		if (tail)
+			tail->next = c;
+		else
+			head = c;
+		tail = c;
+		n++;
+		size += c->end - c->start;
+	}
+	if (kr != KERN_SUCCESS) {
+		/* Out of memory: undo the child.  Parent entries keep what they got
+		 * (an object, a shadow, needs_copy), none of which changes what the
+		 * parent reads or writes. */
+		while (head) {
+			struct vm_map_entry *next = head->next;
+			if (head->object)
+				vm_object_deallocate(head->object);
+			free(head);
+			head = next;
+		}
+		return kr;
+	}
+	vm_map_store_build(&child->store, head, n);
+	child->size = size;
+	vm_map_coalesce_range(child, child->store.min, child->store.max);
+	vm_map_coalesce_range(parent, parent->store.min, parent->store.max);
+	return KERN_SUCCESS;
+}
+
+kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
+                                  struct vm_map *source, vm_address_t src, vm_size_t size,
+                                  boolean_t copy, vm_inherit_t inheritance,
+                                  vm_prot_t *cur, vm_prot_t *max)
+{
+	vm_address_t end = src + size;
+	size_t npieces = 0;
+	for (struct vm_map_entry *e = vm_map_store_lookup(&source->store, src);
+	     e && e->start < end; e = e->next)
+		npieces++;
+
+	/* Take every entry first, so that memory running out changes nothing. */
+	struct vm_map_entry **pieces = calloc(npieces, sizeof *pieces);
+	if (pieces == NULL)
+		return KERN_RESOURCE_SHORTAGE;
+	for (size_t i = 0; i < npieces; i++) {
+		pieces[i] = entry_alloc();
+		if (pieces[i] == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(pieces[j]);
+			free(pieces);
+			return KERN_RESOURCE_SHORTAGE;
+		}
+	}
+
+	vm_prot_t cur_and = VM_PROT_ALL, max_and = VM_PROT_ALL;
+	kern_return_t kr = KERN_SUCCESS;
+	size_t i = 0;
+	for (struct vm_map_entry *e = vm_map_store_lookup(&source->store, src);
+	     e && e->start < end; e = e->next, i++) {
+		vm_address_t ps = e->start > src ? e->start : src;
+		vm_address_t pe = e->end < end ? e->end : end;
+		struct vm_map_entry *p = pieces[i];
+		entry_copy_payload(p, e);
+		p->start = dst + (ps - src);
+		p->end = dst + (pe - src);
+		p->inheritance = (uint8_t)inheritance;
+		p->wired_count = 0;
+		p->cache_flushes = p->dcache_flushes = p->icache_flushes = 0;
+		p->flags &= ~(VME_IS_SHARED | VME_NEEDS_COPY);
+		cur_and &= e->protection;
+		max_and &= e->max_protection;
+		if (copy) {
+			p->object = NULL;
+			if (e->object != NULL && (e->wired_count > 0 || (e->flags & VME_IS_SHARED))) {
+				p->object = vm_object_copy_range(e->object, e->offset + (ps - e->start), pe - ps);
+				p->offset = 0;
+				if (p->object == NULL)
+					kr = KERN_RESOURCE_SHORTAGE;
+			} else if (e->object != NULL) {
+				vm_object_reference(e->object);
+				e->flags |= VME_NEEDS_COPY;
+				p->object = e->object;
+				p->offset = e->offset + (ps - e->start);
+				p->flags |= VME_NEEDS_COPY;
+			}
+		} else {
+			kr = vm_map_entry_shareable(e);
+			if (kr == KERN_SUCCESS) {
+				e->flags |= VME_IS_SHARED;
+				e->object->true_share = true;
+				vm_object_reference(e->object);
+				p->object = e->object;
+				p->offset = e->offset + (ps - e->start);
+				p->flags |= VME_IS_SHARED;
+			}
+		}
+		if (kr != KERN_SUCCESS)
+			break;
+	}
+	if (kr != KERN_SUCCESS) {
+		for (size_t j = 0; j < npieces; j++) {
+			if (j < i && pieces[j]->object)
+				vm_object_deallocate(pieces[j]->object);
+			free(pieces[j]);
+		}
+		free(pieces);
+		return kr;
+	}
+	for (i = 0; i < npieces; i++) {
+		vm_map_store_insert(&target->store, pieces[i]);
+		target->size += pieces[i]->end - pieces[i]->start;
+	}
+	free(pieces);
+	vm_map_coalesce_range(target, dst, dst + size);
+	if (source != target)
+		vm_map_coalesce_range(source, src, end);
+	*cur = cur_and;
+	*max = max_and;
+	return KERN_SUCCESS;
+}
+
+/* Does o's chain (o included) hold x? */
+static bool chain_holds(const struct vm_object *o, const struct vm_object *x)
+{
+	for (; o; o = o->shadow)
+		if (o == x)
+			return true;
+	return false;
+}
+
+int vm_map_alias_table(struct vm_map *m, struct vm_page_table *aliases)
+{
+	for (struct vm_map_entry *e = m->store.first; e; e = e->next) {
+		for (struct vm_object *o = e->object; o; o = o->shadow) {
+			uintptr_t n = (uintptr_t)vm_page_table_remove(aliases, o->id);
+			if (vm_page_table_put(aliases, o->id, (void *)(n + 1)) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+void vm_map_entry_report(struct vm_map *m, struct vm_map_entry *e,
+                         const struct vm_page_table *aliases,
+                         vm_region_extended_info_t *info)
+{
+	memset(info, 0, sizeof *info);
+	info->start = e->start;
+	info->size = e->end - e->start;
+	info->protection = e->protection;
+	info->max_protection = e->max_protection;
+	info->inheritance = e->inheritance;
+	info->shared = (e->flags & VME_IS_SHARED) != 0;
+	info->needs_copy = (e->flags & VME_NEEDS_COPY) != 0;
+	info->offset = e->offset;
+	info->wired_count = e->wired_count;
+	info->cache = (e->flags & VME_CACHE) ? MATTR_VAL_ON : MATTR_VAL_OFF;
+	info->migrate = (e->flags & VME_MIGRATE) ? MATTR_VAL_ON : MATTR_VAL_OFF;
+	info->replicate = (e->flags & VME_REPLICATE) ? MATTR_VAL_ON : MATTR_VAL_OFF;
+	info->cache_flushes = e->cache_flushes;
+	info->dcache_flushes = e->dcache_flushes;
+	info->icache_flushes = e->icache_flushes;
+
+	struct vm_object *top = e->object;
+	if (top == NULL) {
+		info->share_mode = SM_EMPTY;
+		return;
+	}
+	info->object_id = top->id;
+	unsigned int depth;
+	vm_object_window_report(top, e->offset, e->end - e->start, &info->resident_pages, &depth);
+	info->shadow_depth = depth;
+
+	/* XNU's vm_map_region_walk: ref_count and share mode. */
+	uint64_t ref = top->ref_count;
+	const struct vm_object *o = top->shadow;
+	for (unsigned int d = 0; d < depth && o; d++, o = o->shadow)
+		ref += o->ref_count - 1;
+	info->ref_count = (unsigned int)ref;
+
+	if (depth > 0 || (e->flags & VME_NEEDS_COPY))
+		info->share_mode = SM_COW;
+	else if (top->ref_count == 1)
+		info->share_mode = SM_PRIVATE;
+	else if (top->true_share)
+		info->share_mode = SM_TRUESHARED;
+	else
+		info->share_mode = SM_SHARED;
+
+	if (info->share_mode == SM_SHARED) {
+		uint64_t mine = 0;
+		if (aliases) {
+			mine = (uintptr_t)vm_page_table_get(aliases, top->id);
+		} else {
+			for (struct vm_map_entry *x = m->store.first; x; x = x->next)
+				if (chain_holds(x->object, top))
+					mine++;
+		}
+		if (mine == top->ref_count)
+			info->share_mode = SM_PRIVATE_ALIASED;
+		else if (mine > 1)
+			info->share_mode = SM_SHARED_ALIASED;
+	}
+}
+
+const char *vm_map_check(struct vm_map *m)
+{
+	static _Thread_local char why[256];
+	const char *s = vm_map_store_check(&m->store);
+	if (s)
+		return s;
+	vm_size_t size = 0;
+	for (struct vm_map_entry *e = m->store.first; e; e = e->next) {
+		const char *bad = NULL;
+		if ((e->start | e->end) & (vm_page_size - 1))
+			bad = "entry not page aligned";
+		else if (e->protection & ~e->max_protection)
+			bad = "current protection exceeds maximum";
+		else if ((e->protection | e->max_protection) & ~VM_PROT_ALL)
+			bad = "protection bits outside rwx";
+		else if (e->inheritance > VM_INHERIT_NONE)
+			bad = "invalid inheritance";
+		else if (e->wired_count && (e->object == NULL || (e->flags & VME_NEEDS_COPY)))
+			bad = "wired entry without a private object";
+		else if ((e->flags & VME_IS_SHARED) && (e->flags & VME_NEEDS_COPY))
+			bad = "shared entry marked needs_copy";
+		else if ((e->flags & VME_IS_SHARED) && e->object == NULL)
+			bad = "shared entry without an object";
+		else if (e->object && e->offset + (e->end - e->start) > e->object->size)
+			bad = "entry runs past the end of its object";
+		else if (e->next && mergeable(e, e->next))
+			bad = "two equal neighbours not coalesced";
+		else if (e->wired_count) {
+			uint64_t resident;
+			unsigned int depth;
+			vm_object_window_report(e->object, e->offset, e->end - e->start, &resident, &depth);
+			if (resident != vm_atop(e->end - e->start))
+				bad = "wired entry with pages not resident";
+			for (vm_address_t a = e->start; !bad && a < e->end; a += vm_page_size)
+				if (!vm_page_table_get(&e->object->pages, vm_atop(e->offset + (a - e->start))))
+					bad = "wired entry page not in its top object";
+		}
+		if (bad) {
+			snprintf(why, sizeof why, "%s: [0x%llx, 0x%llx)", bad,
+			         (unsigned long long)e->start, (unsigned long long)e->end);
+			return why;
+		}
+		size += e->end - e->start;
+	}
+	if (size != m->size)
+		return "map size does not match its entries";
+	return NULL;
+}

@@ -1,0 +1,85 @@
+/*
+ * vm_map.h - address maps: the entries of one task, and the map-level
+ * operations the calls are built from.
+ *
+ * Locking: a map belongs to one task and is guarded by that task's lock
+ * (task->lock, see host.c).  Every function here needs the owning task's
+ * lock held and vm_object_lock held as well (the map layer moves object
+ * references around).  Functions never take locks themselves.
+ */
+#ifndef MACHVM_VM_MAP_H
+#define MACHVM_VM_MAP_H
+
+#include "engine.h"
+#include "vm_map_store.h"
+#include "vm_object.h"
+
+#define VM_MAX_WIRE_COUNT 65535
+
+struct vm_map {
+	struct vm_map_store store;
+	vm_size_t size;                 /* bytes mapped */
+};
+
+/* Entries a range operation may need for clipping, taken before anything
+ * changes so that running out of memory cannot leave a half-done call. */
+struct vm_map_spares {
+	struct vm_map_entry *e[2];
+};
+
+void vm_map_init(struct vm_map *m);
+/* Removes every entry (task termination). */
+void vm_map_destroy(struct vm_map *m);
+
+kern_return_t vm_map_spares_get(struct vm_map_spares *s);
+void vm_map_spares_put(struct vm_map_spares *s);
+
+/* Splits the entries holding start and end so that [start, end) is whole entries. */
+void vm_map_clip_range(struct vm_map *m, vm_address_t start, vm_address_t end,
+                       struct vm_map_spares *s);
+/* Merges equal neighbours from the entry before start to the one after end. */
+void vm_map_coalesce_range(struct vm_map *m, vm_address_t start, vm_address_t end);
+
+/* The first address in [start, end) not covered by an entry, or end. */
+vm_address_t vm_map_first_hole(struct vm_map *m, vm_address_t start, vm_address_t end);
+
+/* A new entry [start, end) with the defaults of vm_allocate; space must be free. */
+kern_return_t vm_map_enter(struct vm_map *m, vm_address_t start, vm_address_t end);
+/* Removes every entry piece inside [start, end). */
+kern_return_t vm_map_delete(struct vm_map *m, vm_address_t start, vm_address_t end);
+
+/* Gives an entry an object of its own to write to: creates one if it has
+ * none, and resolves needs_copy with a shadow.  KERN_RESOURCE_SHORTAGE. */
+kern_return_t vm_map_entry_private_object(struct vm_map_entry *e);
+/* Gives an entry an object (none yet) and resolves needs_copy, so that it
+ * can be shared with another mapping. */
+kern_return_t vm_map_entry_shareable(struct vm_map_entry *e);
+
+/* Builds child from parent by inheritance (task_create with inherit_memory). */
+kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child);
+
+/*
+ * vm_remap's map half: the source range [src, src + size) has been checked
+ * (no hole; readable max if copying) and the target [dst, dst + size) is
+ * free.  Maps each source piece at the same distance from dst.
+ */
+kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
+                                  struct vm_map *source, vm_address_t src, vm_size_t size,
+                                  boolean_t copy, vm_inherit_t inheritance,
+                                  vm_prot_t *cur, vm_prot_t *max);
+
+/*
+ * The extended report of entry e.  aliases maps object id -> number of
+ * entries of this map whose chain holds that object; NULL to count them by
+ * scanning the map.
+ */
+void vm_map_entry_report(struct vm_map *m, struct vm_map_entry *e,
+                         const struct vm_page_table *aliases,
+                         vm_region_extended_info_t *info);
+/* Fills aliases for vm_map_entry_report over the whole map; -1 on no memory. */
+int vm_map_alias_table(struct vm_map *m, struct vm_page_table *aliases);
+
+/* Checks the map; returns NULL or a description of the first problem. */
+const char *vm_map_check(struct vm_map *m);
+
+#endif

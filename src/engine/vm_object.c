@@ -1,0 +1,467 @@
+/*
+ * vm_object.c - memory objects and copy-on-write.
+ *
+ * A memory object holds pages of real bytes, allocated on first write (reads
+ * of a page nobody wrote see zeros and allocate nothing).  Copy-on-write
+ * works as in Mach: a copy shares the object and marks both map entries
+ * needs_copy; the first write through such an entry puts a new, empty shadow
+ * object in front of the shared one and copies just the written page into it.
+ * A lookup searches the shadow chain from the top down.
+ *
+ * Chains must stay short, or every fork-of-fork would make lookups slower and
+ * memory grow.  Two rules keep them short:
+ *  - collapse: when a backing object is referenced only by the one object
+ *    that shadows it, nobody else can see it, so its pages move up into the
+ *    shadow (where the shadow lacks them) and it is freed.  This is done the
+ *    moment a reference drop makes it possible (vm_object_deallocate), which
+ *    is when a forked task terminates or a region goes away.
+ *  - bypass: when the shadow already holds every page the backing object
+ *    could supply to it, the shadow can skip the backing object and point at
+ *    the one behind it.  Tried after copy-on-write faults, with a back-off so
+ *    that a shadow filling up page by page does not rescan its backing
+ *    object every time.
+ * Reference counts count map entries and shadowing objects.  Each object
+ * keeps the list of objects that shadow it, so that a drop to one reference
+ * can find the shadow that should absorb it.
+ */
+#include "vm_object.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t vm_object_mutex = PTHREAD_MUTEX_INITIALIZER;
+#ifdef MACHVM_DEBUG
+static pthread_t vm_object_owner;
+static bool vm_object_owned;
+#endif
+
+struct vm_object_stats vm_object_stats;
+struct vm_object *vm_object_all;
+static uint64_t vm_object_next_id;
+
+void vm_object_lock_acquire(void)
+{
+	pthread_mutex_lock(&vm_object_mutex);
+#ifdef MACHVM_DEBUG
+	vm_object_owner = pthread_self();
+	vm_object_owned = true;
+#endif
+}
+
+void vm_object_lock_release(void)
+{
+#ifdef MACHVM_DEBUG
+	vm_object_owned = false;
+#endif
+	pthread_mutex_unlock(&vm_object_mutex);
+}
+
+void vm_object_lock_assert(void)
+{
+#ifdef MACHVM_DEBUG
+	if (!vm_object_owned || !pthread_equal(vm_object_owner, pthread_self()))
+		machvm_panic("vm_object_lock not held");
+#endif
+}
+
+static void child_link(struct vm_object *parent, struct vm_object *child)
+{
+	child->sib_prev = NULL;
+	child->sib_next = parent->first_child;
+	if (parent->first_child)
+		parent->first_child->sib_prev = child;
+	parent->first_child = child;
+	parent->nchildren++;
+}
+
+static void child_unlink(struct vm_object *parent, struct vm_object *child)
+{
+	if (child->sib_prev)
+		child->sib_prev->sib_next = child->sib_next;
+	else
+		parent->first_child = child->sib_next;
+	if (child->sib_next)
+		child->sib_next->sib_prev = child->sib_prev;
+	child->sib_prev = child->sib_next = NULL;
+	parent->nchildren--;
+}
+
+struct vm_object *vm_object_allocate(vm_size_t size)
+{
+	vm_object_lock_assert();
+	struct vm_object *o = calloc(1, sizeof *o);
+	if (o == NULL)
+		return NULL;
+	o->id = ++vm_object_next_id;
+	o->ref_count = 1;
+	o->size = size;
+	o->all_next = vm_object_all;
+	if (vm_object_all)
+		vm_object_all->all_prev = o;
+	vm_object_all = o;
+	vm_object_stats.objects++;
+	return o;
+}
+
+void vm_object_reference(struct vm_object *o)
+{
+	vm_object_lock_assert();
+	VM_ASSERT(o->ref_count > 0);
+	o->ref_count++;
+}
+
+static void free_pages(struct vm_object *o)
+{
+	for (size_t i = 0; i < o->pages.cap; i++) {
+		if (o->pages.vals[i]) {
+			free(o->pages.vals[i]);
+			vm_object_stats.resident_pages--;
+		}
+	}
+	vm_page_table_destroy(&o->pages);
+}
+
+static void object_free(struct vm_object *o)
+{
+	free_pages(o);
+	if (o->all_prev)
+		o->all_prev->all_next = o->all_next;
+	else
+		vm_object_all = o->all_next;
+	if (o->all_next)
+		o->all_next->all_prev = o->all_prev;
+	vm_object_stats.objects--;
+	free(o);
+}
+
+void vm_object_deallocate(struct vm_object *o)
+{
+	vm_object_lock_assert();
+	while (o != NULL) {
+		if (o->ref_count == 0)
+			machvm_panic("object %llu: reference count below zero",
+			             (unsigned long long)o->id);
+		if (--o->ref_count > 0) {
+			if (o->ref_count == 1 && o->nchildren == 1)
+				vm_object_collapse(o->first_child);
+			return;
+		}
+		struct vm_object *backing = o->shadow;
+		if (o->nchildren != 0)
+			machvm_panic("object %llu freed while shadowed", (unsigned long long)o->id);
+		if (backing)
+			child_unlink(backing, o);
+		object_free(o);
+		o = backing;    /* drop the reference o held on it */
+	}
+}
+
+kern_return_t vm_object_shadow(struct vm_object **object, vm_offset_t *offset,
+                               vm_size_t length)
+{
+	vm_object_lock_assert();
+	struct vm_object *s = vm_object_allocate(length);
+	if (s == NULL)
+		return KERN_RESOURCE_SHORTAGE;
+	s->shadow = *object;
+	s->shadow_offset = *offset;
+	child_link(*object, s);
+	*object = s;
+	*offset = 0;
+	vm_object_stats.shadows_created++;
+	return KERN_SUCCESS;
+}
+
+void *vm_object_page_lookup(struct vm_object *o, vm_offset_t off, unsigned int *depth)
+{
+	unsigned int d = 0;
+	for (; o != NULL; o = o->shadow, d++) {
+		void *p = vm_page_table_get(&o->pages, vm_atop(off));
+		if (p) {
+			if (depth)
+				*depth = d;
+			return p;
+		}
+		off += o->shadow_offset;
+	}
+	return NULL;
+}
+
+void *vm_object_page_writable(struct vm_object *top, vm_offset_t off,
+                              struct vm_fault_counts *task)
+{
+	vm_object_lock_assert();
+	void *p = vm_page_table_get(&top->pages, vm_atop(off));
+	if (p)
+		return p;
+	void *src = NULL;
+	if (top->shadow)
+		src = vm_object_page_lookup(top->shadow, off + top->shadow_offset, NULL);
+	p = malloc(vm_page_size);
+	if (p == NULL)
+		return NULL;
+	if (vm_page_table_put(&top->pages, vm_atop(off), p) != 0) {
+		free(p);
+		return NULL;
+	}
+	vm_object_stats.resident_pages++;
+	vm_object_stats.faults.faults++;
+	task->faults++;
+	if (src) {
+		memcpy(p, src, vm_page_size);
+		vm_object_stats.faults.cow_faults++;
+		vm_object_stats.pages_copied++;
+		task->cow_faults++;
+		vm_object_collapse(top);
+	} else {
+		memset(p, 0, vm_page_size);
+		vm_object_stats.faults.zero_fill_faults++;
+		task->zero_fill_faults++;
+	}
+	return p;
+}
+
+/*
+ * Calls fn(level_object, page_index_in_window, page, arg) for every page of
+ * the window [off, off + len) of o's own table, walking whichever is smaller:
+ * the window's page indices or the table.
+ */
+typedef void (*window_fn)(struct vm_object *o, uint64_t i, void *page, void *arg);
+
+static void window_pages(struct vm_object *o, vm_offset_t off, vm_size_t len,
+                         window_fn fn, void *arg)
+{
+	uint64_t first = vm_atop(off), n = vm_atop(len);
+	if (n <= o->pages.count) {
+		for (uint64_t i = 0; i < n; i++) {
+			void *p = vm_page_table_get(&o->pages, first + i);
+			if (p)
+				fn(o, i, p, arg);
+		}
+		return;
+	}
+	for (size_t s = 0; s < o->pages.cap; s++) {
+		void *p = o->pages.vals[s];
+		uint64_t k = o->pages.keys[s];
+		if (p && k >= first && k - first < n)
+			fn(o, k - first, p, arg);
+	}
+}
+
+struct copy_arg {
+	struct vm_object *dst;
+	bool failed;
+};
+
+static void copy_one(struct vm_object *o, uint64_t i, void *page, void *arg)
+{
+	struct copy_arg *c = arg;
+	(void)o;
+	if (c->failed || vm_page_table_get(&c->dst->pages, i))
+		return;   /* a level above already supplied it */
+	void *p = malloc(vm_page_size);
+	if (p == NULL || vm_page_table_put(&c->dst->pages, i, p) != 0) {
+		free(p);
+		c->failed = true;
+		return;
+	}
+	memcpy(p, page, vm_page_size);
+	vm_object_stats.resident_pages++;
+	vm_object_stats.pages_copied++;
+}
+
+struct vm_object *vm_object_copy_range(struct vm_object *top, vm_offset_t off, vm_size_t len)
+{
+	vm_object_lock_assert();
+	struct vm_object *dst = vm_object_allocate(len);
+	if (dst == NULL)
+		return NULL;
+	struct copy_arg c = { dst, false };
+	for (struct vm_object *o = top; o != NULL && !c.failed; o = o->shadow) {
+		window_pages(o, off, len, copy_one, &c);
+		off += o->shadow_offset;
+	}
+	if (c.failed) {
+		vm_object_deallocate(dst);
+		return NULL;
+	}
+	return dst;
+}
+
+struct free_arg {
+	uint64_t first;
+	uint64_t *keys;
+	size_t n;
+};
+
+static void note_one(struct vm_object *o, uint64_t i, void *page, void *arg)
+{
+	struct free_arg *f = arg;
+	(void)o;
+	(void)page;
+	f->keys[f->n++] = f->first + i;
+}
+
+void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len)
+{
+	vm_object_lock_assert();
+	if (o->pages.count == 0)
+		return;
+	/* Collect first: the table cannot change while it is being walked. */
+	struct free_arg f = { vm_atop(off), malloc(o->pages.count * sizeof(uint64_t)), 0 };
+	if (f.keys == NULL)
+		return;         /* the pages stay until the object goes: no harm */
+	window_pages(o, off, len, note_one, &f);
+	for (size_t i = 0; i < f.n; i++) {
+		free(vm_page_table_remove(&o->pages, f.keys[i]));
+		vm_object_stats.resident_pages--;
+	}
+	free(f.keys);
+}
+
+/* Does every page that backing holds in o's window also exist in o? */
+struct cover_arg {
+	struct vm_object *o;
+	bool covered;
+};
+
+static void cover_one(struct vm_object *b, uint64_t i, void *page, void *arg)
+{
+	struct cover_arg *c = arg;
+	(void)b;
+	(void)page;
+	if (c->covered && vm_page_table_get(&c->o->pages, i) == NULL)
+		c->covered = false;
+}
+
+static bool try_collapse_one(struct vm_object *o)
+{
+	struct vm_object *b = o->shadow;
+	if (vm_page_table_reserve(&o->pages, b->pages.count) != 0)
+		return false;
+	uint64_t first = vm_atop(o->shadow_offset), n = vm_atop(o->size);
+	for (size_t s = 0; s < b->pages.cap; s++) {
+		void *p = b->pages.vals[s];
+		uint64_t k = b->pages.keys[s];
+		if (p == NULL)
+			continue;
+		if (k >= first && k - first < n && vm_page_table_get(&o->pages, k - first) == NULL) {
+			/* Cannot fail: room was reserved above. */
+			(void)vm_page_table_put(&o->pages, k - first, p);
+			b->pages.vals[s] = NULL;
+			b->pages.count--;
+		}
+	}
+	/* What is left in b is hidden by o or outside its window: freed below. */
+	o->shadow = b->shadow;
+	o->shadow_offset += b->shadow_offset;
+	child_unlink(b, o);
+	if (b->shadow) {
+		child_unlink(b->shadow, b);
+		child_link(b->shadow, o);   /* b's reference on it passes to o */
+	}
+	b->shadow = NULL;
+	b->ref_count = 0;
+	object_free(b);
+	vm_object_stats.collapses++;
+	return true;
+}
+
+static bool try_bypass_one(struct vm_object *o)
+{
+	struct vm_object *b = o->shadow;
+	if (o->pages.count < o->bypass_retry)
+		return false;
+	struct cover_arg c = { o, true };
+	window_pages(b, o->shadow_offset, o->size, cover_one, &c);
+	if (!c.covered) {
+		o->bypass_retry = o->pages.count * 2 + 1;
+		return false;
+	}
+	/* o now reads through to what b read through to. */
+	o->shadow = b->shadow;
+	o->shadow_offset += b->shadow_offset;
+	child_unlink(b, o);
+	if (o->shadow) {
+		child_link(o->shadow, o);
+		o->shadow->ref_count++;
+	}
+	o->bypass_retry = 0;
+	vm_object_stats.bypasses++;
+	vm_object_deallocate(b);
+	return true;
+}
+
+void vm_object_collapse(struct vm_object *o)
+{
+	vm_object_lock_assert();
+	while (o->shadow != NULL) {
+		struct vm_object *b = o->shadow;
+		if (b->ref_count == 1) {
+			if (!try_collapse_one(o))
+				return;
+		} else if (!try_bypass_one(o)) {
+			return;
+		}
+	}
+}
+
+struct report_arg {
+	struct vm_object *top;
+	vm_offset_t top_off;
+	unsigned int level;
+	uint64_t resident;
+	unsigned int deepest;
+};
+
+/* A page at some level counts if no level above it has the same page. */
+static void report_one(struct vm_object *o, uint64_t i, void *page, void *arg)
+{
+	struct report_arg *r = arg;
+	(void)page;
+	vm_offset_t off = r->top_off;
+	for (struct vm_object *u = r->top; u != o; u = u->shadow) {
+		if (vm_page_table_get(&u->pages, vm_atop(off) + i))
+			return;
+		off += u->shadow_offset;
+	}
+	r->resident++;
+	if (r->level > r->deepest)
+		r->deepest = r->level;
+}
+
+void vm_object_window_report(struct vm_object *top, vm_offset_t off, vm_size_t len,
+                             uint64_t *resident, unsigned int *depth)
+{
+	vm_object_lock_assert();
+	struct report_arg r = { top, off, 0, 0, 0 };
+	vm_offset_t o_off = off;
+	for (struct vm_object *o = top; o != NULL; o = o->shadow, r.level++) {
+		window_pages(o, o_off, len, report_one, &r);
+		o_off += o->shadow_offset;
+	}
+	*resident = r.resident;
+	*depth = r.resident < vm_atop(len) ? vm_object_chain_length(top) : r.deepest;
+}
+
+unsigned int vm_object_chain_length(const struct vm_object *o)
+{
+	unsigned int n = 0;
+	for (o = o->shadow; o != NULL; o = o->shadow)
+		n++;
+	return n;
+}
+
+void vm_object_reset(void)
+{
+	vm_object_lock_acquire();
+	while (vm_object_all) {
+		struct vm_object *o = vm_object_all;
+		o->shadow = NULL;
+		o->nchildren = 0;
+		object_free(o);
+	}
+	memset(&vm_object_stats, 0, sizeof vm_object_stats);
+	vm_object_next_id = 0;
+	vm_object_lock_release();
+}

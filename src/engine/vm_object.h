@@ -1,0 +1,106 @@
+/*
+ * vm_object.h - memory objects: pages of real bytes, shadow chains,
+ * copy-on-write, collapse and bypass.
+ *
+ * Locking: one global mutex, vm_object_lock, guards every object (reference
+ * counts, pages, shadow links, the children lists) and the host's event
+ * counters.  It is the innermost lock (see engine.h); every function here
+ * needs it held, which vm_object_lock_assert() checks in debug builds.
+ */
+#ifndef MACHVM_VM_OBJECT_H
+#define MACHVM_VM_OBJECT_H
+
+#include <pthread.h>
+#include "engine.h"
+#include "vm_page.h"
+
+struct vm_object {
+	uint64_t id;                    /* unique, never reused */
+	uint32_t ref_count;             /* map entries mapping it + objects shadowing it */
+	bool true_share;                /* shared by a sharing vm_remap */
+	vm_size_t size;                 /* bytes: offsets [0, size) are meaningful */
+	struct vm_object *shadow;       /* backing object: where missing pages come from */
+	vm_offset_t shadow_offset;      /* offset 0 here is this offset in shadow */
+	struct vm_object *first_child;  /* the objects whose shadow is this one */
+	struct vm_object *sib_prev, *sib_next;
+	uint32_t nchildren;
+	size_t bypass_retry;            /* resident count at which to try a bypass again */
+	struct vm_page_table pages;     /* page index -> P bytes */
+	struct vm_object *all_prev, *all_next;
+};
+
+/* The host's object-layer counters; guarded by vm_object_lock. */
+struct vm_object_stats {
+	uint64_t objects, resident_pages;
+	struct vm_fault_counts faults;
+	uint64_t shadows_created, collapses, bypasses, pages_copied;
+};
+
+extern struct vm_object_stats vm_object_stats;
+extern struct vm_object *vm_object_all;         /* every live object */
+
+void vm_object_lock_acquire(void);
+void vm_object_lock_release(void);
+void vm_object_lock_assert(void);
+
+/* A new empty object of size bytes with one reference; NULL if out of memory. */
+struct vm_object *vm_object_allocate(vm_size_t size);
+void vm_object_reference(struct vm_object *o);
+/*
+ * Drops one reference.  At zero the object and its pages are freed and its
+ * reference on its shadow is dropped in turn.  When only one reference is
+ * left and it is a shadowing object's, that object absorbs this one
+ * (collapse), so pages nobody can see any more are freed at once.
+ */
+void vm_object_deallocate(struct vm_object *o);
+
+/*
+ * Puts a new empty object of length bytes in front of *object (which may not
+ * be NULL): the caller's reference moves to the new object, which shadows the
+ * old one at *offset; *object and *offset then name the new one (offset 0).
+ * KERN_RESOURCE_SHORTAGE, with nothing changed, if memory runs out.
+ */
+kern_return_t vm_object_shadow(struct vm_object **object, vm_offset_t *offset,
+                               vm_size_t length);
+
+/* The page holding offset off of o, searching down the shadow chain; NULL if
+ * none has it (the page reads as zeros).  *depth: the level it was found at. */
+void *vm_object_page_lookup(struct vm_object *o, vm_offset_t off, unsigned int *depth);
+
+/*
+ * The page at off of top, made resident in top itself, ready for writing:
+ * copied up from the shadow chain (a copy-on-write fault) or zero filled.
+ * Counts the fault in *task and the host.  NULL if memory runs out.
+ */
+void *vm_object_page_writable(struct vm_object *top, vm_offset_t off,
+                              struct vm_fault_counts *task);
+
+/*
+ * A new object (one reference) holding a private copy of [off, off + len) of
+ * top as seen through its chain: the eager copy used for wired and shared
+ * entries.  NULL if memory runs out.
+ */
+struct vm_object *vm_object_copy_range(struct vm_object *top, vm_offset_t off, vm_size_t len);
+
+/* Frees the pages of [off, off + len) held by o itself (not its chain). */
+void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len);
+
+/* Collapses and bypasses the chain behind o while that is possible. */
+void vm_object_collapse(struct vm_object *o);
+
+/*
+ * What vm_region_extended reports of the window [off, off + len) of top:
+ * how many of its pages have bytes somewhere in the chain, and the deepest
+ * chain level a page lookup reaches (the whole chain length if some page
+ * is found nowhere).
+ */
+void vm_object_window_report(struct vm_object *top, vm_offset_t off, vm_size_t len,
+                             uint64_t *resident, unsigned int *depth);
+
+/* Number of objects behind o (0: no shadow). */
+unsigned int vm_object_chain_length(const struct vm_object *o);
+
+/* Frees every object; only when no map refers to any (host stop). */
+void vm_object_reset(void);
+
+#endif

@@ -1,0 +1,658 @@
+/*
+ * vm_user.c - the Mach VM calls: check the arguments, round the range, lock,
+ * validate the whole range, then change it.
+ *
+ * Every call follows the same shape, so that a failed call changes nothing:
+ * a first pass over the range only looks (holes, protections, counts) and
+ * the first problem met in address order decides the return code; entries
+ * needed for clipping are taken before anything changes; only then does a
+ * second pass clip, change and coalesce.
+ *
+ * Locks: the task's lock, then vm_object_lock, for the whole call (two task
+ * locks, lower id first, for vm_remap).
+ */
+#include "task.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Looks up and locks a task for a call. */
+static kern_return_t call_begin(task_t id, struct task **tp)
+{
+	vm_call_enter();
+	struct task *t = task_lookup(id);
+	if (t == NULL) {
+		vm_call_exit(false);
+		return KERN_INVALID_ARGUMENT;
+	}
+	if (!task_lock_live(t)) {
+		task_release(t);
+		vm_call_exit(false);
+		return KERN_INVALID_ARGUMENT;
+	}
+	vm_object_lock_acquire();
+	*tp = t;
+	return KERN_SUCCESS;
+}
+
+static kern_return_t call_end(struct task *t, kern_return_t kr, bool changes)
+{
+	vm_object_lock_release();
+	task_unlock(t);
+	task_release(t);
+	vm_call_exit(changes && kr == KERN_SUCCESS);
+	return kr;
+}
+
+/*
+ * The standard range conversion: [trunc(addr), round(addr + size)).
+ * Overflow or a rounded end that wraps: KERN_INVALID_ARGUMENT.  Outside the
+ * user range [P, 2^47): outside_kr.
+ */
+static kern_return_t range_of(vm_address_t addr, vm_size_t size, kern_return_t outside_kr,
+                              vm_address_t *start, vm_address_t *end)
+{
+	if (addr + size < addr)
+		return KERN_INVALID_ARGUMENT;
+	vm_address_t e = vm_round_page(addr + size);
+	if (e < addr + size)
+		return KERN_INVALID_ARGUMENT;
+	*start = vm_trunc_page(addr);
+	*end = e;
+	if (*start < vm_page_size || *end > MACHVM_USER_MAX)
+		return outside_kr;
+	return KERN_SUCCESS;
+}
+
+/* ---- vm_allocate / vm_deallocate ------------------------------------- */
+
+kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, boolean_t anywhere)
+{
+	if (address == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	if (size == 0) {
+		*address = 0;
+		return call_end(t, KERN_SUCCESS, false);
+	}
+	vm_size_t rsize = vm_round_page(size);
+	if (rsize < size)
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	vm_address_t start;
+	if (anywhere) {
+		if (!vm_map_store_find_space(&t->map.store, vm_page_size, rsize, 0, &start))
+			return call_end(t, KERN_NO_SPACE, false);
+	} else {
+		start = vm_trunc_page(*address);
+		if (start < vm_page_size || start + rsize < start || start + rsize > MACHVM_USER_MAX)
+			return call_end(t, KERN_INVALID_ADDRESS, false);
+		struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, start);
+		if (e && e->start < start + rsize)
+			return call_end(t, KERN_NO_SPACE, false);
+	}
+	kr = vm_map_enter(&t->map, start, start + rsize);
+	if (kr == KERN_SUCCESS)
+		*address = start;
+	return call_end(t, kr, true);
+}
+
+kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size)
+{
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS || size == 0)
+		return kr != KERN_SUCCESS ? kr : call_end(t, KERN_SUCCESS, false);
+	vm_address_t start, end;
+	kr = range_of(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	if (kr == KERN_SUCCESS)
+		kr = vm_map_delete(&t->map, start, end);
+	return call_end(t, kr, true);
+}
+
+/* ---- vm_protect ------------------------------------------------------ */
+
+kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
+                         boolean_t set_maximum, vm_prot_t new_protection)
+{
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	if (new_protection & ~VM_PROT_ALL)
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	if (size == 0)
+		return call_end(t, KERN_SUCCESS, false);
+	vm_address_t start, end;
+	kr = range_of(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	if (kr != KERN_SUCCESS)
+		return call_end(t, kr, false);
+
+	struct vm_map *m = &t->map;
+	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
+	for (vm_address_t at = start; at < end; at = e->end, e = e->next) {
+		if (e == NULL || e->start > at)
+			return call_end(t, KERN_INVALID_ADDRESS, false);
+		if (new_protection & ~e->max_protection)
+			return call_end(t, KERN_PROTECTION_FAILURE, false);
+	}
+
+	struct vm_map_spares s;
+	if ((kr = vm_map_spares_get(&s)) != KERN_SUCCESS)
+		return call_end(t, kr, false);
+	vm_map_clip_range(m, start, end, &s);
+	for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
+		if (set_maximum) {
+			e->max_protection = (uint8_t)new_protection;
+			e->protection &= (uint8_t)new_protection;
+		} else {
+			e->protection = (uint8_t)new_protection;
+		}
+	}
+	vm_map_coalesce_range(m, start, end);
+	vm_map_spares_put(&s);
+	return call_end(t, KERN_SUCCESS, true);
+}
+
+/* ---- vm_inherit / vm_map_inherit ------------------------------------- */
+
+/* Sets the inheritance of [start, end), page aligned, inside the user range. */
+static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_address_t end,
+                                   vm_inherit_t inheritance)
+{
+	struct vm_map *m = &t->map;
+	if (vm_map_first_hole(m, start, end) != end)
+		return KERN_INVALID_ADDRESS;
+	struct vm_map_spares s;
+	kern_return_t kr = vm_map_spares_get(&s);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	vm_map_clip_range(m, start, end, &s);
+	for (struct vm_map_entry *e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next)
+		e->inheritance = (uint8_t)inheritance;
+	vm_map_coalesce_range(m, start, end);
+	vm_map_spares_put(&s);
+	return KERN_SUCCESS;
+}
+
+kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
+                         vm_inherit_t new_inheritance)
+{
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	if (new_inheritance > VM_INHERIT_NONE)
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	if (size == 0)
+		return call_end(t, KERN_SUCCESS, false);
+	vm_address_t start, end;
+	kr = range_of(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	if (kr == KERN_SUCCESS)
+		kr = inherit_range(t, start, end, new_inheritance);
+	return call_end(t, kr, true);
+}
+
+kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
+                             vm_inherit_t new_inheritance)
+{
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	if (new_inheritance > VM_INHERIT_NONE)
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	/* Both ends round down (the seed page); an empty range does nothing. */
+	start = vm_trunc_page(start);
+	end = vm_trunc_page(end);
+	if (end < start)
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	if (end == start)
+		return call_end(t, KERN_SUCCESS, false);
+	if (start < vm_page_size || end > MACHVM_USER_MAX)
+		return call_end(t, KERN_INVALID_ADDRESS, false);
+	return call_end(t, inherit_range(t, start, end, new_inheritance), true);
+}
+
+/* ---- vm_region ------------------------------------------------------- */
+
+kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
+                        vm_prot_t *protection, vm_prot_t *max_protection,
+                        vm_inherit_t *inheritance, boolean_t *shared,
+                        mach_port_t *object_name, vm_offset_t *offset)
+{
+	if (!address || !size || !protection || !max_protection || !inheritance ||
+	    !shared || !object_name || !offset)
+		return KERN_INVALID_ARGUMENT;
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, *address);
+	if (e == NULL)
+		return call_end(t, KERN_NO_SPACE, false);
+	*address = e->start;
+	*size = e->end - e->start;
+	*protection = e->protection;
+	*max_protection = e->max_protection;
+	*inheritance = e->inheritance;
+	*shared = (e->flags & VME_IS_SHARED) != 0;
+	*object_name = e->object ? (mach_port_t)e->object->id : MACH_PORT_NULL;
+	*offset = e->offset;
+	return call_end(t, KERN_SUCCESS, false);
+}
+
+kern_return_t vm_region_extended(task_t task, vm_address_t *address,
+                                 vm_region_extended_info_t *info)
+{
+	if (address == NULL || info == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, *address);
+	if (e == NULL)
+		return call_end(t, KERN_NO_SPACE, false);
+	vm_map_entry_report(&t->map, e, NULL, info);
+	*address = e->start;
+	return call_end(t, KERN_SUCCESS, false);
+}
+
+kern_return_t machvm_region_snapshot(task_t task, vm_region_extended_info_t **regions,
+                                     size_t *count)
+{
+	if (regions == NULL || count == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	size_t n = t->map.store.nentries;
+	vm_region_extended_info_t *out = NULL;
+	struct vm_page_table aliases = VM_PAGE_TABLE_INIT;
+	if (n > 0) {
+		out = malloc(n * sizeof *out);
+		if (out == NULL || vm_map_alias_table(&t->map, &aliases) != 0) {
+			free(out);
+			vm_page_table_destroy(&aliases);
+			return call_end(t, KERN_RESOURCE_SHORTAGE, false);
+		}
+		size_t i = 0;
+		for (struct vm_map_entry *e = t->map.store.first; e; e = e->next)
+			vm_map_entry_report(&t->map, e, &aliases, &out[i++]);
+	}
+	vm_page_table_destroy(&aliases);
+	*regions = out;
+	*count = n;
+	return call_end(t, KERN_SUCCESS, false);
+}
+
+/* ---- vm_wire --------------------------------------------------------- */
+
+/* Makes every page of e resident in e's own object, copy-on-write resolved. */
+static kern_return_t entry_make_resident(struct task *t, struct vm_map_entry *e)
+{
+	kern_return_t kr = vm_map_entry_private_object(e);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	for (vm_address_t a = e->start; a < e->end; a += vm_page_size)
+		if (vm_object_page_writable(e->object, e->offset + (a - e->start), &t->counts) == NULL)
+			return KERN_RESOURCE_SHORTAGE;
+	return KERN_SUCCESS;
+}
+
+kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
+                      vm_size_t size, vm_prot_t access)
+{
+	if (host != host_priv_self())
+		return KERN_INVALID_HOST;
+	struct task *t;
+	if (call_begin(task, &t) != KERN_SUCCESS)
+		return KERN_INVALID_TASK;
+	if (access & ~VM_PROT_ALL)
+		return call_end(t, KERN_INVALID_VALUE, false);
+	if (size == 0)
+		return call_end(t, KERN_SUCCESS, false);
+	vm_address_t start, end;
+	kern_return_t kr = range_of(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	if (kr != KERN_SUCCESS)
+		return call_end(t, kr, false);
+
+	struct vm_map *m = &t->map;
+	bool wiring = access != VM_PROT_NONE;
+	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
+	for (vm_address_t at = start; at < end; at = e->end, e = e->next) {
+		if (e == NULL || e->start > at)
+			return call_end(t, KERN_FAILURE, false);
+		if (wiring && ((access & ~e->protection) || e->wired_count >= VM_MAX_WIRE_COUNT))
+			return call_end(t, KERN_FAILURE, false);
+		if (!wiring && e->wired_count == 0)
+			return call_end(t, KERN_INVALID_ARGUMENT, false);
+	}
+
+	struct vm_map_spares s;
+	if ((kr = vm_map_spares_get(&s)) != KERN_SUCCESS)
+		return call_end(t, kr, false);
+	vm_map_clip_range(m, start, end, &s);
+	for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
+		if (wiring) {
+			if (e->wired_count == 0 && (kr = entry_make_resident(t, e)) != KERN_SUCCESS)
+				break;
+			e->wired_count++;
+		} else {
+			e->wired_count--;
+		}
+	}
+	vm_map_coalesce_range(m, start, end);
+	vm_map_spares_put(&s);
+	return call_end(t, kr, true);
+}
+
+/* ---- vm_machine_attribute -------------------------------------------- */
+
+static bool attribute_takes(vm_machine_attribute_t attribute, vm_machine_attribute_val_t v)
+{
+	switch (attribute) {
+	case MATTR_CACHE:
+		return v == MATTR_VAL_OFF || v == MATTR_VAL_ON || v == MATTR_VAL_GET ||
+		       v == MATTR_VAL_CACHE_FLUSH || v == MATTR_VAL_DCACHE_FLUSH ||
+		       v == MATTR_VAL_ICACHE_FLUSH;
+	case MATTR_MIGRATE:
+	case MATTR_REPLICATE:
+		return v == MATTR_VAL_OFF || v == MATTR_VAL_ON || v == MATTR_VAL_GET;
+	default:
+		return false;
+	}
+}
+
+static uint8_t attribute_flag(vm_machine_attribute_t attribute)
+{
+	return attribute == MATTR_CACHE ? VME_CACHE :
+	       attribute == MATTR_MIGRATE ? VME_MIGRATE : VME_REPLICATE;
+}
+
+kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t size,
+                                   vm_machine_attribute_t attribute,
+                                   vm_machine_attribute_val_t *value)
+{
+	if (value == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	if (!attribute_takes(attribute, *value))
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	if (size == 0)
+		return call_end(t, KERN_SUCCESS, false);
+	vm_address_t start, end;
+	/* This call's page: any range that is not wholly allocated is an
+	 * invalid argument, the user range's outside included. */
+	if (range_of(address, size, KERN_INVALID_ARGUMENT, &start, &end) != KERN_SUCCESS ||
+	    vm_map_first_hole(&t->map, start, end) != end)
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+
+	struct vm_map *m = &t->map;
+	uint8_t flag = attribute_flag(attribute);
+	struct vm_map_entry *e;
+	switch (*value) {
+	case MATTR_VAL_GET:
+		e = vm_map_store_lookup(&m->store, start);
+		*value = (e->flags & flag) ? MATTR_VAL_ON : MATTR_VAL_OFF;
+		return call_end(t, KERN_SUCCESS, false);
+	case MATTR_VAL_CACHE_FLUSH:
+	case MATTR_VAL_DCACHE_FLUSH:
+	case MATTR_VAL_ICACHE_FLUSH:
+		/* Nothing to flush in a simulated cache: count it on each region. */
+		for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
+			if (*value == MATTR_VAL_CACHE_FLUSH)
+				e->cache_flushes++;
+			else if (*value == MATTR_VAL_DCACHE_FLUSH)
+				e->dcache_flushes++;
+			else
+				e->icache_flushes++;
+		}
+		vm_map_coalesce_range(m, start, end);
+		return call_end(t, KERN_SUCCESS, true);
+	default: {
+		struct vm_map_spares s;
+		if ((kr = vm_map_spares_get(&s)) != KERN_SUCCESS)
+			return call_end(t, kr, false);
+		vm_map_clip_range(m, start, end, &s);
+		for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
+			if (*value == MATTR_VAL_ON)
+				e->flags |= flag;
+			else
+				e->flags &= (uint8_t)~flag;
+		}
+		vm_map_coalesce_range(m, start, end);
+		vm_map_spares_put(&s);
+		return call_end(t, KERN_SUCCESS, true);
+	}
+	}
+}
+
+/* ---- vm_remap -------------------------------------------------------- */
+
+kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size_t size,
+                       vm_address_t mask, boolean_t anywhere, task_t src_task,
+                       vm_address_t src_address, boolean_t copy, vm_prot_t *cur_protection,
+                       vm_prot_t *max_protection, vm_inherit_t inheritance)
+{
+	if (target_address == NULL || cur_protection == NULL || max_protection == NULL ||
+	    size == 0 || inheritance > VM_INHERIT_NONE)
+		return KERN_INVALID_ARGUMENT;
+	vm_call_enter();
+	struct task *tt = task_lookup(target_task), *st = task_lookup(src_task);
+	kern_return_t kr = KERN_INVALID_ARGUMENT;
+	if (tt == NULL || st == NULL || !task_lock_pair(tt, st))
+		goto out_unlocked;
+	vm_object_lock_acquire();
+
+	/* The source, as the seed page says: from the page holding
+	 * src_address, size rounded up to whole pages. */
+	vm_address_t src = vm_trunc_page(src_address), rsize = vm_round_page(size);
+	if (rsize < size || src + rsize < src) {
+		kr = KERN_INVALID_ARGUMENT;
+		goto out;
+	}
+	if (src < vm_page_size || src + rsize > MACHVM_USER_MAX) {
+		kr = KERN_INVALID_ADDRESS;
+		goto out;
+	}
+	struct vm_map_entry *e = vm_map_store_lookup(&st->map.store, src);
+	for (vm_address_t at = src; at < src + rsize; at = e->end, e = e->next) {
+		if (e == NULL || e->start > at) {
+			kr = KERN_INVALID_ADDRESS;
+			goto out;
+		}
+		if (copy && !(e->max_protection & VM_PROT_READ)) {
+			kr = KERN_PROTECTION_FAILURE;
+			goto out;
+		}
+	}
+
+	vm_address_t dst;
+	if (anywhere) {
+		vm_address_t lo = vm_trunc_page(*target_address);
+		if (lo < vm_page_size)
+			lo = vm_page_size;
+		if (!vm_map_store_find_space(&tt->map.store, lo, rsize, mask, &dst)) {
+			kr = KERN_NO_SPACE;
+			goto out;
+		}
+	} else {
+		dst = vm_trunc_page(*target_address);
+		if (dst < vm_page_size || dst + rsize < dst || dst + rsize > MACHVM_USER_MAX) {
+			kr = KERN_INVALID_ADDRESS;
+			goto out;
+		}
+		struct vm_map_entry *o = vm_map_store_lookup_ge(&tt->map.store, dst);
+		if ((dst & mask) || (o && o->start < dst + rsize)) {
+			kr = KERN_NO_SPACE;
+			goto out;
+		}
+	}
+	kr = vm_map_remap_pieces(&tt->map, dst, &st->map, src, rsize, copy, inheritance,
+	                         cur_protection, max_protection);
+	if (kr == KERN_SUCCESS)
+		*target_address = dst;
+out:
+	vm_object_lock_release();
+	task_unlock_pair(tt, st);
+out_unlocked:
+	if (tt)
+		task_release(tt);
+	if (st)
+		task_release(st);
+	vm_call_exit(kr == KERN_SUCCESS);
+	return kr;
+}
+
+/* ---- the data path --------------------------------------------------- */
+
+/* The data path's range check: addr + size, and its page rounding, must not wrap. */
+static bool data_range_wraps(vm_address_t addr, vm_size_t size)
+{
+	return addr + size < addr || vm_round_page(addr + size) < addr + size;
+}
+
+static void count_fault(struct task *t, bool zero_fill)
+{
+	t->counts.faults++;
+	vm_object_stats.faults.faults++;
+	if (zero_fill) {
+		t->counts.zero_fill_faults++;
+		vm_object_stats.faults.zero_fill_faults++;
+	}
+}
+
+/*
+ * Copies between task memory and buf, page by page, until size bytes or the
+ * first hole or page without `need`.  Returns the count moved; *kr is set
+ * only when not even the first byte could be moved.
+ */
+static vm_size_t transfer(struct task *t, vm_address_t addr, vm_size_t size, void *buf,
+                          const void *data, vm_prot_t need, kern_return_t *kr)
+{
+	struct vm_map_entry *e = vm_map_store_lookup(&t->map.store, addr);
+	vm_size_t done = 0;
+	*kr = KERN_SUCCESS;
+	while (done < size) {
+		vm_address_t pos = addr + done;
+		if (e && pos >= e->end)
+			e = e->next;
+		if (e == NULL || e->start > pos) {
+			if (done == 0)
+				*kr = KERN_INVALID_ADDRESS;
+			break;
+		}
+		if ((e->protection & need) != need) {
+			if (done == 0)
+				*kr = KERN_PROTECTION_FAILURE;
+			break;
+		}
+		vm_size_t in_page = vm_page_size - (pos & (vm_page_size - 1));
+		vm_size_t chunk = size - done < in_page ? size - done : in_page;
+		vm_size_t at = pos & (vm_page_size - 1);
+		if (need == VM_PROT_WRITE) {
+			char *p = NULL;
+			/* The offset is taken after: a new shadow resets it. */
+			if (vm_map_entry_private_object(e) == KERN_SUCCESS)
+				p = vm_object_page_writable(e->object,
+				        e->offset + (vm_trunc_page(pos) - e->start), &t->counts);
+			if (p == NULL) {
+				if (done == 0)
+					*kr = KERN_RESOURCE_SHORTAGE;
+				break;
+			}
+			memcpy(p + at, (const char *)data + done, chunk);
+		} else {
+			unsigned int depth = 0;
+			vm_offset_t off = e->offset + (vm_trunc_page(pos) - e->start);
+			const char *p = e->object ? vm_object_page_lookup(e->object, off, &depth) : NULL;
+			if (p == NULL || depth > 0)
+				count_fault(t, p == NULL);
+			if (p)
+				memcpy((char *)buf + done, p + at, chunk);
+			else
+				memset((char *)buf + done, 0, chunk);
+		}
+		done += chunk;
+	}
+	return done;
+}
+
+kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size, void *buf,
+                      vm_size_t *count)
+{
+	if (count == NULL || (buf == NULL && size > 0))
+		return KERN_INVALID_ARGUMENT;
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	*count = 0;
+	if (data_range_wraps(address, size))
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	*count = transfer(t, address, size, buf, NULL, VM_PROT_READ, &kr);
+	return call_end(t, kr, false);
+}
+
+kern_return_t vm_write(task_t task, vm_address_t address, const void *data, vm_size_t size,
+                       vm_size_t *count)
+{
+	if (count == NULL || (data == NULL && size > 0))
+		return KERN_INVALID_ARGUMENT;
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	*count = 0;
+	if (data_range_wraps(address, size))
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	*count = transfer(t, address, size, NULL, data, VM_PROT_WRITE, &kr);
+	return call_end(t, kr, true);
+}
+
+/* The first problem with moving `need` over [addr, addr + size), or SUCCESS. */
+static kern_return_t range_accessible(struct task *t, vm_address_t addr, vm_size_t size,
+                                      vm_prot_t need)
+{
+	vm_address_t end = addr + size;
+	struct vm_map_entry *e = vm_map_store_lookup(&t->map.store, addr);
+	for (vm_address_t at = addr; at < end; at = e->end, e = e->next) {
+		if (e == NULL || e->start > at)
+			return KERN_INVALID_ADDRESS;
+		if ((e->protection & need) != need)
+			return KERN_PROTECTION_FAILURE;
+	}
+	return KERN_SUCCESS;
+}
+
+kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
+                      vm_address_t dest_address)
+{
+	struct task *t;
+	kern_return_t kr = call_begin(task, &t);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	if (size == 0)
+		return call_end(t, KERN_SUCCESS, false);
+	if (data_range_wraps(source_address, size) || data_range_wraps(dest_address, size))
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	if ((kr = range_accessible(t, source_address, size, VM_PROT_READ)) != KERN_SUCCESS ||
+	    (kr = range_accessible(t, dest_address, size, VM_PROT_WRITE)) != KERN_SUCCESS)
+		return call_end(t, kr, false);
+	void *buf = malloc(size);
+	if (buf == NULL)
+		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
+	(void)transfer(t, source_address, size, buf, NULL, VM_PROT_READ, &kr);
+	if (kr == KERN_SUCCESS)
+		(void)transfer(t, dest_address, size, NULL, buf, VM_PROT_WRITE, &kr);
+	free(buf);
+	return call_end(t, kr, true);
+}
