@@ -123,12 +123,20 @@ static struct vm_map_entry *rebalance(struct vm_map_store *s, struct vm_map_entr
 	return e;
 }
 
-/* Rebalances and refigures every node from e up to the root. */
+/*
+ * Rebalances and refigures nodes from e upwards.  Once a node needs no
+ * rotation and its height and max_gap come out as they were, everything
+ * above it still agrees with it, so the walk stops there.
+ */
 static void fix_up(struct vm_map_store *s, struct vm_map_entry *e)
 {
 	while (e) {
-		e = rebalance(s, e);
-		e = e->parent;
+		int32_t old_height = e->height;
+		vm_size_t old_gap = e->max_gap;
+		struct vm_map_entry *r = rebalance(s, e);
+		if (r == e && e->height == old_height && e->max_gap == old_gap)
+			break;
+		e = r->parent;
 	}
 }
 
@@ -166,6 +174,7 @@ void vm_map_store_init(struct vm_map_store *s, vm_address_t min, vm_address_t ma
 	s->min = min;
 	s->max = max;
 	s->lead_gap = max - min;
+	s->hint = NULL;
 }
 
 void vm_map_store_insert(struct vm_map_store *s, struct vm_map_entry *e)
@@ -208,12 +217,16 @@ void vm_map_store_insert(struct vm_map_store *s, struct vm_map_entry *e)
 	set_gap_after(s, pred);
 	e->max_gap = e->gap;
 	fix_up(s, parent);
+	/* fix_up may stop below pred, whose gap shrank: refigure it too. */
+	propagate_gap(pred);
 }
 
 void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e)
 {
-	struct vm_map_entry *pred = e->prev, *succ = e->next, *from;
+	struct vm_map_entry *pred = e->prev, *succ = e->next, *from, *moved = NULL;
 
+	if (s->hint == e)
+		s->hint = NULL;
 	if (e->left && e->right) {
 		/* succ is the leftmost node of e's right subtree: it takes e's place. */
 		struct vm_map_entry *y = succ;
@@ -232,6 +245,11 @@ void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e)
 		e->left->parent = y;
 		y->parent = e->parent;
 		replace_child(s, e->parent, e, y);
+		/* Its ancestors counted e's figures: y starts from those, so that
+		 * fix_up's "unchanged, stop here" compares against the right ones. */
+		y->height = e->height;
+		y->max_gap = e->max_gap;
+		moved = y;
 	} else {
 		struct vm_map_entry *child = e->left ? e->left : e->right;
 
@@ -257,6 +275,10 @@ void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e)
 	 * gap: pred need not lie on the reshaped path, so it gets its own pass.
 	 */
 	fix_up(s, from);
+	/* y took e's place with e's children: if fix_up stopped below it, its
+	 * own figures (and those above, which counted e's gap) are still old. */
+	if (moved)
+		fix_up(s, moved);
 	set_gap_after(s, pred);
 	propagate_gap(pred);
 }
@@ -269,30 +291,51 @@ void vm_map_store_update(struct vm_map_store *s, struct vm_map_entry *e)
 	propagate_gap(e->prev);
 }
 
-struct vm_map_entry *vm_map_store_lookup(const struct vm_map_store *s, vm_address_t addr)
+struct vm_map_entry *vm_map_store_lookup(struct vm_map_store *s, vm_address_t addr)
 {
-	struct vm_map_entry *n = s->root;
+	struct vm_map_entry *h = s->hint;
 
+	/* Calls look up the same place several times, and walks go forward. */
+	if (h && addr >= h->start) {
+		if (addr < h->end)
+			return h;
+		struct vm_map_entry *n = h->next;
+		if (n == NULL || addr < n->start)
+			return NULL;
+		if (addr < n->end) {
+			s->hint = n;
+			return n;
+		}
+	}
+	struct vm_map_entry *n = s->root;
 	while (n) {
 		if (addr < n->start)
 			n = n->left;
 		else if (addr >= n->end)
 			n = n->right;
 		else
-			return n;
+			return s->hint = n;
 	}
 	return NULL;
 }
 
-struct vm_map_entry *vm_map_store_lookup_ge(const struct vm_map_store *s, vm_address_t addr)
+struct vm_map_entry *vm_map_store_lookup_ge(struct vm_map_store *s, vm_address_t addr)
 {
+	struct vm_map_entry *h = s->hint;
+
+	if (h && addr >= h->start) {
+		if (addr < h->end)
+			return h;
+		if (h->next == NULL || addr < h->next->end)
+			return h->next;
+	}
 	struct vm_map_entry *n = s->root, *best = NULL;
 
 	/* Entries are disjoint and sorted, so ends are sorted too: find the first end > addr. */
 	while (n) {
 		if (addr < n->end) {
 			if (addr >= n->start)
-				return n;
+				return s->hint = n;
 			best = n;
 			n = n->left;
 		} else {
@@ -427,6 +470,7 @@ void vm_map_store_build(struct vm_map_store *s, struct vm_map_entry *head, size_
 		set_gap_after(s, e);
 	set_gap_after(s, NULL);
 	s->root = build_subtree(&cur, n, NULL);
+	s->hint = NULL;
 }
 
 const char *vm_map_store_check(const struct vm_map_store *s)

@@ -55,6 +55,7 @@ struct vm_map_store {
 	size_t nentries;
 	vm_address_t min, max;                 /* the map's bounds [min, max) */
 	vm_size_t lead_gap;                    /* first ? first->start - min : max - min */
+	struct vm_map_entry *hint;             /* last entry looked up, or NULL */
 };
 
 void vm_map_store_init(struct vm_map_store *s, vm_address_t min, vm_address_t max);
@@ -76,11 +77,12 @@ void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e);
  */
 void vm_map_store_update(struct vm_map_store *s, struct vm_map_entry *e);
 
-/* The entry with start <= addr < end, or NULL.  O(log n). */
-struct vm_map_entry *vm_map_store_lookup(const struct vm_map_store *s, vm_address_t addr);
+/* The entry with start <= addr < end, or NULL.  O(log n); O(1) at or just
+ * after the previous lookup (the store remembers it as a hint). */
+struct vm_map_entry *vm_map_store_lookup(struct vm_map_store *s, vm_address_t addr);
 
 /* The entry holding addr, else the first entry above addr, else NULL. */
-struct vm_map_entry *vm_map_store_lookup_ge(const struct vm_map_store *s, vm_address_t addr);
+struct vm_map_entry *vm_map_store_lookup_ge(struct vm_map_store *s, vm_address_t addr);
 
 /*
  * First fit: the lowest a >= lo with (a & mask) == 0 such that [a, a + size)
