@@ -26,9 +26,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct vm_map_entry *entry_alloc(void)
+/*
+ * Entries come from a small per-map cache first: clipping and coalescing
+ * free and take entries all the time, and reusing the ones just freed keeps
+ * that churn in memory the cache already holds.
+ */
+#define VM_MAP_FREE_MAX 32
+
+static struct vm_map_entry *entry_alloc(struct vm_map *m)
 {
-	return calloc(1, sizeof(struct vm_map_entry));
+	struct vm_map_entry *e = m->free_entries;
+	if (e == NULL)
+		return calloc(1, sizeof(struct vm_map_entry));
+	m->free_entries = e->next;
+	m->nfree--;
+	memset(e, 0, sizeof *e);
+	return e;
+}
+
+static void entry_free(struct vm_map *m, struct vm_map_entry *e)
+{
+	if (m->nfree >= VM_MAP_FREE_MAX) {
+		free(e);
+		return;
+	}
+	e->next = m->free_entries;
+	m->free_entries = e;
+	m->nfree++;
 }
 
 /* Copies everything but the linkage and the range. */
@@ -52,36 +76,45 @@ static void entry_release(struct vm_map *m, struct vm_map_entry *e)
 	m->size -= e->end - e->start;
 	if (e->object)
 		vm_object_deallocate(e->object);
-	free(e);
+	entry_free(m, e);
 }
 
 void vm_map_init(struct vm_map *m)
 {
 	vm_map_store_init(&m->store, vm_page_size, MACHVM_USER_MAX);
 	m->size = 0;
+	m->free_entries = NULL;
+	m->nfree = 0;
 }
 
 void vm_map_destroy(struct vm_map *m)
 {
 	while (m->store.first)
 		entry_release(m, m->store.first);
+	while (m->free_entries) {
+		struct vm_map_entry *e = m->free_entries;
+		m->free_entries = e->next;
+		free(e);
+	}
+	m->nfree = 0;
 }
 
-kern_return_t vm_map_spares_get(struct vm_map_spares *s)
+kern_return_t vm_map_spares_get(struct vm_map *m, struct vm_map_spares *s)
 {
-	s->e[0] = entry_alloc();
-	s->e[1] = entry_alloc();
+	s->e[0] = entry_alloc(m);
+	s->e[1] = entry_alloc(m);
 	if (s->e[0] == NULL || s->e[1] == NULL) {
-		vm_map_spares_put(s);
+		vm_map_spares_put(m, s);
 		return KERN_RESOURCE_SHORTAGE;
 	}
 	return KERN_SUCCESS;
 }
 
-void vm_map_spares_put(struct vm_map_spares *s)
+void vm_map_spares_put(struct vm_map *m, struct vm_map_spares *s)
 {
-	free(s->e[0]);
-	free(s->e[1]);
+	for (int i = 0; i < 2; i++)
+		if (s->e[i])
+			entry_free(m, s->e[i]);
 	s->e[0] = s->e[1] = NULL;
 }
 
@@ -200,7 +233,7 @@ vm_address_t vm_map_first_hole(struct vm_map *m, vm_address_t start, vm_address_
 
 kern_return_t vm_map_enter(struct vm_map *m, vm_address_t start, vm_address_t end)
 {
-	struct vm_map_entry *e = entry_alloc();
+	struct vm_map_entry *e = entry_alloc(m);
 	if (e == NULL)
 		return KERN_RESOURCE_SHORTAGE;
 	e->start = start;
@@ -218,7 +251,7 @@ kern_return_t vm_map_enter(struct vm_map *m, vm_address_t start, vm_address_t en
 kern_return_t vm_map_delete(struct vm_map *m, vm_address_t start, vm_address_t end)
 {
 	struct vm_map_spares s;
-	kern_return_t kr = vm_map_spares_get(&s);
+	kern_return_t kr = vm_map_spares_get(m, &s);
 	if (kr != KERN_SUCCESS)
 		return kr;
 	vm_map_clip_range(m, start, end, &s);
@@ -238,7 +271,7 @@ kern_return_t vm_map_delete(struct vm_map *m, vm_address_t start, vm_address_t e
 		entry_release(m, e);
 		e = next;
 	}
-	vm_map_spares_put(&s);
+	vm_map_spares_put(m, &s);
 	return KERN_SUCCESS;
 }
 
@@ -299,7 +332,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
 		if (e->inheritance == VM_INHERIT_NONE)
 			continue;
-		struct vm_map_entry *c = entry_alloc();
+		struct vm_map_entry *c = entry_alloc(child);
 		if (c == NULL) {
 			kr = KERN_RESOURCE_SHORTAGE;
 			break;
@@ -342,7 +375,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 			struct vm_map_entry *next = head->next;
 			if (head->object)
 				vm_object_deallocate(head->object);
-			free(head);
+			entry_free(child, head);
 			head = next;
 		}
 		return kr;
@@ -370,10 +403,10 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 	if (pieces == NULL)
 		return KERN_RESOURCE_SHORTAGE;
 	for (size_t i = 0; i < npieces; i++) {
-		pieces[i] = entry_alloc();
+		pieces[i] = entry_alloc(target);
 		if (pieces[i] == NULL) {
 			for (size_t j = 0; j < i; j++)
-				free(pieces[j]);
+				entry_free(target, pieces[j]);
 			free(pieces);
 			return KERN_RESOURCE_SHORTAGE;
 		}
@@ -428,7 +461,7 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 		for (size_t j = 0; j < npieces; j++) {
 			if (j < i && pieces[j]->object)
 				vm_object_deallocate(pieces[j]->object);
-			free(pieces[j]);
+			entry_free(target, pieces[j]);
 		}
 		free(pieces);
 		return kr;

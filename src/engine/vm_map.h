@@ -19,6 +19,8 @@
 struct vm_map {
 	struct vm_map_store store;
 	vm_size_t size;                 /* bytes mapped */
+	struct vm_map_entry *free_entries;  /* recently freed entries, for reuse */
+	unsigned int nfree;
 };
 
 /* Entries a range operation may need for clipping, taken before anything
@@ -31,8 +33,8 @@ void vm_map_init(struct vm_map *m);
 /* Removes every entry (task termination). */
 void vm_map_destroy(struct vm_map *m);
 
-kern_return_t vm_map_spares_get(struct vm_map_spares *s);
-void vm_map_spares_put(struct vm_map_spares *s);
+kern_return_t vm_map_spares_get(struct vm_map *m, struct vm_map_spares *s);
+void vm_map_spares_put(struct vm_map *m, struct vm_map_spares *s);
 
 /* Splits the entries holding start and end so that [start, end) is whole entries. */
 void vm_map_clip_range(struct vm_map *m, vm_address_t start, vm_address_t end,

@@ -140,7 +140,7 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	}
 
 	struct vm_map_spares s;
-	if ((kr = vm_map_spares_get(&s)) != KERN_SUCCESS)
+	if ((kr = vm_map_spares_get(m, &s)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
 	vm_map_clip_range(m, start, end, &s);
 	for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
@@ -152,7 +152,7 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 		}
 	}
 	vm_map_coalesce_range(m, start, end);
-	vm_map_spares_put(&s);
+	vm_map_spares_put(m, &s);
 	return call_end(t, KERN_SUCCESS, true);
 }
 
@@ -166,14 +166,14 @@ static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_addres
 	if (vm_map_first_hole(m, start, end) != end)
 		return KERN_INVALID_ADDRESS;
 	struct vm_map_spares s;
-	kern_return_t kr = vm_map_spares_get(&s);
+	kern_return_t kr = vm_map_spares_get(m, &s);
 	if (kr != KERN_SUCCESS)
 		return kr;
 	vm_map_clip_range(m, start, end, &s);
 	for (struct vm_map_entry *e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next)
 		e->inheritance = (uint8_t)inheritance;
 	vm_map_coalesce_range(m, start, end);
-	vm_map_spares_put(&s);
+	vm_map_spares_put(m, &s);
 	return KERN_SUCCESS;
 }
 
@@ -334,7 +334,7 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	}
 
 	struct vm_map_spares s;
-	if ((kr = vm_map_spares_get(&s)) != KERN_SUCCESS)
+	if ((kr = vm_map_spares_get(m, &s)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
 	vm_map_clip_range(m, start, end, &s);
 	for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
@@ -347,7 +347,7 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 		}
 	}
 	vm_map_coalesce_range(m, start, end);
-	vm_map_spares_put(&s);
+	vm_map_spares_put(m, &s);
 	return call_end(t, kr, true);
 }
 
@@ -419,7 +419,7 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
 		return call_end(t, KERN_SUCCESS, true);
 	default: {
 		struct vm_map_spares s;
-		if ((kr = vm_map_spares_get(&s)) != KERN_SUCCESS)
+		if ((kr = vm_map_spares_get(m, &s)) != KERN_SUCCESS)
 			return call_end(t, kr, false);
 		vm_map_clip_range(m, start, end, &s);
 		for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
@@ -429,7 +429,7 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
 				e->flags &= (uint8_t)~flag;
 		}
 		vm_map_coalesce_range(m, start, end);
-		vm_map_spares_put(&s);
+		vm_map_spares_put(m, &s);
 		return call_end(t, KERN_SUCCESS, true);
 	}
 	}
