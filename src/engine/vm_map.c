@@ -144,7 +144,7 @@ static void clip_start(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
 	e->offset += a - e->start;
 	e->start = a;
 	vm_map_store_update(&m->store, e);
-	vm_map_store_insert(&m->store, n);
+	vm_map_store_insert_before(&m->store, e, n);
 	if (n->object)
 		vm_object_reference(n->object);
 }
@@ -162,7 +162,7 @@ static void clip_end(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
 	n->offset = e->offset + (a - e->start);
 	e->end = a;
 	vm_map_store_update(&m->store, e);
-	vm_map_store_insert(&m->store, n);
+	vm_map_store_insert_after(&m->store, e, n);
 	if (n->object)
 		vm_object_reference(n->object);
 }

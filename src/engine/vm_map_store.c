@@ -177,6 +177,10 @@ void vm_map_store_init(struct vm_map_store *s, vm_address_t min, vm_address_t ma
 	s->hint = NULL;
 }
 
+static void link_leaf(struct vm_map_store *s, struct vm_map_entry *e,
+                      struct vm_map_entry *parent, struct vm_map_entry **link,
+                      struct vm_map_entry *pred, struct vm_map_entry *succ);
+
 void vm_map_store_insert(struct vm_map_store *s, struct vm_map_entry *e)
 {
 	struct vm_map_entry *parent = NULL, *pred = NULL, *succ = NULL;
@@ -192,6 +196,44 @@ void vm_map_store_insert(struct vm_map_store *s, struct vm_map_entry *e)
 			link = &parent->right;
 		}
 	}
+	link_leaf(s, e, parent, link, pred, succ);
+}
+
+/*
+ * The in-order neighbour's free child slot is where a search from the root
+ * would end: the successor of `at` is the leftmost node of at's right
+ * subtree, or at itself has no right child.
+ */
+void vm_map_store_insert_after(struct vm_map_store *s, struct vm_map_entry *at,
+                               struct vm_map_entry *e)
+{
+	if (at->right == NULL) {
+		link_leaf(s, e, at, &at->right, at, at->next);
+		return;
+	}
+	struct vm_map_entry *p = at->right;
+	while (p->left)
+		p = p->left;
+	link_leaf(s, e, p, &p->left, at, at->next);
+}
+
+void vm_map_store_insert_before(struct vm_map_store *s, struct vm_map_entry *at,
+                                struct vm_map_entry *e)
+{
+	if (at->left == NULL) {
+		link_leaf(s, e, at, &at->left, at->prev, at);
+		return;
+	}
+	struct vm_map_entry *p = at->left;
+	while (p->right)
+		p = p->right;
+	link_leaf(s, e, p, &p->right, at->prev, at);
+}
+
+static void link_leaf(struct vm_map_store *s, struct vm_map_entry *e,
+                      struct vm_map_entry *parent, struct vm_map_entry **link,
+                      struct vm_map_entry *pred, struct vm_map_entry *succ)
+{
 	e->left = e->right = NULL;
 	e->parent = parent;
 	e->height = 1;

@@ -67,6 +67,15 @@ void vm_map_store_init(struct vm_map_store *s, vm_address_t min, vm_address_t ma
  */
 void vm_map_store_insert(struct vm_map_store *s, struct vm_map_entry *e);
 
+/*
+ * The same as vm_map_store_insert when e is known to go right after (or
+ * right before) entry `at`: no search from the root.
+ */
+void vm_map_store_insert_after(struct vm_map_store *s, struct vm_map_entry *at,
+                               struct vm_map_entry *e);
+void vm_map_store_insert_before(struct vm_map_store *s, struct vm_map_entry *at,
+                                struct vm_map_entry *e);
+
 /* Unlinks e; the predecessor's gap (or lead_gap) grows.  O(log n). */
 void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e);
 

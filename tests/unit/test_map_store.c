@@ -295,7 +295,21 @@ static void random_step(struct vm_map_store *s, size_t target)
 			return;
 		}
 		struct vm_map_entry *e = entry_new(start, end);
-		vm_map_store_insert(s, e);
+		/* Also link it next to a known neighbour, as clipping does. */
+		struct vm_map_entry *after = NULL, *before = NULL;
+		for (size_t i = 0; i < M.n; i++) {
+			if (M.r[i].e->end <= start)
+				after = M.r[i].e;
+			else if (before == NULL)
+				before = M.r[i].e;
+		}
+		unsigned int how = rnd() % 3;
+		if (how == 1 && after)
+			vm_map_store_insert_after(s, after, e);
+		else if (how == 2 && before)
+			vm_map_store_insert_before(s, before, e);
+		else
+			vm_map_store_insert(s, e);
 		model_insert(e);
 	} else if (grow ? op < 75 : op < 70) {
 		size_t i = rnd() % M.n;
