@@ -8,6 +8,7 @@
 #include "task.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,22 @@ unsigned int vm_page_shift = 12;
 #define HOST_PORT       ((host_t)0x48535401u)
 #define HOST_PRIV_PORT  ((host_priv_t)0x48535402u)
 
+/*
+ * The task table: chunks of TASK_CHUNK slots, made as ids grow and kept
+ * until the host stops, so a slot's address never changes and can be read
+ * without a lock.  At most TASK_CHUNK * TASK_CHUNKS ids per host run.
+ */
+#define TASK_CHUNK  1024
+#define TASK_CHUNKS 4096
+
+typedef struct task *_Atomic task_slot_t;
+
 static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool host_running;
-static struct task **task_table;        /* index = id; NULL: none or dead */
-static size_t task_table_cap;
+static task_slot_t *_Atomic task_chunks[TASK_CHUNKS];
 static task_t next_task_id = 1;
 static uint64_t live_tasks;
+static struct task *task_free_list;     /* terminated, ready for reuse */
 
 static machvm_panic_hook_t panic_hook;
 
@@ -122,61 +133,56 @@ void machvm_host_stop(void)
 	pthread_mutex_lock(&host_lock);
 	bool running = host_running;
 	host_running = false;
-	size_t cap = task_table_cap;
+	task_t last = next_task_id;
 	pthread_mutex_unlock(&host_lock);
 	if (!running)
 		return;
-	for (size_t id = 1; id < cap; id++)
-		(void)task_terminate((task_t)id);
+	for (task_t id = 1; id < last; id++)
+		(void)task_terminate(id);
 	pthread_mutex_lock(&host_lock);
-	free(task_table);
-	task_table = NULL;
-	task_table_cap = 0;
+	while (task_free_list) {
+		struct task *t = task_free_list;
+		task_free_list = t->free_next;
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+	}
+	for (size_t c = 0; c < TASK_CHUNKS; c++) {
+		free(atomic_load(&task_chunks[c]));
+		atomic_store(&task_chunks[c], NULL);
+	}
 	pthread_mutex_unlock(&host_lock);
 	vm_object_reset();
 }
 
+static task_slot_t *slot_of(task_t id)
+{
+	if (id == TASK_NULL || id / TASK_CHUNK >= TASK_CHUNKS)
+		return NULL;
+	task_slot_t *chunk = atomic_load_explicit(&task_chunks[id / TASK_CHUNK], memory_order_acquire);
+	return chunk ? &chunk[id % TASK_CHUNK] : NULL;
+}
+
 size_t task_table_size(void)
 {
-	return task_table_cap;
+	return next_task_id;
 }
 
 struct task *task_table_at(size_t id)
 {
-	return id < task_table_cap ? task_table[id] : NULL;
+	task_slot_t *slot = slot_of((task_t)id);
+	return slot ? atomic_load(slot) : NULL;
 }
 
 struct task *task_lookup(task_t id)
 {
-	struct task *t = NULL;
-	pthread_mutex_lock(&host_lock);
-	if (id != TASK_NULL && id < task_table_cap && task_table[id] != NULL) {
-		t = task_table[id];
-		t->refs++;
-	}
-	pthread_mutex_unlock(&host_lock);
-	return t;
+	task_slot_t *slot = slot_of(id);
+	return slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
 }
 
-static void task_free(struct task *t)
-{
-	pthread_mutex_destroy(&t->lock);
-	free(t);
-}
-
-void task_release(struct task *t)
-{
-	pthread_mutex_lock(&host_lock);
-	bool last = --t->refs == 0;
-	pthread_mutex_unlock(&host_lock);
-	if (last)
-		task_free(t);
-}
-
-bool task_lock_live(struct task *t)
+bool task_lock_live(struct task *t, task_t id)
 {
 	pthread_mutex_lock(&t->lock);
-	if (t->dead) {
+	if (t->dead || t->id != id) {
 		pthread_mutex_unlock(&t->lock);
 		return false;
 	}
@@ -188,14 +194,16 @@ void task_unlock(struct task *t)
 	pthread_mutex_unlock(&t->lock);
 }
 
-bool task_lock_pair(struct task *a, struct task *b)
+bool task_lock_pair(struct task *a, task_t a_id, struct task *b, task_t b_id)
 {
 	if (a == b)
-		return task_lock_live(a);
-	struct task *lo = a->id < b->id ? a : b, *hi = a->id < b->id ? b : a;
-	if (!task_lock_live(lo))
+		return a_id == b_id && task_lock_live(a, a_id);
+	bool a_first = a_id < b_id;
+	struct task *lo = a_first ? a : b, *hi = a_first ? b : a;
+	task_t lo_id = a_first ? a_id : b_id, hi_id = a_first ? b_id : a_id;
+	if (!task_lock_live(lo, lo_id))
 		return false;
-	if (!task_lock_live(hi)) {
+	if (!task_lock_live(hi, hi_id)) {
 		task_unlock(lo);
 		return false;
 	}
@@ -209,38 +217,64 @@ void task_unlock_pair(struct task *a, struct task *b)
 		task_unlock(b);
 }
 
-/* A new task struct with a reserved id, not yet in the table. */
+/*
+ * A task struct with a reserved id, not yet in the table: a recycled one if
+ * there is one.  Its id is set under its lock, so that a caller still
+ * holding the struct from its earlier life sees the id change.
+ */
 static struct task *task_reserve(task_t parent)
 {
-	struct task *t = calloc(1, sizeof *t);
-	if (t == NULL)
-		return NULL;
-	pthread_mutex_init(&t->lock, NULL);
-	t->parent = parent;
-	t->refs = 1;            /* the table's */
-	vm_map_init(&t->map);
 	pthread_mutex_lock(&host_lock);
-	if (next_task_id >= task_table_cap) {
-		size_t cap = task_table_cap ? task_table_cap * 2 : 64;
-		struct task **nt = realloc(task_table, cap * sizeof *nt);
-		if (nt == NULL) {
+	task_t id = next_task_id;
+	if (id / TASK_CHUNK >= TASK_CHUNKS) {
+		pthread_mutex_unlock(&host_lock);
+		return NULL;
+	}
+	if (atomic_load(&task_chunks[id / TASK_CHUNK]) == NULL) {
+		task_slot_t *chunk = calloc(TASK_CHUNK, sizeof *chunk);
+		if (chunk == NULL) {
 			pthread_mutex_unlock(&host_lock);
-			task_free(t);
 			return NULL;
 		}
-		memset(nt + task_table_cap, 0, (cap - task_table_cap) * sizeof *nt);
-		task_table = nt;
-		task_table_cap = cap;
+		atomic_store_explicit(&task_chunks[id / TASK_CHUNK], chunk, memory_order_release);
 	}
-	t->id = next_task_id++;
+	struct task *t = task_free_list;
+	if (t)
+		task_free_list = t->free_next;
+	next_task_id++;
 	pthread_mutex_unlock(&host_lock);
+	if (t == NULL) {
+		t = calloc(1, sizeof *t);
+		if (t == NULL)
+			return NULL;        /* the id is skipped: ids are never reused anyway */
+		pthread_mutex_init(&t->lock, NULL);
+	}
+	pthread_mutex_lock(&t->lock);
+	t->id = id;
+	t->parent = parent;
+	t->dead = false;
+	memset(&t->counts, 0, sizeof t->counts);
+	vm_map_init(&t->map);
+	pthread_mutex_unlock(&t->lock);
 	return t;
+}
+
+/* Back on the free list: a reserved task that never went live, or a dead one. */
+static void task_recycle(struct task *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->dead = true;
+	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&host_lock);
+	t->free_next = task_free_list;
+	task_free_list = t;
+	pthread_mutex_unlock(&host_lock);
 }
 
 static void task_publish(struct task *t)
 {
 	pthread_mutex_lock(&host_lock);
-	task_table[t->id] = t;
+	atomic_store_explicit(slot_of(t->id), t, memory_order_release);
 	live_tasks++;
 	pthread_mutex_unlock(&host_lock);
 }
@@ -265,7 +299,7 @@ kern_return_t task_create(task_t parent, boolean_t inherit_memory, task_t *child
 		goto out;
 	}
 	if (inherit_memory) {
-		if (!task_lock_live(p)) {
+		if (!task_lock_live(p, parent)) {
 			kr = KERN_INVALID_TASK;
 		} else {
 			vm_object_lock_acquire();
@@ -275,14 +309,12 @@ kern_return_t task_create(task_t parent, boolean_t inherit_memory, task_t *child
 		}
 	}
 	if (kr != KERN_SUCCESS) {
-		task_free(c);
+		task_recycle(c);
 		goto out;
 	}
 	task_publish(c);
 	*child_task = c->id;
 out:
-	if (p)
-		task_release(p);
 	vm_call_exit(kr == KERN_SUCCESS);
 	return kr;
 }
@@ -292,9 +324,9 @@ kern_return_t task_terminate(task_t id)
 	vm_call_enter();
 	struct task *t = NULL;
 	pthread_mutex_lock(&host_lock);
-	if (id != TASK_NULL && id < task_table_cap && task_table[id] != NULL) {
-		t = task_table[id];
-		task_table[id] = NULL;      /* the table's reference passes to us */
+	task_slot_t *slot = slot_of(id);
+	if (slot && (t = atomic_load(slot)) != NULL) {
+		atomic_store(slot, NULL);
 		live_tasks--;
 	}
 	pthread_mutex_unlock(&host_lock);
@@ -308,17 +340,14 @@ kern_return_t task_terminate(task_t id)
 	vm_map_destroy(&t->map);
 	vm_object_lock_release();
 	pthread_mutex_unlock(&t->lock);
-	task_release(t);
+	task_recycle(t);
 	vm_call_exit(true);
 	return KERN_SUCCESS;
 }
 
 boolean_t machvm_task_alive(task_t id)
 {
-	pthread_mutex_lock(&host_lock);
-	boolean_t alive = id != TASK_NULL && id < task_table_cap && task_table[id] != NULL;
-	pthread_mutex_unlock(&host_lock);
-	return alive;
+	return task_lookup(id) != NULL;
 }
 
 kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count)
@@ -327,11 +356,11 @@ kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count)
 		return KERN_INVALID_ARGUMENT;
 	size_t n = 0;
 	pthread_mutex_lock(&host_lock);
-	for (size_t id = 1; id < task_table_cap; id++) {
-		if (task_table[id] == NULL)
+	for (task_t id = 1; id < next_task_id; id++) {
+		if (task_lookup(id) == NULL)
 			continue;
 		if (n < cap)
-			ids[n] = (task_t)id;
+			ids[n] = id;
 		n++;
 	}
 	pthread_mutex_unlock(&host_lock);
@@ -347,16 +376,16 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 	s->page_size = vm_page_size;
 	/* Entries, wired pages and sizes are summed task by task; each task is
 	 * consistent in itself. */
-	size_t cap;
+	task_t last;
 	pthread_mutex_lock(&host_lock);
-	cap = task_table_cap;
+	last = next_task_id;
 	s->tasks = live_tasks;
 	pthread_mutex_unlock(&host_lock);
-	for (size_t id = 1; id < cap; id++) {
-		struct task *t = task_lookup((task_t)id);
+	for (task_t id = 1; id < last; id++) {
+		struct task *t = task_lookup(id);
 		if (t == NULL)
 			continue;
-		if (task_lock_live(t)) {
+		if (task_lock_live(t, id)) {
 			s->entries += t->map.store.nentries;
 			s->virtual_size += t->map.size;
 			for (struct vm_map_entry *e = t->map.store.first; e; e = e->next)
@@ -364,7 +393,6 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 					s->wired_pages += vm_atop(e->end - e->start);
 			task_unlock(t);
 		}
-		task_release(t);
 	}
 	vm_object_lock_acquire();
 	s->objects = vm_object_stats.objects;
@@ -388,14 +416,11 @@ kern_return_t machvm_task_stats(task_t id, machvm_task_stats_t *s)
 	if (t == NULL)
 		return KERN_INVALID_ARGUMENT;
 	memset(s, 0, sizeof *s);
-	/* Before the task lock: host_lock is never taken under a task lock. */
-	s->parent_alive = t->parent != TASK_NULL && machvm_task_alive(t->parent);
-	if (!task_lock_live(t)) {
-		task_release(t);
+	if (!task_lock_live(t, id))
 		return KERN_INVALID_ARGUMENT;
-	}
 	s->id = t->id;
 	s->parent = t->parent;
+	s->parent_alive = t->parent != TASK_NULL && machvm_task_alive(t->parent);
 	s->regions = t->map.store.nentries;
 	s->virtual_size = t->map.size;
 	s->faults = t->counts.faults;
@@ -422,6 +447,5 @@ kern_return_t machvm_task_stats(task_t id, machvm_task_stats_t *s)
 	vm_page_table_destroy(&seen);
 	vm_object_lock_release();
 	task_unlock(t);
-	task_release(t);
 	return KERN_SUCCESS;
 }

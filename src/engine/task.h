@@ -2,10 +2,12 @@
  * task.h - tasks and the host's task table.
  *
  * Locks (engine.h has the whole order):
- *   host_lock   guards the task table, every task's `refs`, and the ids.
- *   task->lock  guards the task's map, counters and `dead`.
- * A task struct stays allocated while refs > 0, so a caller that looked a
- * task up can lock it and then find it dead (terminated meanwhile).
+ *   host_lock   guards creating tables, the free list of task structs, the ids.
+ *   task->lock  guards the task's id, map, counters and `dead`.
+ * Looking a task up takes no lock: the table's slots are read atomically,
+ * and task structs are never freed while the host runs, only recycled for
+ * new tasks.  So a caller that looked a task up locks it and then checks,
+ * under the lock, that it is still alive and still has the id it asked for.
  */
 #ifndef MACHVM_TASK_H
 #define MACHVM_TASK_H
@@ -15,25 +17,24 @@
 #include "vm_map.h"
 
 struct task {
-	task_t id;                      /* immutable */
-	task_t parent;                  /* immutable; TASK_NULL if none */
-	uint32_t refs;                  /* host_lock */
+	task_t id;                      /* lock (changes when recycled) */
+	task_t parent;                  /* lock */
 	pthread_mutex_t lock;
-	bool dead;                      /* lock (written with host_lock held too) */
+	bool dead;                      /* lock */
 	struct vm_map map;              /* lock */
 	struct vm_fault_counts counts;  /* lock */
+	struct task *free_next;         /* host_lock, while on the free list */
 };
 
-/* Finds a live task and takes a reference; NULL if there is none. */
+/* The task struct in the table for id, or NULL; not locked, maybe dead. */
 struct task *task_lookup(task_t id);
-void task_release(struct task *t);
 
-/* Locks a looked-up task; false (and unlocked) if it died meanwhile. */
-bool task_lock_live(struct task *t);
+/* Locks t; false (and unlocked) unless it is alive and still task `id`. */
+bool task_lock_live(struct task *t, task_t id);
 void task_unlock(struct task *t);
 
 /* Locks two tasks (lower id first; once if the same); false if either died. */
-bool task_lock_pair(struct task *a, struct task *b);
+bool task_lock_pair(struct task *a, task_t a_id, struct task *b, task_t b_id);
 void task_unlock_pair(struct task *a, struct task *b);
 
 /*

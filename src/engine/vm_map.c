@@ -218,6 +218,60 @@ void vm_map_coalesce_range(struct vm_map *m, vm_address_t start, vm_address_t en
 	}
 }
 
+/* Tries the boundary move described at vm_map_apply_range. */
+static bool shift_boundary(struct vm_map *m, vm_address_t start, vm_address_t end,
+                           vm_map_apply_fn fn, const void *arg)
+{
+	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
+	if (e == NULL || end > e->end || (e->start == start && e->end == end))
+		return false;
+	bool suffix = e->end == end;
+	struct vm_map_entry *n = suffix ? e->next : e->prev;
+	if (n == NULL || (suffix ? n->start != end : n->end != start) ||
+	    (!suffix && e->start != start))
+		return false;
+	struct vm_map_entry piece;
+	memset(&piece, 0, sizeof piece);
+	entry_copy_payload(&piece, e);
+	piece.start = start;
+	piece.end = end;
+	piece.offset = e->offset + (start - e->start);
+	fn(&piece, arg);
+	if (suffix ? !mergeable(&piece, n) : !mergeable(n, &piece))
+		return false;
+	if (suffix) {
+		e->end = start;
+		n->start = start;
+		n->offset = piece.offset;
+		vm_map_store_update(&m->store, e);
+		vm_map_store_update(&m->store, n);
+	} else {
+		n->end = end;
+		e->offset += end - e->start;
+		e->start = end;
+		vm_map_store_update(&m->store, n);
+		vm_map_store_update(&m->store, e);
+	}
+	return true;
+}
+
+kern_return_t vm_map_apply_range(struct vm_map *m, vm_address_t start, vm_address_t end,
+                                 vm_map_apply_fn fn, const void *arg)
+{
+	if (shift_boundary(m, start, end, fn, arg))
+		return KERN_SUCCESS;
+	struct vm_map_spares s;
+	kern_return_t kr = vm_map_spares_get(m, &s);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	vm_map_clip_range(m, start, end, &s);
+	for (struct vm_map_entry *e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next)
+		fn(e, arg);
+	vm_map_coalesce_range(m, start, end);
+	vm_map_spares_put(m, &s);
+	return KERN_SUCCESS;
+}
+
 vm_address_t vm_map_first_hole(struct vm_map *m, vm_address_t start, vm_address_t end)
 {
 	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);

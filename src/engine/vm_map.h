@@ -42,6 +42,19 @@ void vm_map_clip_range(struct vm_map *m, vm_address_t start, vm_address_t end,
 /* Merges equal neighbours from the entry before start to the one after end. */
 void vm_map_coalesce_range(struct vm_map *m, vm_address_t start, vm_address_t end);
 
+/*
+ * Changes [start, end) (page aligned, wholly allocated) by calling fn on
+ * each entry of it, clipping first and coalescing after.  fn only changes
+ * the entry's attributes (protection, inheritance, attributes, wired count)
+ * and allocates nothing.  When the range is one end of a single entry and
+ * the changed piece would merge with the neighbour on that side, the
+ * boundary between the two just moves, as Linux's vma_merge does: no entry
+ * is made or freed.
+ */
+typedef void (*vm_map_apply_fn)(struct vm_map_entry *e, const void *arg);
+kern_return_t vm_map_apply_range(struct vm_map *m, vm_address_t start, vm_address_t end,
+                                 vm_map_apply_fn fn, const void *arg);
+
 /* The first address in [start, end) not covered by an entry, or end. */
 vm_address_t vm_map_first_hole(struct vm_map *m, vm_address_t start, vm_address_t end);
 

@@ -25,8 +25,7 @@ static kern_return_t call_begin(task_t id, struct task **tp)
 		vm_call_exit(false);
 		return KERN_INVALID_ARGUMENT;
 	}
-	if (!task_lock_live(t)) {
-		task_release(t);
+	if (!task_lock_live(t, id)) {
 		vm_call_exit(false);
 		return KERN_INVALID_ARGUMENT;
 	}
@@ -39,7 +38,6 @@ static kern_return_t call_end(struct task *t, kern_return_t kr, bool changes)
 {
 	vm_object_lock_release();
 	task_unlock(t);
-	task_release(t);
 	vm_call_exit(changes && kr == KERN_SUCCESS);
 	return kr;
 }
@@ -114,6 +112,22 @@ kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size)
 
 /* ---- vm_protect ------------------------------------------------------ */
 
+struct protect_arg {
+	boolean_t set_maximum;
+	uint8_t prot;
+};
+
+static void apply_protect(struct vm_map_entry *e, const void *arg)
+{
+	const struct protect_arg *a = arg;
+	if (a->set_maximum) {
+		e->max_protection = a->prot;
+		e->protection &= a->prot;
+	} else {
+		e->protection = a->prot;
+	}
+}
+
 kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
                          boolean_t set_maximum, vm_prot_t new_protection)
 {
@@ -139,42 +153,25 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 			return call_end(t, KERN_PROTECTION_FAILURE, false);
 	}
 
-	struct vm_map_spares s;
-	if ((kr = vm_map_spares_get(m, &s)) != KERN_SUCCESS)
-		return call_end(t, kr, false);
-	vm_map_clip_range(m, start, end, &s);
-	for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
-		if (set_maximum) {
-			e->max_protection = (uint8_t)new_protection;
-			e->protection &= (uint8_t)new_protection;
-		} else {
-			e->protection = (uint8_t)new_protection;
-		}
-	}
-	vm_map_coalesce_range(m, start, end);
-	vm_map_spares_put(m, &s);
-	return call_end(t, KERN_SUCCESS, true);
+	struct protect_arg a = { set_maximum, (uint8_t)new_protection };
+	return call_end(t, vm_map_apply_range(m, start, end, apply_protect, &a), true);
 }
 
 /* ---- vm_inherit / vm_map_inherit ------------------------------------- */
+
+static void apply_inherit(struct vm_map_entry *e, const void *arg)
+{
+	e->inheritance = *(const uint8_t *)arg;
+}
 
 /* Sets the inheritance of [start, end), page aligned, inside the user range. */
 static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_address_t end,
                                    vm_inherit_t inheritance)
 {
-	struct vm_map *m = &t->map;
-	if (vm_map_first_hole(m, start, end) != end)
+	if (vm_map_first_hole(&t->map, start, end) != end)
 		return KERN_INVALID_ADDRESS;
-	struct vm_map_spares s;
-	kern_return_t kr = vm_map_spares_get(m, &s);
-	if (kr != KERN_SUCCESS)
-		return kr;
-	vm_map_clip_range(m, start, end, &s);
-	for (struct vm_map_entry *e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next)
-		e->inheritance = (uint8_t)inheritance;
-	vm_map_coalesce_range(m, start, end);
-	vm_map_spares_put(m, &s);
-	return KERN_SUCCESS;
+	uint8_t value = (uint8_t)inheritance;
+	return vm_map_apply_range(&t->map, start, end, apply_inherit, &value);
 }
 
 kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
@@ -304,6 +301,12 @@ static kern_return_t entry_make_resident(struct task *t, struct vm_map_entry *e)
 	return KERN_SUCCESS;
 }
 
+static void apply_unwire(struct vm_map_entry *e, const void *arg)
+{
+	(void)arg;
+	e->wired_count--;
+}
+
 kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
                       vm_size_t size, vm_prot_t access)
 {
@@ -333,18 +336,16 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 			return call_end(t, KERN_INVALID_ARGUMENT, false);
 	}
 
+	if (!wiring)
+		return call_end(t, vm_map_apply_range(m, start, end, apply_unwire, NULL), true);
 	struct vm_map_spares s;
 	if ((kr = vm_map_spares_get(m, &s)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
 	vm_map_clip_range(m, start, end, &s);
 	for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
-		if (wiring) {
-			if (e->wired_count == 0 && (kr = entry_make_resident(t, e)) != KERN_SUCCESS)
-				break;
-			e->wired_count++;
-		} else {
-			e->wired_count--;
-		}
+		if (e->wired_count == 0 && (kr = entry_make_resident(t, e)) != KERN_SUCCESS)
+			break;
+		e->wired_count++;
 	}
 	vm_map_coalesce_range(m, start, end);
 	vm_map_spares_put(m, &s);
@@ -372,6 +373,20 @@ static uint8_t attribute_flag(vm_machine_attribute_t attribute)
 {
 	return attribute == MATTR_CACHE ? VME_CACHE :
 	       attribute == MATTR_MIGRATE ? VME_MIGRATE : VME_REPLICATE;
+}
+
+struct attr_arg {
+	uint8_t flag;
+	bool on;
+};
+
+static void apply_attr(struct vm_map_entry *e, const void *arg)
+{
+	const struct attr_arg *a = arg;
+	if (a->on)
+		e->flags |= a->flag;
+	else
+		e->flags &= (uint8_t)~a->flag;
 }
 
 kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t size,
@@ -418,19 +433,8 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
 		vm_map_coalesce_range(m, start, end);
 		return call_end(t, KERN_SUCCESS, true);
 	default: {
-		struct vm_map_spares s;
-		if ((kr = vm_map_spares_get(m, &s)) != KERN_SUCCESS)
-			return call_end(t, kr, false);
-		vm_map_clip_range(m, start, end, &s);
-		for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
-			if (*value == MATTR_VAL_ON)
-				e->flags |= flag;
-			else
-				e->flags &= (uint8_t)~flag;
-		}
-		vm_map_coalesce_range(m, start, end);
-		vm_map_spares_put(m, &s);
-		return call_end(t, KERN_SUCCESS, true);
+		struct attr_arg a = { flag, *value == MATTR_VAL_ON };
+		return call_end(t, vm_map_apply_range(m, start, end, apply_attr, &a), true);
 	}
 	}
 }
@@ -448,7 +452,7 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 	vm_call_enter();
 	struct task *tt = task_lookup(target_task), *st = task_lookup(src_task);
 	kern_return_t kr = KERN_INVALID_ARGUMENT;
-	if (tt == NULL || st == NULL || !task_lock_pair(tt, st))
+	if (tt == NULL || st == NULL || !task_lock_pair(tt, target_task, st, src_task))
 		goto out_unlocked;
 	vm_object_lock_acquire();
 
@@ -504,10 +508,6 @@ out:
 	vm_object_lock_release();
 	task_unlock_pair(tt, st);
 out_unlocked:
-	if (tt)
-		task_release(tt);
-	if (st)
-		task_release(st);
 	vm_call_exit(kr == KERN_SUCCESS);
 	return kr;
 }
