@@ -1,0 +1,113 @@
+/*
+ * ctl.h - everything a write does: the command table of the ctl files, the
+ * parsers of the writable files, and the one routine that runs a write.
+ *
+ * A write is handled in two passes (validate, then commit): every non-empty
+ * line is parsed into a struct fs_cmd first, and only if all of them parse
+ * are they run, in order, each as one engine call, stopping at the first
+ * that fails.  So input that does not parse changes nothing.
+ */
+#ifndef MACHVMFS_CTL_H
+#define MACHVMFS_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <machvm/kern_return.h>
+#include <machvm/vm_types.h>
+
+#include "parse.h"
+#include "tree.h"
+
+/* Who is asking: from the FUSE request. */
+struct fs_ctx {
+	uid_t uid;
+	gid_t gid;
+	bool  privileged;   /* root or the mounting user: may wire (host_priv_self) */
+};
+
+struct fs_verb;
+
+/* One parsed command: the verb and its arguments, by meaning. */
+struct fs_cmd {
+	const struct fs_verb *verb;
+	bool region;            /* addr/size: the whole region of the file, looked up when run */
+	vm_address_t addr;      /* <addr> <start> <source> */
+	vm_address_t end;       /* <end> */
+	vm_address_t dest;      /* <dest> */
+	vm_size_t size;
+	vm_prot_t prot;         /* <prot> <access> */
+	vm_inherit_t inherit;
+	vm_machine_attribute_t attr;
+	vm_machine_attribute_val_t value;
+	task_t task;            /* <parent> */
+	bool anywhere;
+	bool set_max;
+	struct fs_remap_args remap;
+	const char *line;       /* the input line, for messages */
+};
+
+/* What running a command did. */
+struct fs_run {
+	kern_return_t kr;       /* the engine's answer (KERN_SUCCESS if it was not asked) */
+	char call[192];         /* the engine call as made: "vm_protect(task 1, 0x..., ...)" */
+	char result[128];       /* the text a read returns after success */
+	char why[192];          /* for a failure that is not the engine's: the reason */
+};
+
+typedef int (*fs_run_fn)(const struct fs_node *n, const struct fs_ctx *ctx,
+                         struct fs_cmd *c, struct fs_run *r);
+typedef int (*fs_args_fn)(char *const *words, size_t n, struct fs_cmd *c,
+                          struct fs_why *why);
+
+/*
+ * A row of the command table.  args is both the usage and the grammar:
+ * space-separated items, "<type>" a typed argument, "[word]" an optional
+ * trailing keyword, any other word a keyword that must be there.  A verb may
+ * have several rows (forms); the first that fits the line wins.  A row with
+ * a parse function takes its arguments its own way (remap's key=value).
+ */
+struct fs_verb {
+	enum fs_level level;    /* FS_L_TASKS: tasks/ctl; FS_L_TASK: tasks/<id>/ctl */
+	const char *verb;
+	const char *args;
+	fs_args_fn parse;
+	fs_run_fn run;
+	const char *call;       /* the engine call it makes */
+};
+
+extern const struct fs_verb fs_verbs[];
+extern const size_t fs_nverbs;
+
+/* The fewest and the most arguments a row takes, counted from its args. */
+void fs_verb_arg_count(const struct fs_verb *v, unsigned *min, unsigned *max);
+
+/* Whether ctx may change task (root, or the uid that created it). */
+bool fs_may_change(task_t task, const struct fs_ctx *ctx);
+
+/*
+ * Runs a write of data[0..len) to the writable file n (see the top of this
+ * file).  On return result holds what a read of the same open file should
+ * show next (the last command's result, or the error line); it is left empty
+ * when the write held only white space.  0, or -errno.
+ */
+int fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
+                 const char *data, size_t len, struct fs_buf *result);
+
+/* The usage texts: what the ctl and remap files read before any write. */
+int fs_read_tasks_ctl(const struct fs_node *n, struct fs_buf *out);
+int fs_read_task_ctl(const struct fs_node *n, struct fs_buf *out);
+int fs_read_remap(const struct fs_node *n, struct fs_buf *out);
+
+/* The parsers of the writable files (the write column of the file table). */
+int fs_write_tasks_ctl(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+int fs_write_task_ctl(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+int fs_write_remap(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+int fs_write_protection(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+int fs_write_max_protection(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+int fs_write_inheritance(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+int fs_write_wired(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+int fs_write_attr(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+
+#endif

@@ -1,0 +1,202 @@
+/*
+ * main.c - machvmfs: mounts a libmachvm host as a filesystem.
+ *
+ *   machvmfs [-f] [-d] [-s] [-o page_size=N,allow_other,...] MOUNTPOINT
+ *   machvmfs --dump-layout | --help | --version
+ *
+ * Options are checked before anything is mounted, so a bad one exits 1
+ * with a message and leaves no mount behind.
+ */
+#include "ops.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fuse_opt.h>
+#include <machvm/machvm.h>
+
+#include "log.h"
+#include "parse.h"
+#include "taskinfo.h"
+#include "tree.h"
+
+#define MACHVMFS_VERSION "0.1"
+
+struct options {
+	char *page_size;
+	char *state;
+	int   dump_layout;
+};
+
+#define OPT(t, p, v) { t, offsetof(struct options, p), v }
+
+static const struct fuse_opt option_spec[] = {
+	OPT("page_size=%s", page_size, 0),
+	OPT("state=%s", state, 0),
+	OPT("--dump-layout", dump_layout, 1),
+	FUSE_OPT_END
+};
+
+static void
+usage(const char *prog)
+{
+	printf("usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT\n"
+	       "       %s --dump-layout | --help | --version\n"
+	       "\n"
+	       "Mounts a simulated Mach virtual memory host: tasks, their address maps\n"
+	       "and memory, as files (see fs_layout.md).  Unmount with fusermount3 -u.\n"
+	       "\n"
+	       "machvmfs options:\n"
+	       "    -o page_size=N         page size: a power of two from 4096 to 65536\n"
+	       "                           (default 4096; K suffix allowed, e.g. 16K)\n"
+	       "    -o state=FILE          keep the host in FILE (not implemented yet)\n"
+	       "    --dump-layout          print the file and command tables and exit\n"
+	       "\n", prog, prog);
+}
+
+/* Engine panics go to the log before the engine aborts. */
+static void
+panic_hook(const char *message)
+{
+	fs_error("engine panic: %s", message);
+}
+
+/* The page size option as a number, checked by starting (and stopping) a
+ * host with it; exits 1 with a message if it is bad. */
+static vm_size_t
+check_page_size(const char *text)
+{
+	struct fs_why why;
+	uint64_t ps = 0;
+	kern_return_t kr;
+
+	if (text && fs_parse_size("page_size", text, &ps, &why) != 0) {
+		fprintf(stderr, "machvmfs: -o page_size=%s: %s\n", text, why.text);
+		exit(1);
+	}
+	kr = machvm_host_start(ps);
+	if (kr != KERN_SUCCESS) {
+		fprintf(stderr, "machvmfs: -o page_size=%s: %s (the page size must be a "
+		        "power of two from 4096 to 65536)\n", text, kern_return_name(kr));
+		exit(1);
+	}
+	machvm_host_stop();
+	return ps;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options opt = { NULL, NULL, 0 };
+	struct fuse_cmdline_opts cmd;
+	struct fuse_session *se;
+	vm_size_t page_size;
+	int ret = 1;
+
+	if (fs_tree_check() != 0) {
+		fprintf(stderr, "machvmfs: internal error: the file table is out of order\n");
+		return 1;
+	}
+	if (fuse_opt_parse(&args, &opt, option_spec, NULL) != 0)
+		return 1;
+	if (opt.dump_layout) {
+		fs_dump_layout(stdout);
+		ret = fflush(stdout) == 0 ? 0 : 1;
+		goto out_args;
+	}
+	/* Our own options first: a bad one must be reported as itself even when
+	 * the mount point is bad too. */
+	if (opt.state) {
+		fprintf(stderr, "machvmfs: -o state=%s: keeping the host in a file is not "
+		        "implemented yet; mount without state=\n", opt.state);
+		goto out_args;
+	}
+	page_size = check_page_size(opt.page_size);
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out_args;
+	if (cmd.show_help) {
+		usage(argv[0]);
+		printf("FUSE options:\n");
+		fflush(stdout);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_cmd;
+	}
+	if (cmd.show_version) {
+		printf("machvmfs version %s\n", MACHVMFS_VERSION);
+		fflush(stdout);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_cmd;
+	}
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "machvmfs: no mount point given\n");
+		usage(argv[0]);
+		goto out_cmd;
+	}
+
+	fs_log_init(cmd.debug);
+	machvm_set_panic_hook(panic_hook);
+	fs_taskinfo_init(getuid(), getgid());
+	fs_ops_init(getuid(), getgid());
+
+	se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
+	if (!se)
+		goto out_cmd;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0)
+		goto out_signals;
+	fuse_daemonize(cmd.foreground);
+
+	/* Started only now: fuse_daemonize forks, and the host belongs to the
+	 * process that serves the mount. */
+	if (machvm_host_start(page_size) != KERN_SUCCESS) {
+		fs_error("cannot start the host");
+		goto out_unmount;
+	}
+	fs_debug("serving %s, page size %llu, %s", cmd.mountpoint,
+	         (unsigned long long)(page_size ? page_size : 4096),
+	         cmd.singlethread ? "single-threaded" : "multithreaded");
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+		if (!cfg) {
+			fs_error("out of memory");
+		} else {
+			fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cmd.clone_fd);
+			/* UINT_MAX: not given, keep libfuse's default. */
+			if (cmd.max_idle_threads != UINT_MAX)
+				fuse_loop_cfg_set_idle_threads(cfg, cmd.max_idle_threads);
+			if (cmd.max_threads != UINT_MAX)
+				fuse_loop_cfg_set_max_threads(cfg, cmd.max_threads);
+			ret = fuse_session_loop_mt(se, cfg);
+			fuse_loop_cfg_destroy(cfg);
+		}
+	}
+	/* A signal ends the loop with its number: a clean stop too. */
+	ret = ret < 0 ? 1 : 0;
+	machvm_host_stop();
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	fs_taskinfo_fini();
+out_cmd:
+	free(cmd.mountpoint);
+out_args:
+	free(opt.page_size);
+	free(opt.state);
+	fuse_opt_free_args(&args);
+	return ret;
+}
