@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what machvmfs needs to build, run and test on Debian 12 (as root).
+# Safe to run again: apt-get skips what is already there.
+set -euo pipefail
+packages=(gcc scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 python3-pytest
+          util-linux binutils)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: need root to install: ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${missing[@]}"
+fi
+if [ ! -e /dev/fuse ]; then
+	echo "setup: /dev/fuse is missing: this machine cannot mount FUSE filesystems" >&2
+	exit 1
+fi
