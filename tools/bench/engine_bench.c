@@ -1,0 +1,926 @@
+/*
+ * engine_bench.c - times libmachvm's map calls, fork and copy-on-write
+ * against the same work done by the Linux kernel on this very process.
+ *
+ *   engine_bench [--quick] [--csv FILE] [--sizes N,N,...]
+ *
+ * For each map size N (1000, 10000, 65000; --quick: 1000, 10000) both sides
+ * build the same map: one region of 2N pages cut into N entries of two pages
+ * each, every other entry made read-only (Linux: mprotect; engine:
+ * vm_protect), plus one separate writable region of TOUCH_PAGES pages whose
+ * first M pages get written.  Then, on both sides:
+ *
+ *   mprotect / vm_protect      one page to read-only and back
+ *   madvise(DONTFORK/DOFORK)   vs vm_inherit(NONE/COPY), one page and back
+ *   mlock / munlock            vs vm_wire / unwire (host_priv_self()), one page
+ *   fork + _exit + waitpid     vs task_create(inherit) + task_terminate,
+ *                              for M = 0, 1000, 10000 touched pages
+ *   first write after fork     one byte into each of K = M touched pages in
+ *                              the child, per page (Linux: timed in the child,
+ *                              sent back through a pipe; engine: vm_write)
+ *   bytes per entry            engine: malloc'd bytes (mallinfo2) per entry
+ *                              while the N entries are made
+ *
+ * Each figure is the median of repeated samples, CLOCK_MONOTONIC, in ns per
+ * operation (one call; a "back and forth" pair counts as two).  The Linux
+ * side runs first for every size, before the engine holds any memory, so
+ * that the engine's heap does not inflate the kernel's fork.  The report is
+ * a Markdown table (and the same rows as CSV with --csv); the program exits 0
+ * whether or not the targets are met, and non-zero only if it could not
+ * measure (a call failed).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <machvm/machvm.h>
+
+#define MAX_SIZES        8
+#define TOUCH_PAGES      10000       /* the largest M */
+#define MAP_MARGIN       64          /* VMAs kept free besides the N entries */
+#define CALL_SAMPLES     31          /* samples per one-page call pair ... */
+#define CALL_PAIRS       200         /* ... each this many back-and-forth pairs */
+#define CALL_WARMUP      3           /* samples run first and thrown away */
+#define FORK_REPS        21
+#define COW_REPS         11
+#define FLAT_FACTOR      1.25        /* fork "does not grow with M" bound */
+#define CALL_TARGET      0.1
+#define FORK_TARGET      0.3
+#define BYTES_TARGET     160.0
+
+static const long default_sizes[] = { 1000, 10000, 65000 };
+static const long quick_sizes[] = { 1000, 10000 };
+static const long touch_steps[] = { 0, 1000, 10000 };    /* the M values */
+#define NSTEPS (sizeof(touch_steps) / sizeof(touch_steps[0]))
+
+static size_t page;
+
+/* ---- results ------------------------------------------------------------ */
+
+enum verdict { V_INFO, V_PASS, V_FAIL, V_NA };
+
+struct row {
+	const char *op;
+	long n, m;              /* m < 0: not applicable */
+	const char *unit;       /* "ns" or "B" */
+	double engine, linux_;  /* NAN: not measured */
+	const char *target;
+	enum verdict verdict;
+};
+
+static struct row rows[256];
+static int nrows;
+
+/* Lines printed under the table: what was checked, raised, capped. */
+static char notes[64][256];
+static int nnotes;
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nnotes == (int)(sizeof(notes) / sizeof(notes[0])))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(notes[nnotes++], sizeof(notes[0]), fmt, ap);
+	va_end(ap);
+}
+
+static struct row *add_row(const char *op, long n, long m, const char *unit,
+                           double engine, double linux_, const char *target,
+                           enum verdict v)
+{
+	struct row *r = &rows[nrows++];
+
+	r->op = op;
+	r->n = n;
+	r->m = m;
+	r->unit = unit;
+	r->engine = engine;
+	r->linux_ = linux_;
+	r->target = target;
+	r->verdict = v;
+	return r;
+}
+
+/* A ratio target (engine <= limit x Linux); n/a when either side is missing. */
+static enum verdict ratio_verdict(double engine, double linux_, double limit)
+{
+	if (isnan(engine) || isnan(linux_) || linux_ <= 0)
+		return V_NA;
+	return engine <= limit * linux_ ? V_PASS : V_FAIL;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of n samples (sorts them in place). */
+static double median(uint64_t *s, int n)
+{
+	qsort(s, (size_t)n, sizeof(*s), cmp_u64);
+	if (n % 2)
+		return (double)s[n / 2];
+	return ((double)s[n / 2 - 1] + (double)s[n / 2]) / 2.0;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "engine_bench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/*
+ * An engine call that fails makes every later figure meaningless: say which
+ * call, where, and what it returned, and stop.
+ */
+static void engine_failed(const char *call, kern_return_t kr, int line)
+    __attribute__((noreturn));
+static void engine_failed(const char *call, kern_return_t kr, int line)
+{
+	die("engine call failed (engine_bench.c:%d): %s -> %s (%d)",
+	    line, call, kern_return_name(kr), kr);
+}
+
+#define EOK(call) do {                                                  \
+	kern_return_t kr_ = (call);                                      \
+	if (kr_ != KERN_SUCCESS)                                         \
+		engine_failed(#call, kr_, __LINE__);                     \
+} while (0)
+
+static void panic_hook(const char *message)
+{
+	fprintf(stderr, "engine_bench: machvm panic:\n%s\n", message);
+}
+
+/* Bytes malloc has handed out and not got back: arena chunks plus mmapped ones. */
+static size_t malloc_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* ---- the Linux side: vm.max_map_count and counting VMAs ----------------- */
+
+#define MAX_MAP_COUNT "/proc/sys/vm/max_map_count"
+
+static long original_max_map_count = -1;   /* >= 0 once we raised it */
+
+static long read_long_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int write_long_file(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	if (fclose(f) != 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/* The number of VMAs of this process: the lines of /proc/self/maps. */
+static long count_vmas(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	long lines = 0;
+	int c;
+
+	if (!f)
+		return -1;
+	while ((c = getc(f)) != EOF)
+		if (c == '\n')
+			lines++;
+	fclose(f);
+	return lines;
+}
+
+/*
+ * Makes room for n more VMAs under vm.max_map_count, raising the limit if
+ * needed (we run as root), and returns the n that fits: n itself, or a
+ * smaller one if the limit could not be raised.  Says what it did.
+ */
+static long fit_map_count(long n)
+{
+	long limit = read_long_file(MAX_MAP_COUNT);
+	long have = count_vmas();
+	long need = n + have + MAP_MARGIN;
+
+	if (limit < 0 || have < 0) {
+		note("could not read %s or /proc/self/maps; N=%ld used as is", MAX_MAP_COUNT, n);
+		return n;
+	}
+	if (need <= limit)
+		return n;
+	if (write_long_file(MAX_MAP_COUNT, need) == 0 &&
+	    read_long_file(MAX_MAP_COUNT) >= need) {
+		if (original_max_map_count < 0)
+			original_max_map_count = limit;
+		note("vm.max_map_count raised from %ld to %ld for N=%ld (restored at exit)",
+		     limit, need, n);
+		return n;
+	}
+	note("vm.max_map_count is %ld and could not be raised (%s): N=%ld capped to %ld",
+	     limit, strerror(errno), n, limit - have - MAP_MARGIN);
+	return limit - have - MAP_MARGIN;
+}
+
+static void restore_map_count(void)
+{
+	if (original_max_map_count < 0)
+		return;
+	if (write_long_file(MAX_MAP_COUNT, original_max_map_count) == 0)
+		note("vm.max_map_count restored to %ld", original_max_map_count);
+	else
+		note("could not restore vm.max_map_count to %ld", original_max_map_count);
+	original_max_map_count = -1;
+}
+
+/* ---- the layout both sides build ---------------------------------------- */
+
+/*
+ * Entry i covers pages 2i and 2i+1 of the map region; odd entries are
+ * read-only, even ones read-write, so neighbours never merge and the region
+ * is exactly n entries.  The one-page calls work on the first page of an
+ * even entry in the middle, whose left neighbour is read-only:
+ *   protect: entry mid     (the page joins its left neighbour and comes back)
+ *   inherit: entry mid + 2 (the entry splits in two and merges back)
+ *   wire:    entry mid + 4 (written to first, so wiring has a page to pin)
+ */
+static long mid_entry(long n)
+{
+	return (n / 2) & ~1L;
+}
+
+static size_t entry_offset(long entry)
+{
+	return (size_t)entry * 2 * page;
+}
+
+/* Measurements of one size, filled by each side in turn. */
+struct side {
+	double protect, inherit, wire;          /* ns per call */
+	double fork[NSTEPS];                    /* ns per fork, by touch step */
+	double cow[NSTEPS];                     /* ns per page; NAN for M = 0 */
+	double bytes_per_entry;
+};
+
+typedef int (*pair_fn)(void *arg);
+
+/*
+ * Runs pair (one call there and one back) CALL_PAIRS times per sample and
+ * returns the median ns per single call, or NAN (with a note) if a call
+ * fails.
+ */
+static double time_pairs(pair_fn pair, void *arg, const char *what)
+{
+	uint64_t s[CALL_SAMPLES];
+
+	for (int i = -CALL_WARMUP; i < CALL_SAMPLES; i++) {
+		uint64_t t0 = now_ns();
+		for (int j = 0; j < CALL_PAIRS; j++) {
+			if (pair(arg) != 0) {
+				note("%s failed: %s; not measured", what, strerror(errno));
+				return NAN;
+			}
+		}
+		uint64_t t1 = now_ns();
+		if (i >= 0)
+			s[i] = t1 - t0;
+	}
+	return median(s, CALL_SAMPLES) / (2.0 * CALL_PAIRS);
+}
+
+/* ---- the Linux side ------------------------------------------------------ */
+
+static int lx_protect_pair(void *arg)
+{
+	if (mprotect(arg, page, PROT_READ) != 0)
+		return -1;
+	return mprotect(arg, page, PROT_READ | PROT_WRITE);
+}
+
+static int lx_inherit_pair(void *arg)
+{
+	if (madvise(arg, page, MADV_DONTFORK) != 0)
+		return -1;
+	return madvise(arg, page, MADV_DOFORK);
+}
+
+static int lx_wire_pair(void *arg)
+{
+	if (mlock(arg, page) != 0)
+		return -1;
+	return munlock(arg, page);
+}
+
+/* fork, the child exits at once, the parent reaps it: ns for the lot. */
+static uint64_t lx_fork_once(void)
+{
+	uint64_t t0 = now_ns();
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(0);
+	if (waitpid(pid, &status, 0) != pid)
+		die("waitpid: %s", strerror(errno));
+	return now_ns() - t0;
+}
+
+/* The child writes one byte into each of the first k pages of touch, times
+ * that, and reports the ns through a pipe. */
+static uint64_t lx_cow_once(char *touch, long k)
+{
+	int fds[2];
+	uint64_t ns = 0;
+	pid_t pid;
+	int status;
+
+	if (pipe(fds) != 0)
+		die("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		volatile char *p = touch;
+		uint64_t t0, t1;
+
+		close(fds[0]);
+		t0 = now_ns();
+		for (long i = 0; i < k; i++)
+			p[(size_t)i * page] = 2;
+		t1 = now_ns();
+		ns = t1 - t0;
+		_exit(write(fds[1], &ns, sizeof(ns)) == (ssize_t)sizeof(ns) ? 0 : 1);
+	}
+	close(fds[1]);
+	if (read(fds[0], &ns, sizeof(ns)) != (ssize_t)sizeof(ns))
+		die("no timing from the copy-on-write child");
+	close(fds[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("copy-on-write child failed");
+	return ns;
+}
+
+/* Maps len bytes with an unmapped page on either side, so the new VMA can
+ * never merge with a neighbour and the VMA count is exact. */
+static char *lx_map_isolated(size_t len)
+{
+	char *r = mmap(NULL, len + 2 * page, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (r == MAP_FAILED)
+		die("mmap of %zu bytes: %s", len, strerror(errno));
+	if (munmap(r, page) != 0 || munmap(r + page + len, page) != 0)
+		die("munmap: %s", strerror(errno));
+	return r + page;
+}
+
+static void linux_side(long n, struct side *out)
+{
+	long before = count_vmas(), made;
+	size_t len = (size_t)n * 2 * page;
+	char *map = lx_map_isolated(len);
+	char *touch = lx_map_isolated(TOUCH_PAGES * page);
+	long mid = mid_entry(n), touched = 0;
+
+	/* No transparent huge pages: a touched page must be one 4 KB page, as in the engine. */
+	madvise(map, len, MADV_NOHUGEPAGE);
+	madvise(touch, TOUCH_PAGES * page, MADV_NOHUGEPAGE);
+	for (long e = 1; e < n; e += 2)
+		if (mprotect(map + entry_offset(e), 2 * page, PROT_READ) != 0)
+			die("mprotect while making %ld VMAs: %s", n, strerror(errno));
+	made = count_vmas() - before;
+	if (made != n + 1)
+		note("linux N=%ld: /proc/self/maps grew by %ld VMAs, expected %ld", n, made, n + 1);
+
+	map[entry_offset(mid + 4)] = 1;
+	map[entry_offset(mid + 4) + page] = 1;
+	out->protect = time_pairs(lx_protect_pair, map + entry_offset(mid), "linux mprotect");
+	out->inherit = time_pairs(lx_inherit_pair, map + entry_offset(mid + 2), "linux madvise");
+	out->wire = time_pairs(lx_wire_pair, map + entry_offset(mid + 4), "linux mlock");
+	if (count_vmas() - before != made)
+		note("linux N=%ld: VMA count changed across the one-page calls", n);
+
+	for (size_t s = 0; s < NSTEPS; s++) {
+		uint64_t t[FORK_REPS > COW_REPS ? FORK_REPS : COW_REPS];
+		long m = touch_steps[s];
+
+		for (; touched < m; touched++)
+			touch[(size_t)touched * page] = 1;
+		for (int r = 0; r < FORK_REPS; r++)
+			t[r] = lx_fork_once();
+		out->fork[s] = median(t, FORK_REPS);
+		out->cow[s] = NAN;
+		if (m > 0) {
+			for (int r = 0; r < COW_REPS; r++)
+				t[r] = lx_cow_once(touch, m);
+			out->cow[s] = median(t, COW_REPS) / (double)m;
+		}
+	}
+	munmap(map, len);
+	munmap(touch, TOUCH_PAGES * page);
+}
+
+/* ---- the engine side ----------------------------------------------------- */
+
+struct ectx {
+	task_t task;
+	vm_address_t addr;
+};
+
+static int en_protect_pair(void *arg)
+{
+	struct ectx *c = arg;
+
+	EOK(vm_protect(c->task, c->addr, page, FALSE, VM_PROT_READ));
+	EOK(vm_protect(c->task, c->addr, page, FALSE, VM_PROT_READ | VM_PROT_WRITE));
+	return 0;
+}
+
+static int en_inherit_pair(void *arg)
+{
+	struct ectx *c = arg;
+
+	EOK(vm_inherit(c->task, c->addr, page, VM_INHERIT_NONE));
+	EOK(vm_inherit(c->task, c->addr, page, VM_INHERIT_COPY));
+	return 0;
+}
+
+static int en_wire_pair(void *arg)
+{
+	struct ectx *c = arg;
+
+	EOK(vm_wire(host_priv_self(), c->task, c->addr, page, VM_PROT_READ | VM_PROT_WRITE));
+	EOK(vm_wire(host_priv_self(), c->task, c->addr, page, VM_PROT_NONE));
+	return 0;
+}
+
+static void en_poke(task_t task, vm_address_t addr, char byte)
+{
+	vm_size_t count = 0;
+
+	EOK(vm_write(task, addr, &byte, 1, &count));
+	if (count != 1)
+		die("engine vm_write(task %u, 0x%llx, 1 byte) wrote %llu bytes",
+		    task, (unsigned long long)addr, (unsigned long long)count);
+}
+
+static uint64_t en_regions(task_t task)
+{
+	machvm_task_stats_t st;
+
+	EOK(machvm_task_stats(task, &st));
+	return st.regions;
+}
+
+/*
+ * Where the engine side puts things: the map region at 4 GiB, the touch
+ * region after it with a 1 MiB hole, so that the two never coalesce.
+ */
+#define EN_MAP_BASE ((vm_address_t)1 << 32)
+
+static vm_address_t en_touch_base(long n)
+{
+	return EN_MAP_BASE + (vm_address_t)n * 2 * page + (1u << 20);
+}
+
+/*
+ * A task laid out as the Linux process is: the n entries, the two written
+ * pages of the wire entry, and the touch region with its first m pages
+ * written.  *bytes_per_entry, if asked for, gets malloc's growth per entry
+ * while the n entries were made.
+ */
+static task_t en_build(long n, long m, double *bytes_per_entry)
+{
+	vm_address_t map = EN_MAP_BASE, touch = en_touch_base(n);
+	vm_size_t len = (vm_size_t)n * 2 * page;
+	size_t heap0 = malloc_in_use();
+	task_t task = TASK_NULL;
+
+	EOK(task_create(TASK_NULL, FALSE, &task));
+	EOK(vm_allocate(task, &map, len, FALSE));
+	for (long e = 1; e < n; e += 2)
+		EOK(vm_protect(task, map + entry_offset(e), 2 * page, FALSE, VM_PROT_READ));
+	if (bytes_per_entry)
+		*bytes_per_entry = ((double)malloc_in_use() - (double)heap0) / (double)n;
+	if (en_regions(task) != (uint64_t)n)
+		note("engine N=%ld: the task has %llu regions after making N entries, expected %ld",
+		     n, (unsigned long long)en_regions(task), n);
+
+	EOK(vm_allocate(task, &touch, TOUCH_PAGES * page, FALSE));
+	en_poke(task, map + entry_offset(mid_entry(n) + 4), 1);
+	en_poke(task, map + entry_offset(mid_entry(n) + 4) + page, 1);
+	for (long i = 0; i < m; i++)
+		en_poke(task, touch + (vm_address_t)i * page, 1);
+	return task;
+}
+
+static void engine_side(long n, struct side *out)
+{
+	vm_address_t map = EN_MAP_BASE, touch = en_touch_base(n);
+	long mid = mid_entry(n);
+	machvm_host_stats_t h0, h1;
+	task_t parent[NSTEPS], child;
+	uint64_t t[NSTEPS][FORK_REPS > COW_REPS ? FORK_REPS : COW_REPS];
+	uint64_t faults[COW_REPS];
+	struct rusage ru0, ru1;
+	struct ectx c;
+
+	for (size_t s = 0; s < NSTEPS; s++)
+		parent[s] = en_build(n, touch_steps[s], s == 0 ? &out->bytes_per_entry : NULL);
+
+	uint64_t regions = en_regions(parent[0]);
+	c.task = parent[0];
+	c.addr = map + entry_offset(mid);
+	out->protect = time_pairs(en_protect_pair, &c, "engine vm_protect");
+	c.addr = map + entry_offset(mid + 2);
+	out->inherit = time_pairs(en_inherit_pair, &c, "engine vm_inherit");
+	c.addr = map + entry_offset(mid + 4);
+	out->wire = time_pairs(en_wire_pair, &c, "engine vm_wire");
+	if (en_regions(parent[0]) != regions)
+		note("engine N=%ld: region count went from %llu to %llu across the one-page calls"
+		     " (a page changed and changed back should coalesce again)",
+		     n, (unsigned long long)regions, (unsigned long long)en_regions(parent[0]));
+
+	/*
+	 * One parent per M, forked in turn, so that load from outside hits
+	 * every M alike and the flatness check compares like with like.
+	 */
+	for (int r = 0; r < FORK_REPS; r++) {
+		for (size_t s = 0; s < NSTEPS; s++) {
+			uint64_t t0 = now_ns();
+			EOK(task_create(parent[s], TRUE, &child));
+			EOK(task_terminate(child));
+			t[s][r] = now_ns() - t0;
+		}
+	}
+	for (size_t s = 0; s < NSTEPS; s++)
+		out->fork[s] = median(t[s], FORK_REPS);
+
+	for (size_t s = 0; s < NSTEPS; s++) {
+		long m = touch_steps[s];
+
+		out->cow[s] = NAN;
+		if (m == 0)
+			continue;
+		for (int r = 0; r < COW_REPS; r++) {
+			EOK(task_create(parent[s], TRUE, &child));
+			if (r == 0 && en_regions(child) != en_regions(parent[s]))
+				note("engine N=%ld M=%ld: the forked child has %llu regions, the parent %llu",
+				     n, m, (unsigned long long)en_regions(child),
+				     (unsigned long long)en_regions(parent[s]));
+			if (r == 0)
+				EOK(machvm_host_stats(&h0));
+			getrusage(RUSAGE_SELF, &ru0);
+			uint64_t t0 = now_ns();
+			for (long i = 0; i < m; i++)
+				en_poke(child, touch + (vm_address_t)i * page, 2);
+			t[s][r] = now_ns() - t0;
+			getrusage(RUSAGE_SELF, &ru1);
+			faults[r] = (uint64_t)(ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt);
+			if (r == 0)
+				EOK(machvm_host_stats(&h1));
+			if (r == 0 && h1.cow_faults - h0.cow_faults != (uint64_t)m)
+				note("engine N=%ld M=%ld: %llu cow faults for %ld first writes in the child",
+				     n, m, (unsigned long long)(h1.cow_faults - h0.cow_faults), m);
+			EOK(task_terminate(child));
+		}
+		out->cow[s] = median(t[s], COW_REPS) / (double)m;
+		/* The engine's page copies come from malloc; fresh heap costs real faults. */
+		double f = median(faults, COW_REPS) / (double)m;
+		if (f >= 0.05)
+			note("engine N=%ld M=%ld: the first writes took %.2f Linux page faults per page"
+			     " in this process (fresh malloc memory for the copies; median run)", n, m, f);
+	}
+	for (size_t s = 0; s < NSTEPS; s++)
+		EOK(task_terminate(parent[s]));
+}
+
+/* ---- the report ---------------------------------------------------------- */
+
+/* vm_area_struct's object size from /proc/slabinfo, for context; NAN if unknown. */
+static double linux_vma_bytes(void)
+{
+	FILE *f = fopen("/proc/slabinfo", "r");
+	char line[512];
+	double v = NAN;
+
+	if (!f)
+		return v;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long active, num, objsize;
+
+		if (sscanf(line, "vm_area_struct %lu %lu %lu", &active, &num, &objsize) == 3) {
+			v = (double)objsize;
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+static void add_rows(long n, const struct side *e, const struct side *l, double vma_bytes)
+{
+	static const char call_target[] = "<= 0.1x";
+	static const char fork_target[] = "<= 0.3x";
+	static char flat[64];
+
+	add_row("mprotect vs vm_protect (1 page, back and forth)", n, -1, "ns",
+	        e->protect, l->protect, call_target,
+	        ratio_verdict(e->protect, l->protect, CALL_TARGET));
+	add_row("madvise(DONTFORK/DOFORK) vs vm_inherit(NONE/COPY)", n, -1, "ns",
+	        e->inherit, l->inherit, call_target,
+	        ratio_verdict(e->inherit, l->inherit, CALL_TARGET));
+	add_row("mlock/munlock vs vm_wire/unwire (1 page)", n, -1, "ns",
+	        e->wire, l->wire, call_target,
+	        ratio_verdict(e->wire, l->wire, CALL_TARGET));
+	for (size_t s = 0; s < NSTEPS; s++)
+		add_row("fork+exit+wait vs task_create(inherit)+task_terminate", n,
+		        touch_steps[s], "ns", e->fork[s], l->fork[s], fork_target,
+		        ratio_verdict(e->fork[s], l->fork[s], FORK_TARGET));
+
+	/* Growth: the worst M against M = 0, per added touched page. */
+	double emax = e->fork[0], lmax = l->fork[0];
+	long mmax = touch_steps[NSTEPS - 1];
+	for (size_t s = 1; s < NSTEPS; s++)
+		if (e->fork[s] > emax)
+			emax = e->fork[s];
+	for (size_t s = 1; s < NSTEPS; s++)
+		if (l->fork[s] > lmax)
+			lmax = l->fork[s];
+	snprintf(flat, sizeof(flat), "engine flat: every M <= %.2fx M=0", FLAT_FACTOR);
+	add_row("fork growth per touched page (slowest M vs M=0)", n, mmax, "ns",
+	        (emax - e->fork[0]) / (double)mmax, (lmax - l->fork[0]) / (double)mmax,
+	        flat, emax <= FLAT_FACTOR * e->fork[0] ? V_PASS : V_FAIL);
+
+	for (size_t s = 0; s < NSTEPS; s++)
+		if (touch_steps[s] > 0)
+			add_row("first write after fork, per page (K=M pages)", n, touch_steps[s],
+			        "ns", e->cow[s], l->cow[s], "-", V_INFO);
+	add_row("bytes per map entry (linux: vm_area_struct slab object)", n, -1, "B",
+	        e->bytes_per_entry, vma_bytes, "<= 160 B",
+	        e->bytes_per_entry <= BYTES_TARGET ? V_PASS : V_FAIL);
+}
+
+static const char *verdict_name(enum verdict v)
+{
+	switch (v) {
+	case V_PASS: return "pass";
+	case V_FAIL: return "FAIL";
+	case V_NA:   return "n/a";
+	default:     return "info";
+	}
+}
+
+static void fmt_value(char *buf, size_t len, double v, const char *unit)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else if (strcmp(unit, "B") == 0)
+		snprintf(buf, len, "%.1f B", v);
+	else if (v >= 1000 || v <= -1000)
+		snprintf(buf, len, "%.0f", v);
+	else
+		snprintf(buf, len, "%.1f", v);
+}
+
+static int has_ratio(const struct row *r)
+{
+	return !isnan(r->engine) && !isnan(r->linux_) && r->linux_ > 0 &&
+	       strstr(r->op, "growth") == NULL;
+}
+
+static void print_table(void)
+{
+	int met = 0, targets = 0;
+
+	printf("| operation | N | M | engine ns | linux ns | engine/linux | target | result |\n");
+	printf("|---|---:|---:|---:|---:|---:|---|---|\n");
+	for (int i = 0; i < nrows; i++) {
+		const struct row *r = &rows[i];
+		char e[32], l[32], m[32], ratio[32];
+
+		fmt_value(e, sizeof(e), r->engine, r->unit);
+		fmt_value(l, sizeof(l), r->linux_, r->unit);
+		snprintf(m, sizeof(m), r->m < 0 ? "-" : "%ld", r->m);
+		if (has_ratio(r))
+			snprintf(ratio, sizeof(ratio), "%.3fx", r->engine / r->linux_);
+		else
+			snprintf(ratio, sizeof(ratio), "-");
+		printf("| %s | %ld | %s | %s | %s | %s | %s | %s |\n",
+		       r->op, r->n, m, e, l, ratio, r->target, verdict_name(r->verdict));
+		if (r->verdict == V_PASS || r->verdict == V_FAIL || r->verdict == V_NA)
+			targets++;
+		if (r->verdict == V_PASS)
+			met++;
+	}
+	printf("\n");
+	for (int i = 0; i < nnotes; i++)
+		printf("note: %s\n", notes[i]);
+	if (nnotes)
+		printf("\n");
+	printf("SUMMARY: %d of %d targets met", met, targets);
+	if (met < targets) {
+		printf(" (missed:");
+		for (int i = 0; i < nrows; i++) {
+			if (rows[i].verdict != V_FAIL && rows[i].verdict != V_NA)
+				continue;
+			printf(" [%s, N=%ld", rows[i].op, rows[i].n);
+			if (rows[i].m >= 0)
+				printf(", M=%ld", rows[i].m);
+			printf("]");
+		}
+		printf(")");
+	}
+	printf("\n");
+}
+
+/* CSV: one line per table row, numbers without units; empty = not measured. */
+static int write_csv(const char *path, const char *kernel)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fprintf(f, "operation,n,m,unit,engine,linux,ratio,target,result,kernel,page_size\n");
+	for (int i = 0; i < nrows; i++) {
+		const struct row *r = &rows[i];
+
+		fprintf(f, "\"%s\",%ld,", r->op, r->n);
+		if (r->m >= 0)
+			fprintf(f, "%ld", r->m);
+		fprintf(f, ",%s,", r->unit);
+		if (!isnan(r->engine))
+			fprintf(f, "%.1f", r->engine);
+		fputc(',', f);
+		if (!isnan(r->linux_))
+			fprintf(f, "%.1f", r->linux_);
+		fputc(',', f);
+		if (has_ratio(r))
+			fprintf(f, "%.4f", r->engine / r->linux_);
+		fprintf(f, ",\"%s\",%s,\"%s\",%zu\n", r->target, verdict_name(r->verdict),
+		        kernel, page);
+	}
+	return fclose(f);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void usage(void) __attribute__((noreturn));
+static void usage(void)
+{
+	fprintf(stderr, "usage: engine_bench [--quick] [--csv FILE] [--sizes N,N,...]\n"
+	                "  --quick   N in {1000, 10000} only (default: 1000, 10000, 65000)\n"
+	                "  --csv     also write the rows to FILE as CSV\n"
+	                "  --sizes   other map sizes (each >= 16)\n");
+	exit(2);
+}
+
+static int parse_sizes(const char *arg, long *sizes)
+{
+	int n = 0;
+	char *end;
+
+	while (*arg) {
+		long v = strtol(arg, &end, 10);
+		if (end == arg || v < 16 || v > 10000000 || n == MAX_SIZES)
+			usage();
+		sizes[n++] = v;
+		if (*end == ',')
+			end++;
+		else if (*end)
+			usage();
+		arg = end;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	long sizes[MAX_SIZES];
+	int nsizes = 3;
+	const char *csv = NULL;
+	struct side lx[MAX_SIZES], en[MAX_SIZES];
+	struct utsname un;
+	char kernel[3 * sizeof(un.release) + 8];
+	uint64_t t_start = now_ns();
+
+	memcpy(sizes, default_sizes, sizeof(default_sizes));
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0) {
+			memcpy(sizes, quick_sizes, sizeof(quick_sizes));
+			nsizes = 2;
+		} else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc) {
+			csv = argv[++i];
+		} else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
+			nsizes = parse_sizes(argv[++i], sizes);
+		} else {
+			usage();
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	if (uname(&un) == 0)
+		snprintf(kernel, sizeof(kernel), "%s %s %s", un.sysname, un.release, un.machine);
+	else
+		snprintf(kernel, sizeof(kernel), "unknown");
+
+	/* A run that dies half-way must not leave the sysctl raised. */
+	atexit(restore_map_count);
+	machvm_set_panic_hook(panic_hook);
+	EOK(machvm_host_start(page));
+
+	printf("# engine_bench: libmachvm vs the Linux kernel\n\n");
+	printf("kernel %s, %ld CPUs, page %zu B, vm.max_map_count %ld, %s build\n",
+	       kernel, sysconf(_SC_NPROCESSORS_ONLN), page, read_long_file(MAX_MAP_COUNT),
+#ifdef MACHVM_DEBUG
+	       "DEBUG (invariant checker on: engine figures are not meaningful)"
+#elif defined(NDEBUG)
+	       "release"
+#else
+	       "non-release"
+#endif
+	       );
+	printf("median of %d samples x %d back-and-forth pairs per call, %d forks, "
+	       "%d copy-on-write runs; ns per operation\n\n",
+	       CALL_SAMPLES, CALL_PAIRS, FORK_REPS, COW_REPS);
+
+	/* Linux first, for every size, while the engine holds no memory. */
+	for (int i = 0; i < nsizes; i++) {
+		sizes[i] = fit_map_count(sizes[i]);
+		if (sizes[i] < 16)
+			die("no room for a map of at least 16 VMAs");
+		fprintf(stderr, "engine_bench: linux N=%ld ...\n", sizes[i]);
+		linux_side(sizes[i], &lx[i]);
+	}
+	restore_map_count();
+	for (int i = 0; i < nsizes; i++) {
+		fprintf(stderr, "engine_bench: engine N=%ld ...\n", sizes[i]);
+		engine_side(sizes[i], &en[i]);
+		malloc_trim(0);
+	}
+	machvm_host_stop();
+
+	double vma_bytes = linux_vma_bytes();
+	for (int i = 0; i < nsizes; i++)
+		add_rows(sizes[i], &en[i], &lx[i], vma_bytes);
+	note("total run time %.1f s", (double)(now_ns() - t_start) / 1e9);
+	print_table();
+	if (csv) {
+		if (write_csv(csv, kernel) != 0)
+			die("writing %s: %s", csv, strerror(errno));
+		printf("csv: %s\n", csv);
+	}
+	return 0;
+}
