@@ -636,7 +636,7 @@ fs_read_remap(const struct fs_node *n, struct fs_buf *out)
 static void
 clip(const char *s, size_t len, char *out, size_t cap)
 {
-	size_t i = 0, max = cap - 4;
+	size_t i = 0, max = cap - 4 < 200 ? cap - 4 : 200;
 
 	for (; i < len && i < max; i++) {
 		unsigned char ch = (unsigned char)s[i];

@@ -39,7 +39,40 @@ static gid_t mount_gid;
 static struct timespec mount_time;
 
 /* An open file. */
+/*
+ * Every open file and directory is also on a list, so that handles the
+ * kernel never releases (the daemon stopped by a signal while files were
+ * open) are freed when the session ends.
+ */
+struct fs_open_link {
+	struct fs_open_link *prev, *next;
+};
+
+static pthread_mutex_t open_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_open_link open_files, open_dirs;   /* list heads */
+
+static void open_list_add(struct fs_open_link *head, struct fs_open_link *l)
+{
+	pthread_mutex_lock(&open_list_lock);
+	if (head->next == NULL)
+		head->next = head->prev = head;
+	l->next = head->next;
+	l->prev = head;
+	head->next->prev = l;
+	head->next = l;
+	pthread_mutex_unlock(&open_list_lock);
+}
+
+static void open_list_del(struct fs_open_link *l)
+{
+	pthread_mutex_lock(&open_list_lock);
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	pthread_mutex_unlock(&open_list_lock);
+}
+
 struct fs_handle {
+	struct fs_open_link link;       /* first: the list gives back the handle */
 	struct fs_node  node;
 	pthread_mutex_t lock;
 	char           *text;   /* the snapshot, or the last write's result */
@@ -49,6 +82,7 @@ struct fs_handle {
 
 /* An open directory. */
 struct fs_dirhandle {
+	struct fs_open_link link;       /* first, as in fs_handle */
 	struct fs_node    node;
 	struct fs_dirsnap snap;  /* tasks/ only: ids when the listing (re)started */
 	bool              have_snap;
@@ -278,8 +312,10 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->noflush = 1;
+	open_list_add(&open_files, &h->link);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The open was interrupted: nobody will release the handle. */
+		open_list_del(&h->link);
 		free(h->text);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
@@ -292,6 +328,7 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	open_list_del(&h->link);
 	free(h->text);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -452,8 +489,11 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	d->node = n;
 	fi->fh = (uintptr_t)d;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	open_list_add(&open_dirs, &d->link);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		open_list_del(&d->link);
 		free(d);
+	}
 }
 
 /*
@@ -535,9 +575,64 @@ fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_dirhandle *d = (struct fs_dirhandle *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	open_list_del(&d->link);
 	fs_dirsnap_free(&d->snap);
 	free(d);
 	fuse_reply_err(req, 0);
+}
+
+/* The session is over: free what the kernel never released. */
+static void
+fs_destroy(void *userdata)
+{
+	(void)userdata;
+	pthread_mutex_lock(&open_list_lock);
+	while (open_files.next && open_files.next != &open_files) {
+		struct fs_handle *h = (struct fs_handle *)open_files.next;
+		open_files.next = h->link.next;
+		free(h->text);
+		pthread_mutex_destroy(&h->lock);
+		free(h);
+	}
+	open_files.next = open_files.prev = &open_files;
+	while (open_dirs.next && open_dirs.next != &open_dirs) {
+		struct fs_dirhandle *d = (struct fs_dirhandle *)open_dirs.next;
+		open_dirs.next = d->link.next;
+		fs_dirsnap_free(&d->snap);
+		free(d);
+	}
+	open_dirs.next = open_dirs.prev = &open_dirs;
+	pthread_mutex_unlock(&open_list_lock);
+}
+
+/* The tree is fixed: nothing is renamed, linked or made by mknod. */
+static void
+fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+          fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	(void)parent; (void)name; (void)newparent; (void)newname; (void)flags;
+	fuse_reply_err(req, EPERM);
+}
+
+static void
+fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino; (void)newparent; (void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
+static void
+fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link; (void)parent; (void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void
+fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)parent; (void)name; (void)mode; (void)rdev;
+	fuse_reply_err(req, EPERM);
 }
 
 /* rmdir tasks/<id> terminates the task; no other directory can go. */
@@ -601,6 +696,11 @@ fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 const struct fuse_lowlevel_ops fs_ops = {
 	.init         = fs_init,
+	.destroy      = fs_destroy,
+	.rename       = fs_rename,
+	.link         = fs_link,
+	.symlink      = fs_symlink,
+	.mknod        = fs_mknod,
 	.lookup       = fs_lookup_op,
 	.forget       = fs_forget,
 	.forget_multi = fs_forget_multi,
