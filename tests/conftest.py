@@ -7,3 +7,59 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Sanitizer runtime settings for every program the tests start.
 os.environ.setdefault('ASAN_OPTIONS', 'abort_on_error=0:detect_leaks=1:halt_on_error=1')
 os.environ.setdefault('UBSAN_OPTIONS', 'print_stacktrace=1:halt_on_error=1')
+
+import pytest
+
+from fsmount import Mount
+from machvm_paths import build_dir
+
+
+@pytest.fixture
+def mount_factory(request):
+    """mount_factory(options=[...], args=[...], debug=False) -> a started Mount.
+
+    Every mount made through it is unmounted at teardown, whatever happened;
+    teardown then fails the test if the daemon did not exit 0 or its log holds
+    a sanitizer report.
+    """
+    mounts = []
+    request.node._machvm_mounts = mounts
+
+    def make(options=None, args=None, debug=False):
+        m = Mount(options=options, args=args, debug=debug)
+        mounts.append(m)
+        return m.start()
+
+    yield make
+    errors = []
+    for m in reversed(mounts):
+        try:
+            m.close()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail('\n\n'.join(errors), pytrace=False)
+
+
+@pytest.fixture
+def mnt(mount_factory):
+    """A fresh, empty machvmfs mounted with the default options."""
+    return mount_factory()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, says how to reproduce it: the daemon's command line, the
+    test's own command line, and the end of the daemon's log."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.failed:
+        return
+    lines = ['rerun: MACHVM_BUILD=%s /usr/bin/python3 -m pytest -q %s'
+             % (build_dir(), item.nodeid)]
+    for m in getattr(item, '_machvm_mounts', []):
+        lines.append(m.reproduce())
+        tail = m.log_text()[-3000:]
+        if tail:
+            lines.append('daemon log of %s (tail):\n%s' % (m.path, tail))
+    rep.sections.append(('machvmfs', '\n'.join(lines)))

@@ -1,0 +1,327 @@
+"""Mounting machvmfs for a test, and small helpers for talking to the tree.
+
+A Mount is one running `machvmfs -f` daemon on a fresh temporary mountpoint.
+Its helpers do exactly what a shell user would do (open, write a line, read
+back on the same file), so a test reads like the session it checks.  Every
+helper that changes something raises OSError with the errno the filesystem
+returned; `fails()` turns that into an assertion.
+"""
+import errno
+import json
+import os
+import shlex
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from machvm_paths import build_dir, sanitizer_report
+
+MOUNT_TIMEOUT = 10.0
+# A daemon that does not answer for this long is killed, so that a hung
+# request fails the test (ENOTCONN) instead of hanging the whole suite.
+WATCHDOG_SECONDS = float(os.environ.get('MACHVM_TEST_TIMEOUT', '120'))
+
+USER_MAX = 1 << 47
+
+
+def hx(addr):
+    """The canonical spelling of an address in the tree: 0x + 16 hex digits."""
+    return '0x%016x' % addr
+
+
+def daemon_path():
+    return os.path.join(build_dir(), 'machvmfs')
+
+
+def parse_kv(text):
+    """ "key value" lines -> dict; values that are decimal become ints."""
+    out = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        key, _, value = line.partition(' ')
+        value = value.strip()
+        out[key] = int(value) if value.isdigit() else value
+    return out
+
+
+def fails(expected_errno, fn, *args, **kwargs):
+    """Calls fn, asserts it raised OSError with expected_errno; returns the error."""
+    try:
+        result = fn(*args, **kwargs)
+    except OSError as e:
+        assert e.errno == expected_errno, (
+            'expected %s, got %s (%s)' % (errno.errorcode[expected_errno],
+                                          errno.errorcode.get(e.errno, e.errno), e))
+        return e
+    raise AssertionError('expected %s, but the call succeeded and returned %r'
+                         % (errno.errorcode[expected_errno], result))
+
+
+def _mounted(path):
+    """True if path is a mount point, looked up without touching the mount."""
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and fields[4] == path:
+                return True
+    return False
+
+
+class Mount:
+    """One machvmfs daemon mounted on a temporary directory."""
+
+    def __init__(self, options=None, args=None, debug=False):
+        self.workdir = tempfile.mkdtemp(prefix='machvmfs-test-')
+        # Other users (the permission tests) must be able to reach the mount.
+        os.chmod(self.workdir, 0o755)
+        self.path = os.path.join(self.workdir, 'mnt')
+        os.mkdir(self.path)
+        self.logpath = os.path.join(self.workdir, 'daemon.log')
+        self.argv = [daemon_path(), '-f']
+        if debug:
+            self.argv.append('-d')
+        self.argv += list(args or [])
+        if options:
+            self.argv += ['-o', ','.join(options)]
+        self.argv.append(self.path)
+        self.proc = None
+        self.closed = False
+        self.hung = False
+        self._watchdog = None
+        self.P = None
+        self.final_log = None
+        self.stopped_by = None
+
+    # ---- life cycle --------------------------------------------------------
+
+    def start(self):
+        if not os.access(self.argv[0], os.X_OK):
+            raise AssertionError('no daemon at %s: build it first (scons -Q builddir=... variant=...)'
+                                 % self.argv[0])
+        self.log = open(self.logpath, 'wb')
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + MOUNT_TIMEOUT
+        while not _mounted(self.path):
+            if self.proc.poll() is not None:
+                self.closed = True
+                raise AssertionError('machvmfs exited with %d before mounting\n%s\n%s'
+                                     % (self.proc.returncode, self.reproduce(), self.log_text()))
+            if time.monotonic() > deadline:
+                self.close(check=False)
+                raise AssertionError('machvmfs did not mount within %.0f s\n%s\n%s'
+                                     % (MOUNT_TIMEOUT, self.reproduce(), self.log_text()))
+            time.sleep(0.005)
+        assert os.path.ismount(self.path)
+        self._watchdog = threading.Timer(WATCHDOG_SECONDS, self._hang)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        self.P = int(self.read('host/page_size'))
+        return self
+
+    def _hang(self):
+        self.hung = True
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+
+    def stop_with_signal(self, sig):
+        """Sends sig to the daemon and waits for it to exit (teardown then
+        checks that it unmounted and exited 0)."""
+        self.stopped_by = sig
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        return self.proc.returncode
+
+    def log_text(self):
+        if self.final_log is not None:
+            return self.final_log
+        try:
+            with open(self.logpath, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def reproduce(self):
+        return ('reproduce: mkdir -p %s && %s'
+                % (shlex.quote(self.path), ' '.join(shlex.quote(a) for a in self.argv)))
+
+    def close(self, check=True):
+        """Unmounts (lazily if it must), waits for the daemon, checks how it ended."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._watchdog:
+            self._watchdog.cancel()
+        problems = []
+        if self.stopped_by is not None:
+            # the test stopped the daemon itself; it must have unmounted and exited 0
+            if _mounted(self.path):
+                problems.append('still mounted after signal %d' % self.stopped_by)
+                subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
+        elif self.proc.poll() is not None and not self.hung:
+            problems.append('the daemon died during the test (exit %d)' % self.proc.returncode)
+        r = subprocess.run(['fusermount3', '-u', self.path], capture_output=True, text=True)
+        if r.returncode != 0 and _mounted(self.path):
+            problems.append('fusermount3 -u failed: %s; unmounted lazily' % r.stderr.strip())
+            subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            problems.append('the daemon did not exit within 10 s of the unmount; killed')
+        self.log.close()
+        if self.hung:
+            problems.append('the daemon did not answer for %.0f s and was killed' % WATCHDOG_SECONDS)
+        elif self.proc.returncode != 0 and not problems:
+            problems.append('the daemon exited with %d' % self.proc.returncode)
+        text = self.final_log = self.log_text()
+        report = sanitizer_report(text)
+        if report:
+            problems.append('sanitizer report in the daemon log:\n' + report)
+        if not _mounted(self.path):
+            # the log's text is kept in final_log (and in any failure message)
+            try:
+                os.rmdir(self.path)
+                os.unlink(self.logpath)
+                os.rmdir(self.workdir)
+            except OSError:
+                pass
+        if check and problems:
+            raise AssertionError('\n'.join(problems) + '\n' + self.reproduce()
+                                 + '\n--- daemon log (tail) ---\n' + text[-6000:])
+
+    # ---- paths and plain files ---------------------------------------------
+
+    def p(self, rel):
+        return os.path.join(self.path, str(rel))
+
+    def tp(self, task, rel=''):
+        """Path of a file of task `task`."""
+        return os.path.join(self.path, 'tasks', str(task), rel) if rel else \
+            os.path.join(self.path, 'tasks', str(task))
+
+    def rp(self, task, start, name=''):
+        """Path of region `start` of `task` (or of one of its files)."""
+        d = os.path.join(self.tp(task, 'regions'), hx(start) if isinstance(start, int) else start)
+        return os.path.join(d, name) if name else d
+
+    def read(self, rel):
+        with open(self.p(rel), 'rb') as f:
+            return f.read().decode()
+
+    def write(self, rel, text, flags=os.O_WRONLY):
+        """One write(2) of text (bytes or str) to a file; returns the count written."""
+        data = text if isinstance(text, bytes) else text.encode()
+        fd = os.open(self.p(rel), flags)
+        try:
+            return os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def command(self, rel, line):
+        """Writes line to a ctl-like file and returns what a read on the same
+        open file gives back (the call's result), without the newline."""
+        data = line if isinstance(line, bytes) else line.encode()
+        if not data.endswith(b'\n'):
+            data += b'\n'
+        fd = os.open(self.p(rel), os.O_RDWR)
+        try:
+            n = os.write(fd, data)
+            assert n == len(data), 'short write %d of %d to %s' % (n, len(data), rel)
+            out = os.read(fd, 65536).decode()
+        finally:
+            os.close(fd)
+        assert out.endswith('\n'), 'result of %r on %s does not end in a newline: %r' % (line, rel, out)
+        return out[:-1]
+
+    # ---- tasks -------------------------------------------------------------
+
+    def create_task(self):
+        return int(self.command('tasks/ctl', 'create'))
+
+    def fork(self, parent):
+        return int(self.command('tasks/ctl', 'fork %d' % parent))
+
+    def terminate(self, task):
+        os.rmdir(self.tp(task))
+
+    def task_ids(self):
+        return sorted(int(n) for n in os.listdir(self.p('tasks')) if n.isdigit())
+
+    def ctl(self, task, line):
+        return self.command('tasks/%d/ctl' % task, line)
+
+    def remap(self, task, line):
+        return self.command('tasks/%d/remap' % task, line)
+
+    def allocate(self, task, addr, size):
+        return int(self.ctl(task, 'allocate %#x %#x' % (addr, size)), 16)
+
+    def allocate_anywhere(self, task, size):
+        return int(self.ctl(task, 'allocate anywhere %#x' % size), 16)
+
+    def status(self, task):
+        return parse_kv(self.read('tasks/%d/status' % task))
+
+    def host_stats(self):
+        return parse_kv(self.read('host/stats'))
+
+    def last_error(self, task=None):
+        return self.read('tasks/last_error' if task is None else 'tasks/%d/last_error' % task)
+
+    def maps(self, task):
+        return self.read('tasks/%d/maps' % task).splitlines()
+
+    def regions(self, task):
+        """maps.json, parsed."""
+        return json.loads(self.read('tasks/%d/maps.json' % task))
+
+    def region_starts(self, task):
+        return [int(r['start'], 16) for r in self.regions(task)]
+
+    def region(self, task, start, name):
+        """One file of a region, without its newline."""
+        with open(self.rp(task, start, name), 'rb') as f:
+            text = f.read().decode()
+        assert text.endswith('\n'), '%s ends without a newline: %r' % (name, text)
+        return text[:-1]
+
+    def info(self, task, start):
+        return parse_kv(self.read(os.path.relpath(self.rp(task, start, 'info'), self.path)))
+
+    def set_region(self, task, start, name, value):
+        return self.write(os.path.relpath(self.rp(task, start, name), self.path), value + '\n')
+
+    # ---- memory ------------------------------------------------------------
+
+    def mem_write(self, task, addr, data):
+        fd = os.open(self.tp(task, 'mem'), os.O_WRONLY)
+        try:
+            return os.pwrite(fd, data, addr)
+        finally:
+            os.close(fd)
+
+    def mem_read(self, task, addr, n):
+        fd = os.open(self.tp(task, 'mem'), os.O_RDONLY)
+        try:
+            return os.pread(fd, n, addr)
+        finally:
+            os.close(fd)
+
+    # ---- as another user ---------------------------------------------------
+
+    def run_as(self, uid, code, *args):
+        """Runs Python code as uid/gid `uid` (setpriv); returns its stdout.
+        The code gets the mountpoint as sys.argv[1] and `args` after it."""
+        cmd = ['setpriv', '--reuid=%d' % uid, '--regid=%d' % uid, '--clear-groups',
+               '/usr/bin/python3', '-c', code, self.path] + [str(a) for a in args]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd='/')
+        assert r.returncode == 0, 'as uid %d: %s\n%s%s' % (uid, code, r.stdout, r.stderr)
+        return r.stdout

@@ -1,0 +1,248 @@
+"""Runs every examples/*.sh against a fresh mount: each must exit 0 and its
+output must show what its header says it shows."""
+import glob
+import os
+import re
+import subprocess
+
+import pytest
+
+from machvm_paths import ROOT
+
+EXAMPLES = os.path.join(ROOT, 'examples')
+SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(EXAMPLES, '*.sh')))
+
+
+def run(mnt, name):
+    r = subprocess.run(['bash', os.path.join(EXAMPLES, name), mnt.path], capture_output=True,
+                       text=True, timeout=120, cwd='/')
+    assert r.returncode == 0, '%s exited %d\n--- stdout\n%s\n--- stderr\n%s' % (
+        name, r.returncode, r.stdout, r.stderr)
+    return r.stdout
+
+
+MAPS = r'^[0-9a-f]{16}-[0-9a-f]{16} '
+WORD = r'^[\w-]+$'
+KV = r'^\w+ \d+$'
+NAME = r'^0x[0-9a-f]{16}$'
+
+
+def all_after(out, command_re, like=r'.'):
+    """For every command matching command_re, in order: the output lines
+    printed right after it that match `like`."""
+    found, lines = [], out.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith('$ ') and re.search(command_re, line):
+            rest = []
+            for l in lines[i + 1:]:
+                if l.startswith('$ ') or l.startswith('#') or not re.search(like, l):
+                    break
+                rest.append(l)
+            found.append(rest)
+    assert found, 'no command matching %r in\n%s' % (command_re, out)
+    return found
+
+
+def after(out, command_re, like=r'.'):
+    """The output of the first command matching command_re (see all_after)."""
+    return all_after(out, command_re, like)[0]
+
+
+def kv_line(line):
+    return dict(re.findall(r'(\w+) (\S+)', line))
+
+
+def test_every_example_is_checked():
+    assert set(SCRIPTS) == set(CHECKS), 'examples without a check, or checks without an example'
+
+
+@pytest.mark.parametrize('name', SCRIPTS)
+def test_header(name):
+    with open(os.path.join(EXAMPLES, name)) as f:
+        lines = f.read().splitlines()
+    assert lines[0] == '#!/usr/bin/env bash'
+    assert lines[1].startswith('# %s - ' % name)
+    header = []
+    for line in lines[1:]:
+        if not line.startswith('#'):
+            break
+        header.append(line)
+    assert len(header) >= 6
+    assert any('examples/%s /tmp/mvm' % name in l for l in header), 'no "how to run" line'
+    assert os.access(os.path.join(EXAMPLES, name), os.X_OK)
+
+
+def check_tour(mnt, out):
+    assert len(out.splitlines()) <= 40, 'the tour should stay short'
+    t = int(re.search(r'-> task (\d+)\n', out).group(1))
+    c = int(re.search(r'fork %d -> task (\d+) \(parent %d\)' % (t, t), out).group(1))
+    assert after(out, r'dd if=tasks/%d/mem bs=1 skip=65536 count=5' % t) == ['hello']
+    assert after(out, r'cat tasks/%d/regions/.*/share_mode' % t, WORD) == ['private']
+    assert after(out, r'cat tasks/%d/regions/.*/share_mode' % c, WORD) == ['cow']
+    assert 'parent reads hello, child reads HELLO' in out
+    assert 'parent reads shared!' in out
+    first, second = all_after(out, r'cat tasks/%d/maps' % t, MAPS)
+    assert first == ['0000000000010000-0000000000012000 rw-/rwx copy wired=0 empty shared=no '
+                     'object=none offset=0x0']
+    assert [l.split()[2] for l in second] == ['copy', 'share']
+    assert second == mnt.maps(t)
+    assert after(out, r'ls tasks/%d/regions' % t, NAME) == ['0x0000000000010000', '0x0000000000011000']
+    status = {l.split()[0]: int(l.split()[1]) for l in after(out, r'grep -E', KV)}
+    assert status['regions'] == 2 and status['resident_pages'] >= 1
+
+
+def check_fork_inheritance(mnt, out):
+    p = re.search(r'parent task: (\d+)', out).group(1)
+    c = re.search(r'child task (\d+)', out).group(1)
+    def page(task, addr, kind, want):
+        pat = r'task %s page %s \(%s\): %s' % (task, addr, kind, want)
+        assert re.search(pat, out), pat
+    page(c, '0x10000', 'share', r'parent-share')
+    page(c, '0x11000', 'copy', r'parent-copy\.')
+    page(c, '0x12000', 'none', r'.*Bad address')
+    page(p, '0x10000', 'share', r'child-share\.')
+    page(p, '0x11000', 'copy', r'parent-copy\.')
+    page(p, '0x12000', 'none', r'parent-none\.')
+    page(c, '0x10000', 'share', r'parent-again')
+    page(c, '0x11000', 'copy', r'child-copy\.\.')
+    assert len(after(out, r'cat tasks/%s/maps' % p, MAPS)) == 3
+    assert len(after(out, r'cat tasks/%s/maps' % c, MAPS)) == 2
+    shared = after(out, r'grep -H \. ', r'^tasks/')
+    assert 'tasks/%s/regions/0x0000000000010000/shared:yes' % p in shared
+    assert 'tasks/%s/regions/0x0000000000010000/shared:yes' % c in shared
+    assert 'tasks/%s/regions/0x0000000000011000/shared:no' % c in shared
+
+
+def check_protection(mnt, out):
+    assert out.count('-> refused') == 4
+    assert out.count('Permission denied') >= 4
+    assert after(out, r'cat .*/protection .*/max_protection', WORD) == ['rw-', 'rwx']
+    assert after(out, r'dd if=.*count=10 status=none; echo') == ['some bytes']
+    reads = [l for l in out.splitlines() if l.startswith('$ cat ') and 'max_protection' in l]
+    assert len(reads) == 2
+    assert re.search(r'echo r-x > .*max_protection\n\$ cat .*\nr-x\nr-x\n', out)
+    assert len(re.findall(r'^KERN_PROTECTION_FAILURE: ', out, re.M)) == 2
+    t = re.search(r'^task (\d+)', out, re.M).group(1)
+    split, joined = all_after(out, r'cat tasks/%s/maps' % t, MAPS)
+    assert [l.split()[1] for l in split] == ['r-x/r-x', 'r--/r-x', 'r-x/r-x']
+    assert len(joined) == 1
+    assert joined[0].startswith('0000000000010000-0000000000013000 r-x/r-x copy')
+    assert mnt.maps(int(t)) == joined
+
+
+def check_wiring(mnt, out):
+    cats = re.findall(r'^\$ cat \S+/wired\n(\d+)$', out, re.M)
+    assert cats == ['1', '2', '1', '0'], cats
+    def counters(label):
+        return kv_line(re.search(r'^%s:\s+(.*)$' % label, out, re.M).group(1))
+    before, wired_c, write = counters('before wiring'), counters('after wiring'), counters('after a write')
+    assert (before['resident_pages'], before['wired_pages']) == ('0', '0')
+    assert (wired_c['resident_pages'], wired_c['wired_pages']) == ('4', '4')
+    assert write['faults'] == wired_c['faults']
+    assert counters('after unwiring')['wired_pages'] == '0'
+    assert counters('after unwiring')['resident_pages'] == '4'
+    assert 'Invalid argument' in out and 'Input/output error' in out
+    assert re.search(r'^KERN_INVALID_ARGUMENT: ', out, re.M)
+    assert re.search(r'^KERN_FAILURE: ', out, re.M)
+    maps = after(out, r'cat tasks/\d+/maps', MAPS)
+    assert [l.split()[3] for l in maps] == ['wired=0', 'wired=1', 'wired=0', 'wired=0']
+
+
+def check_attributes(mnt, out):
+    attrs = re.findall(r'^\$ cat \S+/attr\n(cache \w+)\n(migrate \w+)\n(replicate \w+)$', out, re.M)
+    assert attrs == [('cache on', 'migrate off', 'replicate off'),
+                     ('cache on', 'migrate on', 'replicate off'),
+                     ('cache off', 'migrate on', 'replicate off')]
+    assert after(out, r'ls tasks/\d+/regions', NAME) == [
+        '0x0000000000010000', '0x0000000000011000', '0x0000000000012000']
+    assert 'attr 0x10000 0x1000 cache get -> on' in out
+    assert 'attr 0x11000 0x1000 cache get -> off' in out
+    flushes = {l.split()[0]: l.split()[1] for l in after(out, r'grep flushes', KV)}
+    assert flushes == {'cache_flushes': '1', 'dcache_flushes': '0', 'icache_flushes': '1'}
+    assert '-> refused' in out and re.search(r'^KERN_INVALID_ARGUMENT: ', out, re.M)
+    maps = after(out, r'cat tasks/\d+/maps', MAPS)
+    assert [l.split('-')[0] for l in maps] == ['0000000000010000', '0000000000011000']
+
+
+def check_remap(mnt, out):
+    results = re.findall(r'-> address (0x[0-9a-f]{16}) cur_protection (\S+) max_protection (\S+)',
+                         out)
+    assert len(results) == 3
+    assert all(r[1:] == ('rw-', 'rwx') for r in results)
+    a, b = re.search(r'source task (\d+), target task (\d+)', out).groups()
+    assert results[1][0] == '0x0000000000400000'
+    assert int(results[2][0], 16) == 0x100000
+    s = results[0][0]
+    assert 'task %s reads at %s: original' % (b, s) in out
+    assert 'task %s reads at 0x10000: B-wrote!' % a in out
+    assert 'task %s still reads: B-wrote!' % a in out
+    assert 'task %s reads at 0x400000: copy-own' % b in out
+    shared = [l for l in after(out, r'cat tasks/%s/maps tasks/%s/maps' % (a, b), MAPS)]
+    assert len(shared) == 2 and all('shared=yes' in l and 'trueshared' in l for l in shared)
+    assert len(mnt.maps(int(b))) == 3
+
+
+def check_walk_regions(mnt, out):
+    t = int(re.search(r'^task (\d+)', out, re.M).group(1))
+    n, st = re.search(r'^(\d+) regions; status says: regions (\d+)$', out, re.M).groups()
+    assert n == st
+    names = after(out, r'ls tasks/%d/regions' % t, NAME)
+    assert len(names) == int(n) and names == sorted(names)
+    rows = [l for l in out.splitlines() if re.match(r'0x[0-9a-f]{16} ', l)]
+    assert [r.split()[0] for r in rows] == names
+    for row in rows:
+        start, end, size = row.split()[:3]
+        assert int(end, 16) - int(start, 16) == int(size)
+    assert after(out, r'cat tasks/%d/regions/0x14000/size' % t, WORD) == ['8192']
+    assert after(out, r'cat tasks/%d/regions/14000/inheritance' % t, WORD) == ['share']
+    maps = after(out, r'cat tasks/%d/maps' % t, MAPS)
+    assert len(maps) == int(n)
+    assert '0x0000000000016000' not in names
+
+
+def check_cow_chains(mnt, out):
+    rows = re.findall(r'^  task (\d+)\s+(.*)$', out, re.M)
+    facts = [(int(t), kv_line(rest)) for t, rest in rows]
+    p = facts[0][0]
+    assert facts[0][1]['share_mode'] == 'empty' and facts[0][1]['object'] == 'none'
+    assert facts[1][1]['share_mode'] == 'private' and facts[1][1]['resident_pages'] == '3'
+    # after the fork: both cow, same object
+    (tp, fp), (tc, fc) = facts[2], facts[3]
+    assert tp == p and tc != p
+    assert fp['share_mode'] == fc['share_mode'] == 'cow'
+    assert fp['object'] == fc['object'] == facts[1][1]['object']
+    # after the child's write: a new object in front, one page of its own
+    (_, fp2), (_, fc2) = facts[4], facts[5]
+    assert fc2['object'] != fc['object']
+    assert fc2['share_mode'] == 'cow' and fc2['shadow_depth'] == '1'
+    assert fc2['resident_pages'] in ('3', '1')
+    assert fp2['object'] == fp['object']
+    # grandchild
+    tg, fg = facts[6]
+    assert tg not in (tp, tc) and fg['share_mode'] == 'cow' and int(fg['shadow_depth']) >= 1
+    depth = dict(l.split() for l in after(out, r'grep -E .*tasks/%d/status' % tg, KV))
+    assert int(depth['max_shadow_depth']) >= 1 and int(depth['cow_faults']) == 1
+    # the child has written every page: nothing read through the chain
+    tc3, fc3 = facts[7]
+    assert tc3 == tc and fc3['shadow_depth'] == '0' and fc3['share_mode'] == 'private'
+    stats = dict(l.split() for l in after(out, r'host/stats', KV))
+    assert int(stats['shadows_created']) >= 3
+
+
+CHECKS = {
+    'tour.sh': check_tour,
+    'fork_inheritance.sh': check_fork_inheritance,
+    'protection.sh': check_protection,
+    'wiring.sh': check_wiring,
+    'attributes.sh': check_attributes,
+    'remap.sh': check_remap,
+    'walk_regions.sh': check_walk_regions,
+    'cow_chains.sh': check_cow_chains,
+}
+
+
+@pytest.mark.parametrize('name', SCRIPTS)
+def test_example(mnt, name):
+    out = run(mnt, name)
+    assert out.count('\n$ ') + out.startswith('$ ') >= 3, 'the example should show its commands'
+    CHECKS[name](mnt, out)
