@@ -586,10 +586,11 @@ static vm_size_t transfer(struct task *t, vm_address_t addr, vm_size_t size, voi
 	return done;
 }
 
-kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size, void *buf,
-                      vm_size_t *count)
+/* vm_read and vm_write: one transfer between task memory and the caller. */
+static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size, void *buf,
+                               const void *data, vm_prot_t need, vm_size_t *count)
 {
-	if (count == NULL || (buf == NULL && size > 0))
+	if (count == NULL || (buf == NULL && data == NULL && size > 0))
 		return KERN_INVALID_ARGUMENT;
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
@@ -598,24 +599,20 @@ kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size, void *b
 	*count = 0;
 	if (data_range_wraps(address, size))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
-	*count = transfer(t, address, size, buf, NULL, VM_PROT_READ, &kr);
-	return call_end(t, kr, false);
+	*count = transfer(t, address, size, buf, data, need, &kr);
+	return call_end(t, kr, need == VM_PROT_WRITE);
+}
+
+kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size, void *buf,
+                      vm_size_t *count)
+{
+	return data_call(task, address, size, buf, NULL, VM_PROT_READ, count);
 }
 
 kern_return_t vm_write(task_t task, vm_address_t address, const void *data, vm_size_t size,
                        vm_size_t *count)
 {
-	if (count == NULL || (data == NULL && size > 0))
-		return KERN_INVALID_ARGUMENT;
-	struct task *t;
-	kern_return_t kr = call_begin(task, &t);
-	if (kr != KERN_SUCCESS)
-		return kr;
-	*count = 0;
-	if (data_range_wraps(address, size))
-		return call_end(t, KERN_INVALID_ARGUMENT, false);
-	*count = transfer(t, address, size, NULL, data, VM_PROT_WRITE, &kr);
-	return call_end(t, kr, true);
+	return data_call(task, address, size, NULL, data, VM_PROT_WRITE, count);
 }
 
 /* The first problem with moving `need` over [addr, addr + size), or SUCCESS. */

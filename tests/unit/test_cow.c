@@ -12,42 +12,6 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void fill(task_t t, vm_address_t addr, vm_size_t size, unsigned char v)
-{
-	unsigned char *b = malloc(size);
-	vm_size_t n = 0;
-	CHECK(b != NULL);
-	memset(b, v, size);
-	CHECK_KR(vm_write(t, addr, b, size, &n), KERN_SUCCESS);
-	CHECK_EQ(n, size);
-	free(b);
-}
-
-#define EXPECT_FILL(t, addr, size, v) expect_fill(__FILE__, __LINE__, (t), (addr), (size), (v))
-static void expect_fill(const char *file, int line, task_t t, vm_address_t addr,
-                        vm_size_t size, unsigned char v)
-{
-	unsigned char *b = malloc(size);
-	vm_size_t n = 0;
-	CHECK(b != NULL);
-	kern_return_t kr = vm_read(t, addr, size, b, &n);
-	if (kr != KERN_SUCCESS || n != size)
-		harness_fail(file, line, "vm_read(task %u, 0x%llx, 0x%llx): %s, count 0x%llx",
-		             (unsigned)t, (unsigned long long)addr, (unsigned long long)size,
-		             kern_return_name(kr), (unsigned long long)n);
-	for (vm_size_t i = 0; i < size; i++)
-		if (b[i] != v)
-			harness_fail(file, line, "task %u byte at 0x%llx is 0x%02x, want 0x%02x",
-			             (unsigned)t, (unsigned long long)(addr + i), b[i], v);
-	free(b);
-}
-
-static task_t fork_task(task_t parent)
-{
-	task_t c = TASK_NULL;
-	CHECK_KR(task_create(parent, TRUE, &c), KERN_SUCCESS);
-	return c;
-}
 
 /* The three fault counters of a task, or of the host when t is TASK_NULL. */
 struct faults {
@@ -117,15 +81,15 @@ TEST(cow_three_generations)
 	vm_address_t a = 0x100000;
 	task_t g1 = harness_task();
 	harness_alloc(g1, a, 5 * p);
-	fill(g1, a, 4 * p, 'A');
+	util_fill(g1, a, 4 * p, 'A');
 
-	task_t g2 = fork_task(g1);
-	fill(g2, a + p, p, 'B');                /* g2 writes before forking g3 */
-	task_t g3 = fork_task(g2);
-	fill(g3, a + 2 * p, p, 'C');            /* g3 writes */
-	fill(g1, a + 3 * p, p, 'a');            /* g1 writes after both forks */
-	fill(g2, a + 2 * p, p, 'b');            /* g2 writes after forking g3 */
-	fill(g3, a + 3 * p + 100, 1, 'c');      /* g3 writes where g1 did */
+	task_t g2 = util_fork(g1);
+	util_fill(g2, a + p, p, 'B');                /* g2 writes before forking g3 */
+	task_t g3 = util_fork(g2);
+	util_fill(g3, a + 2 * p, p, 'C');            /* g3 writes */
+	util_fill(g1, a + 3 * p, p, 'a');            /* g1 writes after both forks */
+	util_fill(g2, a + 2 * p, p, 'b');            /* g2 writes after forking g3 */
+	util_fill(g3, a + 3 * p + 100, 1, 'c');      /* g3 writes where g1 did */
 
 	EXPECT_FILL(g1, a, 3 * p, 'A');
 	EXPECT_FILL(g1, a + 3 * p, p, 'a');
@@ -150,8 +114,8 @@ TEST(cow_three_generations)
 	EXPECT_FILL(g3, a + 2 * p, p, 'C');
 	EXPECT_FILL(g1, a + p, 2 * p, 'A');
 	/* and later writes still do not cross */
-	fill(g3, a, 1, 'x');
-	fill(g1, a + p, 1, 'y');
+	util_fill(g3, a, 1, 'x');
+	util_fill(g1, a + p, 1, 'y');
 	EXPECT_FILL(g1, a, 1, 'A');
 	EXPECT_FILL(g3, a + p, 1, 'B');
 	/* everything goes back */
@@ -172,12 +136,12 @@ TEST(cow_fork_of_fork_untouched_in_between)
 	vm_address_t a = 0x100000;
 	task_t g1 = harness_task();
 	harness_alloc(g1, a, 2 * p);
-	fill(g1, a, 2 * p, 0x10);
-	task_t g2 = fork_task(g1);
-	task_t g3 = fork_task(g2);
-	task_t g4 = fork_task(g3);
-	fill(g1, a, p, 0x11);
-	fill(g4, a + p, p, 0x14);
+	util_fill(g1, a, 2 * p, 0x10);
+	task_t g2 = util_fork(g1);
+	task_t g3 = util_fork(g2);
+	task_t g4 = util_fork(g3);
+	util_fill(g1, a, p, 0x11);
+	util_fill(g4, a + p, p, 0x14);
 	EXPECT_FILL(g2, a, 2 * p, 0x10);
 	EXPECT_FILL(g3, a, 2 * p, 0x10);
 	EXPECT_FILL(g4, a, p, 0x10);
@@ -225,9 +189,9 @@ TEST(cow_fault_counters_after_fork)
 	vm_address_t a = 0x100000;
 	task_t t = harness_task();
 	harness_alloc(t, a, 4 * p);
-	fill(t, a, 3 * p, 0x21);                 /* pages 0-2 written, page 3 not */
+	util_fill(t, a, 3 * p, 0x21);                 /* pages 0-2 written, page 3 not */
 	machvm_host_stats_t h0 = util_host_stats();
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	struct faults f = faults_of(c);
 	CHECK_EQ(f.all, 0);
 	CHECK_EQ(f.zero_fill, 0);
@@ -283,25 +247,25 @@ TEST(cow_no_faults_after_wire)
 	vm_address_t a = 0x100000;
 	task_t t = harness_task();
 	harness_alloc(t, a, 3 * p);
-	fill(t, a, p, 0x31);
+	util_fill(t, a, p, 0x31);
 	CHECK_KR(vm_wire(host_priv_self(), t, a, 3 * p, RW), KERN_SUCCESS);
 	CHECK_EQ(util_task_stats(t).resident_pages, 3);
 	unsigned char buf[3 * 4096];
 	vm_size_t n;
 	EXPECT_FAULTS(t, 0, 0, 0, "read of a wired range",
 	              CHECK_KR(vm_read(t, a, 3 * p, buf, &n), KERN_SUCCESS));
-	EXPECT_FAULTS(t, 0, 0, 0, "write of a wired range", fill(t, a + 10, 3 * p - 20, 0x32));
+	EXPECT_FAULTS(t, 0, 0, 0, "write of a wired range", util_fill(t, a + 10, 3 * p - 20, 0x32));
 
 	/* A fork child (copy) that wires its range: COW is resolved by the wiring,
 	 * later accesses take no faults and the sides stay apart. */
 	vm_address_t b = 0x200000;
 	harness_alloc(t, b, 2 * p);
-	fill(t, b, 2 * p, 0x33);
-	task_t c = fork_task(t);
+	util_fill(t, b, 2 * p, 0x33);
+	task_t c = util_fork(t);
 	CHECK_KR(vm_wire(host_priv_self(), c, b, 2 * p, VM_PROT_READ | VM_PROT_WRITE), KERN_SUCCESS);
-	EXPECT_FAULTS(c, 0, 0, 0, "child write after wiring", fill(c, b, 2 * p, 0x34));
+	EXPECT_FAULTS(c, 0, 0, 0, "child write after wiring", util_fill(c, b, 2 * p, 0x34));
 	EXPECT_FILL(t, b, 2 * p, 0x33);
-	fill(t, b + p, 1, 0x35);
+	util_fill(t, b + p, 1, 0x35);
 	EXPECT_FILL(c, b + p, 1, 0x34);
 	/* the wired range of the parent was copied eagerly into the child */
 	EXPECT_FILL(c, a + 10, 1, 0x32);
@@ -320,16 +284,16 @@ TEST(cow_collapse_parent_forks_many_children)
 	vm_address_t a = 0x100000;
 	task_t t = harness_task();
 	harness_alloc(t, a, 4 * p);
-	fill(t, a, 4 * p, 0);
+	util_fill(t, a, 4 * p, 0);
 	unsigned char model[4] = { 0, 0, 0, 0 };
 	uint64_t deepest = 0;
 	for (int i = 0; i < ROUNDS; i++) {
 		int pw = i % 4, cw = (i + 1) % 4;
 		unsigned char v = (unsigned char)(i * 7 + 1);
-		fill(t, a + pw * p, p, v);
+		util_fill(t, a + pw * p, p, v);
 		model[pw] = v;
-		task_t c = fork_task(t);
-		fill(c, a + cw * p + (i % 64), 1, (unsigned char)~v);
+		task_t c = util_fork(t);
+		util_fill(c, a + cw * p + (i % 64), 1, (unsigned char)~v);
 		/* the child sees the parent's bytes, the parent not the child's */
 		CHECK_EQ(rd(c, a + pw * p + 5), v);
 		CHECK_EQ(rd(c, a + cw * p + (i % 64)), (unsigned char)~v);
@@ -376,16 +340,16 @@ TEST(cow_collapse_chain_of_generations)
 	vm_address_t a = 0x100000;
 	task_t cur = harness_task();
 	harness_alloc(cur, a, 4 * p);
-	fill(cur, a, 4 * p, 0);
+	util_fill(cur, a, 4 * p, 0);
 	unsigned char model[4] = { 0, 0, 0, 0 };
 	for (int i = 0; i < ROUNDS; i++) {
 		int w = i % 4, nw = (i + 1) % 4;
 		unsigned char v = (unsigned char)(i * 13 + 5);
-		fill(cur, a + w * p, p, v);
+		util_fill(cur, a + w * p, p, v);
 		model[w] = v;
-		task_t next = fork_task(cur);
+		task_t next = util_fork(cur);
 		unsigned char nv = (unsigned char)(v ^ 0x5a);
-		fill(next, a + nw * p, p, nv);
+		util_fill(next, a + nw * p, p, nv);
 		CHECK_EQ(rd(cur, a + nw * p), model[nw]);
 		model[nw] = nv;
 		CHECK_KR(task_terminate(cur), KERN_SUCCESS);
@@ -404,7 +368,7 @@ TEST(cow_collapse_chain_of_generations)
 	/* A write of a page not in the top object gives a lazy engine its
 	 * chance to collapse too; after it, one object with four pages. */
 	int last = (ROUNDS + 1) % 4;
-	fill(cur, a + last * p, 1, 0xee);
+	util_fill(cur, a + last * p, 1, 0xee);
 	model[last] = 0xee;
 	CHECK_EQ(rd(cur, a + last * p), 0xee);
 	for (int pg = 0; pg < 4; pg++) {
@@ -427,14 +391,14 @@ TEST(cow_collapse_counts_show_work)
 	vm_address_t a = 0x100000;
 	task_t t = harness_task();
 	harness_alloc(t, a, 2 * p);
-	fill(t, a, 2 * p, 1);
+	util_fill(t, a, 2 * p, 1);
 	machvm_host_stats_t h0 = util_host_stats();
 	for (int i = 0; i < 10; i++) {
-		task_t c = fork_task(t);
-		fill(c, a, 1, 2);          /* c: shadow over t's object */
-		fill(t, a + p, 1, 3);      /* t: shadow too (object has two refs) */
+		task_t c = util_fork(t);
+		util_fill(c, a, 1, 2);          /* c: shadow over t's object */
+		util_fill(t, a + p, 1, 3);      /* t: shadow too (object has two refs) */
 		CHECK_KR(task_terminate(c), KERN_SUCCESS);
-		fill(t, a, 1, 4);
+		util_fill(t, a, 1, 4);
 	}
 	machvm_host_stats_t h1 = util_host_stats();
 	CHECK(h1.shadows_created > h0.shadows_created);
@@ -453,11 +417,11 @@ TEST(cow_needs_copy_gets_own_shadow_before_share)
 	vm_address_t a = 0x100000;
 	task_t pt = harness_task();
 	harness_alloc(pt, a, 2 * p);
-	fill(pt, a, 2 * p, 0x40);
-	task_t c1 = fork_task(pt);
+	util_fill(pt, a, 2 * p, 0x40);
+	task_t c1 = util_fork(pt);
 	CHECK_EQ(util_region(pt, a).needs_copy, TRUE);
 	CHECK_KR(vm_inherit(pt, a, 2 * p, VM_INHERIT_SHARE), KERN_SUCCESS);
-	task_t c2 = fork_task(pt);
+	task_t c2 = util_fork(pt);
 
 	vm_region_extended_info_t rp = util_region(pt, a), r1 = util_region(c1, a),
 	                          r2 = util_region(c2, a);
@@ -469,20 +433,20 @@ TEST(cow_needs_copy_gets_own_shadow_before_share)
 	CHECK_EQ(rp.object_id, r2.object_id);
 	CHECK(rp.object_id != r1.object_id);
 
-	fill(c2, a, 1, 0x41);                   /* C2 writes */
+	util_fill(c2, a, 1, 0x41);                   /* C2 writes */
 	EXPECT_FILL(pt, a, 1, 0x41);
 	EXPECT_FILL(c1, a, 1, 0x40);
-	fill(pt, a + p, 1, 0x42);               /* P writes */
+	util_fill(pt, a + p, 1, 0x42);               /* P writes */
 	EXPECT_FILL(c2, a + p, 1, 0x42);
 	EXPECT_FILL(c1, a + p, 1, 0x40);
-	fill(c1, a + 1, 1, 0x43);               /* C1 writes */
+	util_fill(c1, a + 1, 1, 0x43);               /* C1 writes */
 	EXPECT_FILL(pt, a + 1, 1, 0x40);
 	EXPECT_FILL(c2, a + 1, 1, 0x40);
 	EXPECT_FILL(c1, a, 1, 0x40);
 	EXPECT_FILL(c1, a + 2, 2 * p - 2, 0x40);
 	/* C1 going away changes nothing for the sharers */
 	CHECK_KR(task_terminate(c1), KERN_SUCCESS);
-	fill(c2, a + p + 1, 1, 0x44);
+	util_fill(c2, a + p + 1, 1, 0x44);
 	EXPECT_FILL(pt, a + p + 1, 1, 0x44);
 	EXPECT_FILL(pt, a, 1, 0x41);
 }
@@ -495,17 +459,17 @@ TEST(cow_needs_copy_child_shares_with_grandchild)
 	vm_address_t a = 0x100000;
 	task_t pt = harness_task();
 	harness_alloc(pt, a, p);
-	fill(pt, a, p, 0x50);
-	task_t c1 = fork_task(pt);
+	util_fill(pt, a, p, 0x50);
+	task_t c1 = util_fork(pt);
 	CHECK_KR(vm_inherit(c1, a, p, VM_INHERIT_SHARE), KERN_SUCCESS);
-	task_t g = fork_task(c1);
-	fill(g, a, 1, 0x51);
+	task_t g = util_fork(c1);
+	util_fill(g, a, 1, 0x51);
 	EXPECT_FILL(c1, a, 1, 0x51);
 	EXPECT_FILL(pt, a, 1, 0x50);
-	fill(c1, a + 1, 1, 0x52);
+	util_fill(c1, a + 1, 1, 0x52);
 	EXPECT_FILL(g, a + 1, 1, 0x52);
 	EXPECT_FILL(pt, a + 1, 1, 0x50);
-	fill(pt, a + 2, 1, 0x53);
+	util_fill(pt, a + 2, 1, 0x53);
 	EXPECT_FILL(c1, a + 2, 1, 0x50);
 	EXPECT_FILL(g, a + 2, 1, 0x50);
 }
@@ -518,12 +482,12 @@ TEST(cow_shared_region_copy_fork_is_eager)
 	vm_address_t a = 0x100000;
 	task_t pt = harness_task();
 	harness_alloc(pt, a, 3 * p);
-	fill(pt, a, 3 * p, 0x60);
+	util_fill(pt, a, 3 * p, 0x60);
 	CHECK_KR(vm_inherit(pt, a, 3 * p, VM_INHERIT_SHARE), KERN_SUCCESS);
-	task_t c1 = fork_task(pt);
+	task_t c1 = util_fork(pt);
 	CHECK_KR(vm_inherit(pt, a, 3 * p, VM_INHERIT_COPY), KERN_SUCCESS);
 	machvm_host_stats_t h0 = util_host_stats();
-	task_t c2 = fork_task(pt);
+	task_t c2 = util_fork(pt);
 	machvm_host_stats_t h1 = util_host_stats();
 
 	vm_region_extended_info_t rp = util_region(pt, a), r1 = util_region(c1, a),
@@ -540,13 +504,13 @@ TEST(cow_shared_region_copy_fork_is_eager)
 	CHECK_EQ(h1.resident_pages, h0.resident_pages + 3);
 
 	EXPECT_FILL(c2, a, 3 * p, 0x60);
-	fill(pt, a, 1, 0x61);                   /* P writes: C1 sees, C2 not */
+	util_fill(pt, a, 1, 0x61);                   /* P writes: C1 sees, C2 not */
 	EXPECT_FILL(c1, a, 1, 0x61);
 	EXPECT_FILL(c2, a, 1, 0x60);
-	fill(c1, a + p, 1, 0x62);               /* C1 writes: P sees, C2 not */
+	util_fill(c1, a + p, 1, 0x62);               /* C1 writes: P sees, C2 not */
 	EXPECT_FILL(pt, a + p, 1, 0x62);
 	EXPECT_FILL(c2, a + p, 1, 0x60);
-	fill(c2, a + 2 * p, 1, 0x63);           /* C2 writes: neither sees */
+	util_fill(c2, a + 2 * p, 1, 0x63);           /* C2 writes: neither sees */
 	EXPECT_FILL(pt, a + 2 * p, 1, 0x60);
 	EXPECT_FILL(c1, a + 2 * p, 1, 0x60);
 	/* C2's pages are its own: writing them takes no cow fault */
@@ -561,21 +525,21 @@ TEST(cow_remap_shared_then_copy_fork_is_eager)
 	vm_address_t a = 0x100000;
 	task_t s = harness_task(), t = harness_task();
 	harness_alloc(s, a, 2 * p);
-	fill(s, a, 2 * p, 0x70);
+	util_fill(s, a, 2 * p, 0x70);
 	vm_address_t b = 0;
 	vm_prot_t cur, max;
 	CHECK_KR(vm_remap(t, &b, 2 * p, 0, TRUE, s, a, FALSE, &cur, &max, VM_INHERIT_COPY),
 	         KERN_SUCCESS);
-	task_t c = fork_task(s);
+	task_t c = util_fork(s);
 	CHECK_EQ(util_region(s, a).needs_copy, FALSE);
 	CHECK(util_region(c, a).object_id != util_region(s, a).object_id);
-	fill(t, b, 1, 0x71);
+	util_fill(t, b, 1, 0x71);
 	EXPECT_FILL(s, a, 1, 0x71);
 	EXPECT_FILL(c, a, 1, 0x70);
-	fill(s, a + p, 1, 0x72);
+	util_fill(s, a + p, 1, 0x72);
 	EXPECT_FILL(t, b + p, 1, 0x72);
 	EXPECT_FILL(c, a + p, 1, 0x70);
-	fill(c, a + 1, 1, 0x73);
+	util_fill(c, a + 1, 1, 0x73);
 	EXPECT_FILL(s, a + 1, 1, 0x70);
 	EXPECT_FILL(t, b + 1, 1, 0x70);
 }
@@ -588,15 +552,15 @@ TEST(cow_copy_of_shared_copy_fork_from_sharer)
 	vm_address_t a = 0x100000;
 	task_t pt = harness_task();
 	harness_alloc(pt, a, p);
-	fill(pt, a, p, 0x80);
+	util_fill(pt, a, p, 0x80);
 	CHECK_KR(vm_inherit(pt, a, p, VM_INHERIT_SHARE), KERN_SUCCESS);
-	task_t c1 = fork_task(pt);
+	task_t c1 = util_fork(pt);
 	CHECK_KR(vm_inherit(c1, a, p, VM_INHERIT_COPY), KERN_SUCCESS);
-	task_t g = fork_task(c1);
-	fill(pt, a, 1, 0x81);
+	task_t g = util_fork(c1);
+	util_fill(pt, a, 1, 0x81);
 	EXPECT_FILL(c1, a, 1, 0x81);
 	EXPECT_FILL(g, a, 1, 0x80);
-	fill(g, a + 1, 1, 0x82);
+	util_fill(g, a + 1, 1, 0x82);
 	EXPECT_FILL(pt, a + 1, 1, 0x80);
 	EXPECT_FILL(c1, a + 1, 1, 0x80);
 }

@@ -66,27 +66,6 @@ static void expect_bytes(const char *file, int line, task_t t, vm_address_t addr
 	free(b);
 }
 
-/* Every byte of [addr, addr+size) must read v. */
-#define EXPECT_FILL(t, addr, size, v) expect_fill(__FILE__, __LINE__, (t), (addr), (size), (v))
-static void expect_fill(const char *file, int line, task_t t, vm_address_t addr,
-                        vm_size_t size, unsigned char v)
-{
-	unsigned char *w = malloc(size ? size : 1);
-	CHECK(w != NULL);
-	memset(w, v, size);
-	expect_bytes(file, line, t, addr, w, size);
-	free(w);
-}
-
-static void fill(task_t t, vm_address_t addr, vm_size_t size, unsigned char v)
-{
-	unsigned char *b = malloc(size);
-	CHECK(b != NULL);
-	memset(b, v, size);
-	put(t, addr, b, size);
-	free(b);
-}
-
 /*
  * What a failing call must leave as it was: the map and the task counters
  * (snapshot), the host's resident pages and objects, and the bytes of up to
@@ -255,7 +234,7 @@ TEST(data_unallocated_start_invalid_address)
 	task_t t = harness_task();
 	vm_address_t a = harness_alloc(t, 0x100000, p);
 	harness_alloc(t, a + 2 * p, p);     /* hole at a+p */
-	fill(t, a, p, 0x11);
+	util_fill(t, a, p, 0x11);
 	unsigned char b[64];
 	memset(b, 0x77, sizeof b);
 	vm_address_t bad[] = { a + p, a + p + 5, a + 2 * p - 1, a - 1, a - p, a + 3 * p, p, 0x10,
@@ -333,7 +312,7 @@ TEST(data_no_permission_at_start)
 	CHECK_FROZEN(&f);
 
 	/* -w- is writable: write there, make it readable, read it back */
-	fill(t, a + 2 * p + 8, 16, 0xd1);
+	util_fill(t, a + 2 * p + 8, 16, 0xd1);
 	CHECK_KR(vm_protect(t, a + 2 * p, p, FALSE, RW), KERN_SUCCESS);
 	EXPECT_FILL(t, a + 2 * p + 8, 16, 0xd1);
 	CHECK_EQ(util_read_byte(t, a + 2 * p + 7), pat(a + 2 * p + 7, 1));
@@ -348,7 +327,7 @@ TEST(data_protection_is_current_not_max)
 	vm_size_t p = util_page_size();
 	task_t t = harness_task();
 	vm_address_t a = harness_alloc(t, 0x100000, p);
-	fill(t, a, p, 0x21);
+	util_fill(t, a, p, 0x21);
 	CHECK_KR(vm_protect(t, a, p, FALSE, VM_PROT_READ), KERN_SUCCESS);
 	unsigned char v = 1;
 	vm_size_t n;
@@ -365,7 +344,7 @@ TEST(data_short_at_hole)
 	vm_address_t a = harness_alloc(t, 0x100000, 2 * p);
 	harness_alloc(t, a + 3 * p, p);       /* hole [a+2p, a+3p) */
 	put_pat(t, a, 2 * p, 3);
-	fill(t, a + 3 * p, p, 0x44);
+	util_fill(t, a + 3 * p, p, 0x44);
 
 	unsigned char *b = malloc(4 * p);
 	CHECK(b != NULL);
@@ -471,7 +450,7 @@ TEST(data_read_untouched_is_zero_and_allocates_nothing)
 	CHECK_EQ(util_region(t, a).resident_pages, 0);
 
 	/* touched page 2; pages around it still read zero and stay unallocated */
-	fill(t, a + 2 * p + 5, 1, 0x42);
+	util_fill(t, a + 2 * p + 5, 1, 0x42);
 	h0 = util_host_stats();
 	EXPECT_FILL(t, a, 2 * p + 5, 0);
 	EXPECT_FILL(t, a + 2 * p + 6, 6 * p - 6, 0);
@@ -486,7 +465,7 @@ TEST(data_read_untouched_in_fork_child_allocates_nothing)
 	vm_size_t p = util_page_size();
 	task_t t = harness_task();
 	vm_address_t a = harness_alloc(t, 0x100000, 4 * p);
-	fill(t, a, 1, 0x13);
+	util_fill(t, a, 1, 0x13);
 	task_t c = TASK_NULL;
 	CHECK_KR(task_create(t, TRUE, &c), KERN_SUCCESS);
 	machvm_host_stats_t h0 = util_host_stats();
@@ -547,8 +526,8 @@ TEST(data_copy_across_entries_and_untouched)
 	task_t t = harness_task();
 	vm_address_t a = harness_alloc(t, 0x100000, 3 * p);
 	vm_address_t d = harness_alloc(t, 0x200000, 3 * p);
-	fill(t, a + p, p, 0x3e);
-	fill(t, d, 3 * p, 0xff);
+	util_fill(t, a + p, p, 0x3e);
+	util_fill(t, d, 3 * p, 0xff);
 	CHECK_KR(vm_copy(t, a + p / 2, 2 * p, d + 1), KERN_SUCCESS);
 	EXPECT_FILL(t, d, 1, 0xff);
 	EXPECT_FILL(t, d + 1, p / 2, 0);
@@ -568,8 +547,8 @@ TEST(data_copy_into_cow_page_is_private)
 	vm_size_t p = util_page_size();
 	task_t t = harness_task();
 	vm_address_t a = harness_alloc(t, 0x100000, 2 * p);
-	fill(t, a, p, 0x01);
-	fill(t, a + p, p, 0x02);
+	util_fill(t, a, p, 0x01);
+	util_fill(t, a + p, p, 0x02);
 	task_t c = TASK_NULL;
 	CHECK_KR(task_create(t, TRUE, &c), KERN_SUCCESS);
 	CHECK_KR(vm_copy(t, a, p, a + p), KERN_SUCCESS);
@@ -660,7 +639,7 @@ TEST(data_copy_failure_fills_no_pages)
 	vm_address_t d = harness_alloc(t, 0x100000, 3 * p);
 	CHECK_KR(vm_protect(t, d + 2 * p, p, FALSE, VM_PROT_READ), KERN_SUCCESS);
 	vm_address_t s = harness_alloc(t, 0x200000, 4 * p);
-	fill(t, s, 4 * p, 0x5e);
+	util_fill(t, s, 4 * p, 0x5e);
 	struct frozen f;
 	freeze(&f, t, d, 0);
 	CHECK_KR(vm_copy(t, s, 3 * p, d), KERN_PROTECTION_FAILURE);
@@ -685,8 +664,8 @@ TEST(data_read_write_other_tasks_independent)
 	task_t t1 = harness_task(), t2 = harness_task();
 	harness_alloc(t1, 0x100000, p);
 	harness_alloc(t2, 0x100000, p);
-	fill(t1, 0x100000, p, 0x01);
-	fill(t2, 0x100000, p, 0x02);
+	util_fill(t1, 0x100000, p, 0x01);
+	util_fill(t2, 0x100000, p, 0x02);
 	EXPECT_FILL(t1, 0x100000, p, 0x01);
 	EXPECT_FILL(t2, 0x100000, p, 0x02);
 }

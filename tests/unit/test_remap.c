@@ -16,38 +16,6 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* Fills [addr, addr+size) with v; every byte must be written. */
-static void fill(task_t t, vm_address_t addr, vm_size_t size, unsigned char v)
-{
-	unsigned char *buf = malloc(size);
-	vm_size_t n = 0;
-	CHECK(buf != NULL);
-	memset(buf, v, size);
-	CHECK_KR(vm_write(t, addr, buf, size, &n), KERN_SUCCESS);
-	CHECK_EQ(n, size);
-	free(buf);
-}
-
-/* Every byte of [addr, addr+size) must read v; names the first that does not. */
-#define EXPECT_FILL(t, addr, size, v) expect_fill(__FILE__, __LINE__, (t), (addr), (size), (v))
-static void expect_fill(const char *file, int line, task_t t, vm_address_t addr,
-                        vm_size_t size, unsigned char v)
-{
-	unsigned char *buf = malloc(size);
-	vm_size_t n = 0;
-	CHECK(buf != NULL);
-	kern_return_t kr = vm_read(t, addr, size, buf, &n);
-	if (kr != KERN_SUCCESS || n != size)
-		harness_fail(file, line, "vm_read(task %u, 0x%llx, 0x%llx): %s, count 0x%llx",
-		             (unsigned)t, (unsigned long long)addr, (unsigned long long)size,
-		             kern_return_name(kr), (unsigned long long)n);
-	for (vm_size_t i = 0; i < size; i++)
-		if (buf[i] != v)
-			harness_fail(file, line, "task %u byte at 0x%llx is 0x%02x, want 0x%02x",
-			             (unsigned)t, (unsigned long long)(addr + i), buf[i], v);
-	free(buf);
-}
-
 /*
  * The whole observable state around a remap: both maps (with their task
  * counters) and the host counters.
@@ -174,7 +142,7 @@ TEST(remap_size_zero_invalid_argument)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t src = harness_alloc(s, 0x100000, 4 * p);
-	fill(s, src, p, 0x11);
+	util_fill(s, src, p, 0x11);
 	for (int copy = 0; copy < 2; copy++) {
 		REMAP_FAILS(KERN_INVALID_ARGUMENT, t, 0x200000, 0, 0, TRUE, s, src, copy, VM_INHERIT_COPY);
 		REMAP_FAILS(KERN_INVALID_ARGUMENT, t, 0x200000, 0, 0, FALSE, s, src, copy, VM_INHERIT_COPY);
@@ -203,7 +171,7 @@ TEST(remap_bad_inheritance_invalid_argument)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t src = harness_alloc(s, 0x100000, 2 * p);
-	fill(s, src, 2 * p, 0x22);
+	util_fill(s, src, 2 * p, 0x22);
 	vm_inherit_t bad[] = { 3, 4, 0x80000000u, ~0u };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		REMAP_FAILS(KERN_INVALID_ARGUMENT, t, 0x200000, p, 0, TRUE, s, src, FALSE, bad[i]);
@@ -224,7 +192,7 @@ TEST(remap_dead_tasks_invalid_argument)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t src = harness_alloc(s, 0x100000, 2 * p);
-	fill(s, src, 2 * p, 0x33);
+	util_fill(s, src, 2 * p, 0x33);
 	task_t dead = util_dead_task();
 	for (int copy = 0; copy < 2; copy++) {
 		/* dead target */
@@ -242,7 +210,7 @@ TEST(remap_dead_tasks_invalid_argument)
 	/* A source task terminated after it had memory. */
 	task_t s2 = harness_task();
 	harness_alloc(s2, 0x100000, p);
-	fill(s2, 0x100000, p, 1);
+	util_fill(s2, 0x100000, p, 1);
 	CHECK_KR(task_terminate(s2), KERN_SUCCESS);
 	REMAP_FAILS(KERN_INVALID_ARGUMENT, t, 0x200000, p, 0, TRUE, s2, 0x100000, FALSE, VM_INHERIT_COPY);
 }
@@ -254,7 +222,7 @@ TEST(remap_source_hole_invalid_address)
 	vm_address_t a = 0x100000;
 	harness_alloc(s, a, p);
 	harness_alloc(s, a + 2 * p, p);       /* hole at a+p */
-	fill(s, a, p, 0x44);
+	util_fill(s, a, p, 0x44);
 	for (int copy = 0; copy < 2; copy++) {
 		/* hole in the middle */
 		REMAP_FAILS(KERN_INVALID_ADDRESS, t, 0x200000, 3 * p, 0, TRUE, s, a, copy, VM_INHERIT_COPY);
@@ -280,7 +248,7 @@ TEST(remap_copy_needs_max_read)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 3 * p);
-	fill(s, a, 3 * p, 0x55);
+	util_fill(s, a, 3 * p, 0x55);
 	/* Page 1: max -w-, so cur -w- too. */
 	CHECK_KR(vm_protect(s, a + p, p, TRUE, VM_PROT_WRITE), KERN_SUCCESS);
 	CHECK_EQ(region_count(s), 3);
@@ -310,7 +278,7 @@ TEST(remap_copy_with_cur_none_but_max_read)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, p);
-	fill(s, a, p, 0x5a);
+	util_fill(s, a, p, 0x5a);
 	CHECK_KR(vm_protect(s, a, p, FALSE, VM_PROT_NONE), KERN_SUCCESS);
 	vm_prot_t cur, max;
 	vm_address_t b = REMAP_OK(t, 0x200000, p, 0, TRUE, s, a, TRUE, &cur, &max, VM_INHERIT_COPY);
@@ -326,9 +294,9 @@ TEST(remap_no_space)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 8 * p);
-	fill(s, a, 8 * p, 0x66);
+	util_fill(s, a, 8 * p, 0x66);
 	harness_alloc(t, 0x200000, 4 * p);
-	fill(t, 0x200000, p, 0x77);
+	util_fill(t, 0x200000, p, 0x77);
 
 	for (int copy = 0; copy < 2; copy++) {
 		/* anywhere: nothing fits at or above the hint (no wrap) */
@@ -364,7 +332,7 @@ TEST(remap_fixed_outside_user_range)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 2 * p);
-	fill(s, a, 2 * p, 0x12);
+	util_fill(s, a, 2 * p, 0x12);
 	for (int copy = 0; copy < 2; copy++) {
 		REMAP_FAILS(KERN_INVALID_ADDRESS, t, 0, p, 0, FALSE, s, a, copy, VM_INHERIT_COPY);
 		REMAP_FAILS(KERN_INVALID_ADDRESS, t, p - 1, p, 0, FALSE, s, a, copy, VM_INHERIT_COPY);
@@ -390,7 +358,7 @@ static void share_or_copy(task_t s, task_t t, boolean_t copy)
 {
 	vm_size_t p = util_page_size();
 	vm_address_t a = harness_alloc(s, 0x100000, 3 * p);
-	fill(s, a, 3 * p, 0xa0);
+	util_fill(s, a, 3 * p, 0xa0);
 	vm_prot_t cur, max;
 	vm_address_t b = REMAP_OK(t, 0x800000, 3 * p, 0, TRUE, s, a, copy, &cur, &max, VM_INHERIT_SHARE);
 	CHECK(b >= 0x800000);
@@ -402,8 +370,8 @@ static void share_or_copy(task_t s, task_t t, boolean_t copy)
 	EXPECT_FILL(t, b, 3 * p, 0xa0);
 
 	/* source writes page 0, target writes page 1 (unaligned, crossing into 2) */
-	fill(s, a, p, 0xb1);
-	fill(t, b + p + 7, p, 0xc2);
+	util_fill(s, a, p, 0xb1);
+	util_fill(t, b + p + 7, p, 0xc2);
 	if (copy) {
 		EXPECT_FILL(t, b, p, 0xa0);
 		EXPECT_FILL(s, a + p, 3 * p - p, 0xa0);
@@ -424,8 +392,8 @@ static void share_or_copy(task_t s, task_t t, boolean_t copy)
 		CHECK_EQ(util_region(t, b).object_id, util_region(s, a).object_id);
 	}
 	/* the last page: target first, then source, same bytes */
-	fill(t, b + 2 * p + p - 1, 1, 0xd3);
-	fill(s, a + 2 * p + p - 1, 1, 0xe4);
+	util_fill(t, b + 2 * p + p - 1, 1, 0xd3);
+	util_fill(s, a + 2 * p + p - 1, 1, 0xe4);
 	EXPECT_FILL(s, a + 3 * p - 1, 1, 0xe4);
 	EXPECT_FILL(t, b + 3 * p - 1, 1, copy ? 0xd3 : 0xe4);
 }
@@ -458,13 +426,13 @@ TEST(remap_copy_then_source_terminated)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 2 * p);
-	fill(s, a, 2 * p, 0x31);
+	util_fill(s, a, 2 * p, 0x31);
 	vm_address_t b = REMAP_OK(t, 0, 2 * p, 0, TRUE, s, a, TRUE, NULL, NULL, VM_INHERIT_COPY);
 	vm_address_t c = REMAP_OK(t, 0, 2 * p, 0, TRUE, s, a, FALSE, NULL, NULL, VM_INHERIT_COPY);
 	CHECK_KR(task_terminate(s), KERN_SUCCESS);
 	EXPECT_FILL(t, b, 2 * p, 0x31);
 	EXPECT_FILL(t, c, 2 * p, 0x31);
-	fill(t, c, p, 0x32);
+	util_fill(t, c, p, 0x32);
 	EXPECT_FILL(t, b, p, 0x31);
 	EXPECT_FILL(t, c, p, 0x32);
 }
@@ -514,7 +482,7 @@ TEST(remap_anywhere_hint_and_mask)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 16 * p);
-	fill(s, a, 16 * p, 0x4b);
+	util_fill(s, a, 16 * p, 0x4b);
 	/* t: [0x100000, 0x103000) and [0x110000, 0x111000) taken */
 	harness_alloc(t, 0x100000, 3 * p);
 	harness_alloc(t, 0x110000, p);
@@ -560,7 +528,7 @@ TEST(remap_anywhere_many_masks_model)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 8 * p);
-	fill(s, a, 8 * p, 0x3c);
+	util_fill(s, a, 8 * p, 0x3c);
 	unsigned x = 12345;
 	for (int i = 0; i < 200; i++) {
 		x = x * 1103515245u + 12345u;
@@ -587,7 +555,7 @@ TEST(remap_fixed_target_truncated)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 2 * p);
-	fill(s, a, 2 * p, 0x71);
+	util_fill(s, a, 2 * p, 0x71);
 	vm_address_t b = REMAP_OK(t, 0x200123, 2 * p, 0, FALSE, s, a, FALSE, NULL, NULL, VM_INHERIT_COPY);
 	CHECK_EQ(b, 0x200000);
 	CHECK_REGION(t, 0x200000, 2 * p, RW, VM_PROT_ALL);
@@ -602,7 +570,7 @@ TEST(remap_source_rounding)
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 4 * p);
 	for (int i = 0; i < 4; i++)
-		fill(s, a + i * p, p, (unsigned char)(0x10 + i));
+		util_fill(s, a + i * p, p, (unsigned char)(0x10 + i));
 
 	for (int copy = 0; copy < 2; copy++) {
 		vm_address_t base = copy ? 0x600000 : 0x400000;
@@ -650,7 +618,7 @@ static void multi_entry(boolean_t copy, boolean_t same_task)
 	task_t s = harness_task(), t = same_task ? s : harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 6 * p);
 	for (int i = 0; i < 6; i++)
-		fill(s, a + i * p, p, (unsigned char)(0x40 + i));
+		util_fill(s, a + i * p, p, (unsigned char)(0x40 + i));
 	CHECK_KR(vm_protect(s, a + 2 * p, p, FALSE, VM_PROT_READ), KERN_SUCCESS);
 	CHECK_KR(vm_protect(s, a + 3 * p, 3 * p, TRUE, RX), KERN_SUCCESS);
 	CHECK_KR(vm_protect(s, a + 3 * p, 3 * p, FALSE, RX), KERN_SUCCESS);
@@ -707,9 +675,9 @@ static void multi_entry(boolean_t copy, boolean_t same_task)
 		EXPECT_FILL(t, b + i * p, p, (unsigned char)(0x41 + i));
 
 	/* the writable piece: writes cross (share) or not (copy) */
-	fill(t, b, p, 0x99);
+	util_fill(t, b, p, 0x99);
 	EXPECT_FILL(s, a + p, p, copy ? 0x41 : 0x99);
-	fill(s, a + p + 5, 1, 0x98);
+	util_fill(s, a + p + 5, 1, 0x98);
 	EXPECT_FILL(t, b + 5, 1, copy ? 0x99 : 0x98);
 	/* read-only pieces refuse writes on the target side */
 	unsigned char z = 0;
@@ -744,7 +712,7 @@ TEST(remap_part_of_entry_does_not_split_source)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 4 * p);
-	fill(s, a, 4 * p, 0x1e);
+	util_fill(s, a, 4 * p, 0x1e);
 	vm_address_t b = REMAP_OK(t, 0, p, 0, TRUE, s, a + p, FALSE, NULL, NULL, VM_INHERIT_COPY);
 	CHECK_EQ(region_count(s), 1);
 	vm_region_extended_info_t r = util_region(s, a);
@@ -754,7 +722,7 @@ TEST(remap_part_of_entry_does_not_split_source)
 	CHECK_EQ(rt.size, p);
 	CHECK_EQ(rt.object_id, r.object_id);
 	CHECK_EQ(rt.offset, r.offset + p);
-	fill(t, b, p, 0x1f);
+	util_fill(t, b, p, 0x1f);
 	EXPECT_FILL(s, a + p, p, 0x1f);
 	EXPECT_FILL(s, a, p, 0x1e);
 	EXPECT_FILL(s, a + 2 * p, 2 * p, 0x1e);
@@ -762,7 +730,7 @@ TEST(remap_part_of_entry_does_not_split_source)
 	/* copy: whole source entry marked needs_copy, not split either */
 	task_t s2 = harness_task();
 	vm_address_t a2 = harness_alloc(s2, 0x100000, 4 * p);
-	fill(s2, a2, 4 * p, 0x2e);
+	util_fill(s2, a2, 4 * p, 0x2e);
 	b = REMAP_OK(t, 0, p, 0, TRUE, s2, a2 + 2 * p, TRUE, NULL, NULL, VM_INHERIT_COPY);
 	CHECK_EQ(region_count(s2), 1);
 	r = util_region(s2, a2);
@@ -770,7 +738,7 @@ TEST(remap_part_of_entry_does_not_split_source)
 	CHECK_EQ(r.needs_copy, TRUE);
 	CHECK_EQ(r.shared, FALSE);
 	EXPECT_FILL(t, b, p, 0x2e);
-	fill(s2, a2 + 2 * p, 1, 0x2f);
+	util_fill(s2, a2 + 2 * p, 1, 0x2f);
 	EXPECT_FILL(t, b, p, 0x2e);
 }
 
@@ -795,11 +763,11 @@ TEST(remap_share_untouched_source)
 	EXPECT_FILL(t, b, 2 * p, 0);
 	CHECK_EQ(util_host_stats().resident_pages, h0.resident_pages);
 	/* writes both ways */
-	fill(s, a, 1, 0x81);
+	util_fill(s, a, 1, 0x81);
 	EXPECT_FILL(t, b, 1, 0x81);
-	fill(t, b + 2 * p - 1, 1, 0x82);
+	util_fill(t, b + 2 * p - 1, 1, 0x82);
 	EXPECT_FILL(s, a + 2 * p - 1, 1, 0x82);
-	fill(t, b + p - 2, 4, 0x83);
+	util_fill(t, b + p - 2, 4, 0x83);
 	EXPECT_FILL(s, a + p - 2, 4, 0x83);
 	EXPECT_FILL(s, a + 1, p - 3, 0);
 	CHECK_EQ(util_host_stats().resident_pages, h0.resident_pages + 2);
@@ -812,7 +780,7 @@ TEST(remap_share_needs_copy_source)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 2 * p);
-	fill(s, a, 2 * p, 0x61);
+	util_fill(s, a, 2 * p, 0x61);
 	task_t c = TASK_NULL;
 	CHECK_KR(task_create(s, TRUE, &c), KERN_SUCCESS);
 	CHECK_EQ(util_region(s, a).needs_copy, TRUE);
@@ -829,13 +797,13 @@ TEST(remap_share_needs_copy_source)
 	CHECK(rs.object_id != rc.object_id);
 
 	EXPECT_FILL(t, b, 2 * p, 0x61);
-	fill(s, a, p, 0x62);                  /* source writes */
+	util_fill(s, a, p, 0x62);                  /* source writes */
 	EXPECT_FILL(t, b, p, 0x62);
 	EXPECT_FILL(c, a, p, 0x61);
-	fill(t, b + p, p, 0x63);              /* target writes */
+	util_fill(t, b + p, p, 0x63);              /* target writes */
 	EXPECT_FILL(s, a + p, p, 0x63);
 	EXPECT_FILL(c, a + p, p, 0x61);
-	fill(c, a, 2 * p, 0x64);              /* the fork child writes */
+	util_fill(c, a, 2 * p, 0x64);              /* the fork child writes */
 	EXPECT_FILL(s, a, p, 0x62);
 	EXPECT_FILL(t, b + p, p, 0x63);
 	EXPECT_FILL(c, a, 2 * p, 0x64);
@@ -847,18 +815,18 @@ TEST(remap_share_needs_copy_source_same_task)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, p);
-	fill(s, a, p, 0x71);
+	util_fill(s, a, p, 0x71);
 	task_t c = TASK_NULL;
 	CHECK_KR(task_create(s, TRUE, &c), KERN_SUCCESS);
 	vm_address_t b = REMAP_OK(s, 0x200000, p, 0, FALSE, s, a, FALSE, NULL, NULL, VM_INHERIT_COPY);
 	CHECK_EQ(b, 0x200000);
-	fill(s, b, 1, 0x72);
+	util_fill(s, b, 1, 0x72);
 	EXPECT_FILL(s, a, 1, 0x72);
 	EXPECT_FILL(c, a, p, 0x71);
-	fill(s, a + 1, 1, 0x73);
+	util_fill(s, a + 1, 1, 0x73);
 	EXPECT_FILL(s, b + 1, 1, 0x73);
 	EXPECT_FILL(c, a, p, 0x71);
-	fill(c, a, 1, 0x74);
+	util_fill(c, a, 1, 0x74);
 	EXPECT_FILL(s, a, 1, 0x72);
 	EXPECT_FILL(s, b, 1, 0x72);
 }
@@ -870,13 +838,13 @@ TEST(remap_copy_needs_copy_source)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 2 * p);
-	fill(s, a, 2 * p, 0x15);
+	util_fill(s, a, 2 * p, 0x15);
 	task_t c = TASK_NULL;
 	CHECK_KR(task_create(s, TRUE, &c), KERN_SUCCESS);
 	vm_address_t b = REMAP_OK(t, 0, 2 * p, 0, TRUE, s, a, TRUE, NULL, NULL, VM_INHERIT_COPY);
-	fill(s, a, 1, 0x16);
-	fill(c, a + 1, 1, 0x17);
-	fill(t, b + 2, 1, 0x18);
+	util_fill(s, a, 1, 0x16);
+	util_fill(c, a + 1, 1, 0x17);
+	util_fill(t, b + 2, 1, 0x18);
 	EXPECT_FILL(s, a, 1, 0x16);  EXPECT_FILL(s, a + 1, 2 * p - 1, 0x15);
 	EXPECT_FILL(c, a, 1, 0x15);  EXPECT_FILL(c, a + 1, 1, 0x17);  EXPECT_FILL(c, a + 2, 2 * p - 2, 0x15);
 	EXPECT_FILL(t, b, 2, 0x15);  EXPECT_FILL(t, b + 2, 1, 0x18);  EXPECT_FILL(t, b + 3, 2 * p - 3, 0x15);
@@ -887,7 +855,7 @@ TEST(remap_copy_wired_source)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 3 * p);
-	fill(s, a, 3 * p, 0x27);
+	util_fill(s, a, 3 * p, 0x27);
 	CHECK_KR(vm_wire(host_priv_self(), s, a, 3 * p, RW), KERN_SUCCESS);
 	machvm_host_stats_t h0 = util_host_stats();
 	vm_prot_t cur, max;
@@ -909,12 +877,12 @@ TEST(remap_copy_wired_source)
 
 	/* the wired source takes no faults, and the sides are independent */
 	machvm_task_stats_t st0 = util_task_stats(s);
-	fill(s, a, 3 * p, 0x28);
+	util_fill(s, a, 3 * p, 0x28);
 	machvm_task_stats_t st1 = util_task_stats(s);
 	CHECK_EQ(st1.faults, st0.faults);
 	CHECK_EQ(st1.cow_faults, st0.cow_faults);
 	EXPECT_FILL(t, b, 3 * p, 0x27);
-	fill(t, b + p, p, 0x29);
+	util_fill(t, b + p, p, 0x29);
 	EXPECT_FILL(s, a, 3 * p, 0x28);
 	EXPECT_FILL(t, b, p, 0x27);
 	EXPECT_FILL(t, b + p, p, 0x29);
@@ -927,15 +895,15 @@ TEST(remap_share_wired_source)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 2 * p);
-	fill(s, a, 2 * p, 0x37);
+	util_fill(s, a, 2 * p, 0x37);
 	CHECK_KR(vm_wire(host_priv_self(), s, a, 2 * p, RW), KERN_SUCCESS);
 	vm_address_t b = REMAP_OK(t, 0, 2 * p, 0, TRUE, s, a, FALSE, NULL, NULL, VM_INHERIT_COPY);
 	CHECK_EQ(util_region(t, b).wired_count, 0);
 	CHECK_EQ(util_region(s, a).wired_count, 1);
 	CHECK_EQ(util_region(t, b).object_id, util_region(s, a).object_id);
-	fill(t, b, 1, 0x38);
+	util_fill(t, b, 1, 0x38);
 	EXPECT_FILL(s, a, 1, 0x38);
-	fill(s, a + p, 1, 0x39);
+	util_fill(s, a + p, 1, 0x39);
 	EXPECT_FILL(t, b + p, 1, 0x39);
 }
 
@@ -946,14 +914,14 @@ TEST(remap_shared_region_then_fork_share)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, p);
-	fill(s, a, p, 0x41);
+	util_fill(s, a, p, 0x41);
 	vm_address_t b = REMAP_OK(t, 0, p, 0, TRUE, s, a, FALSE, NULL, NULL, VM_INHERIT_SHARE);
 	task_t c = TASK_NULL;
 	CHECK_KR(task_create(t, TRUE, &c), KERN_SUCCESS);
-	fill(c, b, 1, 0x42);
+	util_fill(c, b, 1, 0x42);
 	EXPECT_FILL(s, a, 1, 0x42);
 	EXPECT_FILL(t, b, 1, 0x42);
-	fill(s, a + 1, 1, 0x43);
+	util_fill(s, a + 1, 1, 0x43);
 	EXPECT_FILL(c, b + 1, 1, 0x43);
 	CHECK_EQ(util_region(c, b).shared, TRUE);
 }
@@ -965,7 +933,7 @@ TEST(remap_result_reported_by_region)
 	vm_size_t p = util_page_size();
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 4 * p);
-	fill(s, a, 4 * p, 0x51);
+	util_fill(s, a, 4 * p, 0x51);
 	vm_address_t b = REMAP_OK(t, 0x300000, 2 * p, 0, FALSE, s, a + 2 * p, FALSE, NULL, NULL,
 	                          VM_INHERIT_SHARE);
 	vm_address_t addr = b;
@@ -1000,7 +968,7 @@ TEST(remap_page_size_16k)
 	task_t s = harness_task(), t = harness_task();
 	vm_address_t a = harness_alloc(s, 0x100000, 3 * p);
 	for (int i = 0; i < 3; i++)
-		fill(s, a + i * p, p, (unsigned char)(0x70 + i));
+		util_fill(s, a + i * p, p, (unsigned char)(0x70 + i));
 	vm_address_t b = REMAP_OK(t, 0x201000, 0x1000, 0, TRUE, s, a + p + 0x3000, FALSE, NULL, NULL,
 	                          VM_INHERIT_COPY);
 	CHECK_EQ(b, 0x200000);                /* trunc of the hint to 16K */

@@ -12,44 +12,6 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void fill(task_t t, vm_address_t addr, vm_size_t size, unsigned char v)
-{
-	unsigned char *b = malloc(size);
-	vm_size_t n = 0;
-	CHECK(b != NULL);
-	memset(b, v, size);
-	CHECK_KR(vm_write(t, addr, b, size, &n), KERN_SUCCESS);
-	CHECK_EQ(n, size);
-	free(b);
-}
-
-#define EXPECT_FILL(t, addr, size, v) expect_fill(__FILE__, __LINE__, (t), (addr), (size), (v))
-static void expect_fill(const char *file, int line, task_t t, vm_address_t addr,
-                        vm_size_t size, unsigned char v)
-{
-	unsigned char *b = malloc(size);
-	vm_size_t n = 0;
-	CHECK(b != NULL);
-	kern_return_t kr = vm_read(t, addr, size, b, &n);
-	if (kr != KERN_SUCCESS || n != size)
-		harness_fail(file, line, "vm_read(task %u, 0x%llx, 0x%llx): %s, count 0x%llx",
-		             (unsigned)t, (unsigned long long)addr, (unsigned long long)size,
-		             kern_return_name(kr), (unsigned long long)n);
-	for (vm_size_t i = 0; i < size; i++)
-		if (b[i] != v)
-			harness_fail(file, line, "task %u byte at 0x%llx is 0x%02x, want 0x%02x",
-			             (unsigned)t, (unsigned long long)(addr + i), b[i], v);
-	free(b);
-}
-
-static task_t fork_task(task_t parent)
-{
-	task_t c = TASK_NULL;
-	CHECK_KR(task_create(parent, TRUE, &c), KERN_SUCCESS);
-	CHECK(c != TASK_NULL);
-	CHECK(c != parent);
-	return c;
-}
 
 /* The host counters that describe what exists (not event counts). */
 struct holdings {
@@ -110,7 +72,7 @@ TEST(task_create_without_inherit_is_empty)
 	vm_size_t p = util_page_size();
 	task_t par = harness_task();
 	harness_alloc(par, 0x100000, 4 * p);
-	fill(par, 0x100000, 4 * p, 0x11);
+	util_fill(par, 0x100000, 4 * p, 0x11);
 	task_t c = TASK_NULL;
 	CHECK_KR(task_create(par, FALSE, &c), KERN_SUCCESS);
 	CHECK_EQ(harness_region_count(c), 0);
@@ -129,8 +91,8 @@ TEST(task_create_without_inherit_is_empty)
 TEST(task_parent_recorded)
 {
 	task_t a = harness_task();
-	task_t b = fork_task(a);
-	task_t c = fork_task(b);
+	task_t b = util_fork(a);
+	task_t c = util_fork(b);
 	machvm_task_stats_t s;
 	s = util_task_stats(a);
 	CHECK_EQ(s.parent, TASK_NULL);
@@ -178,12 +140,12 @@ TEST(task_ids_start_at_one_never_reused)
 	task_t c = harness_task();
 	CHECK_EQ(c, 3);
 	CHECK_KR(task_terminate(first), KERN_SUCCESS);
-	task_t d = fork_task(c);
+	task_t d = util_fork(c);
 	CHECK_EQ(d, 4);
 	/* many more creates and terminates: strictly increasing */
 	task_t last = d;
 	for (int i = 0; i < 300; i++) {
-		task_t t = (i % 3 == 0) ? fork_task(c) : harness_task();
+		task_t t = (i % 3 == 0) ? util_fork(c) : harness_task();
 		CHECK(t > last);
 		CHECK(t != b && t != first);
 		last = t;
@@ -220,18 +182,18 @@ TEST(task_terminate_frees_everything)
 
 	task_t t = harness_task();
 	harness_alloc(t, 0x100000, 8 * p);                  /* touched, copy */
-	fill(t, 0x100000, 8 * p, 0x21);
+	util_fill(t, 0x100000, 8 * p, 0x21);
 	harness_alloc(t, 0x200000, 4 * p);                  /* touched, share */
-	fill(t, 0x200000, 2 * p, 0x22);
+	util_fill(t, 0x200000, 2 * p, 0x22);
 	CHECK_KR(vm_inherit(t, 0x200000, 4 * p, VM_INHERIT_SHARE), KERN_SUCCESS);
 	harness_alloc(t, 0x300000, 4 * p);                  /* untouched */
 	harness_alloc(t, 0x400000, 2 * p);                  /* wired */
 	CHECK_KR(vm_wire(host_priv_self(), t, 0x400000, 2 * p, RW), KERN_SUCCESS);
 	CHECK_KR(vm_protect(t, 0x100000 + p, p, FALSE, VM_PROT_READ), KERN_SUCCESS);
 
-	task_t c = fork_task(t);
-	fill(c, 0x100000, p, 0x23);                         /* COW in the child */
-	fill(t, 0x100000 + 2 * p, p, 0x24);                 /* COW in the parent */
+	task_t c = util_fork(t);
+	util_fill(c, 0x100000, p, 0x23);                         /* COW in the child */
+	util_fill(t, 0x100000 + 2 * p, p, 0x24);                 /* COW in the parent */
 	task_t q = harness_task();
 	vm_address_t r = 0;
 	vm_prot_t cur, max;
@@ -268,16 +230,16 @@ TEST(task_terminate_frees_a_forked_family)
 	vm_size_t p = util_page_size();
 	task_t keep = harness_task();
 	harness_alloc(keep, 0x100000, 4 * p);
-	fill(keep, 0x100000, 4 * p, 0x31);
+	util_fill(keep, 0x100000, 4 * p, 0x31);
 	struct holdings base = holdings();
 
-	task_t c1 = fork_task(keep);
-	task_t c2 = fork_task(c1);
-	fill(c2, 0x100000, p, 0x32);
-	fill(c1, 0x100000 + p, p, 0x33);
-	fill(keep, 0x100000 + 2 * p, p, 0x34);
-	task_t c3 = fork_task(c2);
-	fill(c3, 0x100000 + 3 * p, p, 0x35);
+	task_t c1 = util_fork(keep);
+	task_t c2 = util_fork(c1);
+	util_fill(c2, 0x100000, p, 0x32);
+	util_fill(c1, 0x100000 + p, p, 0x33);
+	util_fill(keep, 0x100000 + 2 * p, p, 0x34);
+	task_t c3 = util_fork(c2);
+	util_fill(c3, 0x100000 + 3 * p, p, 0x35);
 	CHECK_KR(task_terminate(c2), KERN_SUCCESS);
 	CHECK_KR(task_terminate(c1), KERN_SUCCESS);
 	EXPECT_FILL(c3, 0x100000, p, 0x32);
@@ -288,7 +250,7 @@ TEST(task_terminate_frees_a_forked_family)
 	/* keep wrote a page meanwhile; it writes one more now, which (at the
 	 * latest) merges the backing object nobody else uses into its shadow.
 	 * Then one object with four pages is all there is. */
-	fill(keep, 0x100000, 1, 0x31);
+	util_fill(keep, 0x100000, 1, 0x31);
 	EXPECT_FILL(keep, 0x100000, 2 * p, 0x31);
 	EXPECT_FILL(keep, 0x100000 + 2 * p, p, 0x34);
 	EXPECT_FILL(keep, 0x100000 + 3 * p, p, 0x31);
@@ -305,7 +267,7 @@ TEST(task_terminated_calls_invalid)
 	vm_size_t p = util_page_size();
 	task_t t = harness_task();
 	harness_alloc(t, 0x100000, 2 * p);
-	fill(t, 0x100000, 2 * p, 0x41);
+	util_fill(t, 0x100000, 2 * p, 0x41);
 	task_t live = harness_task();
 	harness_alloc(live, 0x100000, p);
 	CHECK_KR(task_terminate(t), KERN_SUCCESS);
@@ -398,11 +360,11 @@ static task_t fork_parent(void)
 	harness_alloc(t, N_ADDR, 2 * p);
 	harness_alloc(t, R_ADDR, p);
 	harness_alloc(t, X_ADDR, p);
-	fill(t, S_ADDR, 2 * p, 0x51);
-	fill(t, C_ADDR, 2 * p, 0x52);
-	fill(t, N_ADDR, 2 * p, 0x53);
-	fill(t, R_ADDR, p, 0x54);
-	fill(t, X_ADDR, p, 0x55);
+	util_fill(t, S_ADDR, 2 * p, 0x51);
+	util_fill(t, C_ADDR, 2 * p, 0x52);
+	util_fill(t, N_ADDR, 2 * p, 0x53);
+	util_fill(t, R_ADDR, p, 0x54);
+	util_fill(t, X_ADDR, p, 0x55);
 	CHECK_KR(vm_inherit(t, S_ADDR, 2 * p, VM_INHERIT_SHARE), KERN_SUCCESS);
 	CHECK_KR(vm_inherit(t, N_ADDR, 2 * p, VM_INHERIT_NONE), KERN_SUCCESS);
 	CHECK_KR(vm_inherit(t, X_ADDR, p, VM_INHERIT_SHARE), KERN_SUCCESS);
@@ -416,23 +378,23 @@ TEST(task_fork_share_both_directions)
 {
 	vm_size_t p = util_page_size();
 	task_t t = fork_parent();
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	EXPECT_FILL(c, S_ADDR, 2 * p, 0x51);
-	fill(t, S_ADDR, 1, 0x61);               /* parent writes after fork */
+	util_fill(t, S_ADDR, 1, 0x61);               /* parent writes after fork */
 	EXPECT_FILL(c, S_ADDR, 1, 0x61);
-	fill(c, S_ADDR + p + 3, 2, 0x62);       /* child writes after fork */
+	util_fill(c, S_ADDR + p + 3, 2, 0x62);       /* child writes after fork */
 	EXPECT_FILL(t, S_ADDR + p + 3, 2, 0x62);
-	fill(c, S_ADDR + p - 1, 2, 0x63);       /* across the page boundary */
+	util_fill(c, S_ADDR + p - 1, 2, 0x63);       /* across the page boundary */
 	EXPECT_FILL(t, S_ADDR + p - 1, 2, 0x63);
 	EXPECT_FILL(t, S_ADDR + 1, p - 2, 0x51);
 	/* a grandchild by share joins in */
-	task_t g = fork_task(c);
-	fill(g, S_ADDR + 2 * p - 1, 1, 0x64);
+	task_t g = util_fork(c);
+	util_fill(g, S_ADDR + 2 * p - 1, 1, 0x64);
 	EXPECT_FILL(t, S_ADDR + 2 * p - 1, 1, 0x64);
 	EXPECT_FILL(c, S_ADDR + 2 * p - 1, 1, 0x64);
 	/* and the sharing survives the parent */
 	CHECK_KR(task_terminate(t), KERN_SUCCESS);
-	fill(c, S_ADDR + 10, 1, 0x65);
+	util_fill(c, S_ADDR + 10, 1, 0x65);
 	EXPECT_FILL(g, S_ADDR + 10, 1, 0x65);
 }
 
@@ -440,15 +402,15 @@ TEST(task_fork_copy_both_directions)
 {
 	vm_size_t p = util_page_size();
 	task_t t = fork_parent();
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	EXPECT_FILL(c, C_ADDR, 2 * p, 0x52);
-	fill(t, C_ADDR, 1, 0x71);               /* parent writes after fork */
+	util_fill(t, C_ADDR, 1, 0x71);               /* parent writes after fork */
 	EXPECT_FILL(c, C_ADDR, 1, 0x52);
 	EXPECT_FILL(t, C_ADDR, 1, 0x71);
-	fill(c, C_ADDR + p + 3, 2, 0x72);       /* child writes after fork */
+	util_fill(c, C_ADDR + p + 3, 2, 0x72);       /* child writes after fork */
 	EXPECT_FILL(t, C_ADDR + p + 3, 2, 0x52);
 	EXPECT_FILL(c, C_ADDR + p + 3, 2, 0x72);
-	fill(c, C_ADDR, 1, 0x73);               /* both wrote the same page */
+	util_fill(c, C_ADDR, 1, 0x73);               /* both wrote the same page */
 	EXPECT_FILL(t, C_ADDR, 1, 0x71);
 	EXPECT_FILL(c, C_ADDR, 1, 0x73);
 	EXPECT_FILL(t, C_ADDR + 1, 2 * p - 1, 0x52);
@@ -467,10 +429,10 @@ TEST(task_fork_copy_untouched_region)
 	vm_size_t p = util_page_size();
 	task_t t = harness_task();
 	harness_alloc(t, 0x100000, 2 * p);
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	EXPECT_FILL(c, 0x100000, 2 * p, 0);
-	fill(t, 0x100000, p, 0x01);
-	fill(c, 0x100000 + p, p, 0x02);
+	util_fill(t, 0x100000, p, 0x01);
+	util_fill(c, 0x100000 + p, p, 0x02);
 	EXPECT_FILL(t, 0x100000 + p, p, 0);
 	EXPECT_FILL(c, 0x100000, p, 0);
 }
@@ -479,7 +441,7 @@ TEST(task_fork_none_leaves_hole)
 {
 	vm_size_t p = util_page_size();
 	task_t t = fork_parent();
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	unsigned char b;
 	vm_size_t n;
 	CHECK_KR(vm_read(c, N_ADDR, 1, &b, &n), KERN_INVALID_ADDRESS);
@@ -504,7 +466,7 @@ TEST(task_fork_keeps_attributes)
 	vm_size_t p = util_page_size();
 	task_t t = fork_parent();
 	util_snap_t ps = util_snapshot(t);
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	util_snap_t cs = util_snapshot(c);
 	size_t j = 0;
 	for (size_t i = 0; i < ps.count; i++) {
@@ -537,9 +499,9 @@ TEST(task_fork_keeps_attributes)
 	vm_size_t n;
 	CHECK_KR(vm_write(c, R_ADDR, &b, 1, &n), KERN_PROTECTION_FAILURE);
 	/* the child's inheritance governs a further fork */
-	task_t g = fork_task(c);
+	task_t g = util_fork(c);
 	CHECK_KR(vm_read(g, N_ADDR, 1, &b, &n), KERN_INVALID_ADDRESS);
-	fill(g, S_ADDR, 1, 0x66);
+	util_fill(g, S_ADDR, 1, 0x66);
 	EXPECT_FILL(t, S_ADDR, 1, 0x66);
 }
 
@@ -550,9 +512,9 @@ TEST(task_fork_none_of_part_of_entry)
 	vm_size_t p = util_page_size();
 	task_t t = harness_task();
 	harness_alloc(t, 0x100000, 3 * p);
-	fill(t, 0x100000, 3 * p, 0x0a);
+	util_fill(t, 0x100000, 3 * p, 0x0a);
 	CHECK_KR(vm_inherit(t, 0x100000 + p, p, VM_INHERIT_NONE), KERN_SUCCESS);
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	unsigned char b;
 	vm_size_t n;
 	EXPECT_FILL(c, 0x100000, p, 0x0a);
@@ -572,12 +534,12 @@ TEST(task_fork_child_wired_zero)
 	task_t t = harness_task();
 	harness_alloc(t, 0x100000, 2 * p);
 	harness_alloc(t, 0x200000, 2 * p);
-	fill(t, 0x100000, 2 * p, 0x81);
+	util_fill(t, 0x100000, 2 * p, 0x81);
 	CHECK_KR(vm_inherit(t, 0x200000, 2 * p, VM_INHERIT_SHARE), KERN_SUCCESS);
 	CHECK_KR(vm_wire(host_priv_self(), t, 0x100000, 2 * p, RW), KERN_SUCCESS);
 	CHECK_KR(vm_wire(host_priv_self(), t, 0x100000, 2 * p, RW), KERN_SUCCESS);
 	CHECK_KR(vm_wire(host_priv_self(), t, 0x200000, 2 * p, VM_PROT_READ), KERN_SUCCESS);
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	CHECK_EQ(util_region(c, 0x100000).wired_count, 0);
 	CHECK_EQ(util_region(c, 0x200000).wired_count, 0);
 	CHECK_EQ(util_task_stats(c).wired_pages, 0);
@@ -594,10 +556,10 @@ TEST(task_fork_wired_copied_eagerly)
 	vm_size_t p = util_page_size();
 	task_t t = harness_task();
 	harness_alloc(t, 0x100000, 3 * p);
-	fill(t, 0x100000, 3 * p, 0x91);
+	util_fill(t, 0x100000, 3 * p, 0x91);
 	CHECK_KR(vm_wire(host_priv_self(), t, 0x100000, 3 * p, RW), KERN_SUCCESS);
 	machvm_host_stats_t h0 = util_host_stats();
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	machvm_host_stats_t h1 = util_host_stats();
 	vm_region_extended_info_t rp = util_region(t, 0x100000), rc = util_region(c, 0x100000);
 	CHECK(rc.object_id != 0);
@@ -613,8 +575,8 @@ TEST(task_fork_wired_copied_eagerly)
 
 	/* no COW left: neither side faults when writing, and they are separate */
 	machvm_task_stats_t sp0 = util_task_stats(t), sc0 = util_task_stats(c);
-	fill(t, 0x100000, p, 0x92);
-	fill(c, 0x100000 + p, p, 0x93);
+	util_fill(t, 0x100000, p, 0x92);
+	util_fill(c, 0x100000 + p, p, 0x93);
 	machvm_task_stats_t sp1 = util_task_stats(t), sc1 = util_task_stats(c);
 	CHECK_EQ(sp1.faults, sp0.faults);
 	CHECK_EQ(sc1.faults, sc0.faults);
@@ -633,7 +595,7 @@ TEST(task_fork_is_shared_flags)
 	vm_region_extended_info_t r;
 	r = util_region(t, S_ADDR);
 	CHECK_EQ(r.shared, FALSE);
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	CHECK_EQ(util_region(t, S_ADDR).shared, TRUE);
 	CHECK_EQ(util_region(c, S_ADDR).shared, TRUE);
 	CHECK_EQ(util_region(t, X_ADDR).shared, TRUE);
@@ -657,14 +619,14 @@ TEST(task_fork_share_untouched_creates_object)
 	harness_alloc(t, 0x100000, 2 * p);
 	CHECK_KR(vm_inherit(t, 0x100000, 2 * p, VM_INHERIT_SHARE), KERN_SUCCESS);
 	CHECK_EQ(util_region(t, 0x100000).object_id, 0);
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	vm_region_extended_info_t rp = util_region(t, 0x100000), rc = util_region(c, 0x100000);
 	CHECK(rp.object_id != 0);
 	CHECK_EQ(rc.object_id, rp.object_id);
 	CHECK_EQ(util_host_stats().resident_pages, 0);
-	fill(c, 0x100000 + p, 1, 0xa1);
+	util_fill(c, 0x100000 + p, 1, 0xa1);
 	EXPECT_FILL(t, 0x100000 + p, 1, 0xa1);
-	fill(t, 0x100000, 1, 0xa2);
+	util_fill(t, 0x100000, 1, 0xa2);
 	EXPECT_FILL(c, 0x100000, 1, 0xa2);
 }
 
@@ -676,16 +638,16 @@ TEST(task_fork_share_modes)
 	vm_address_t v = harness_alloc(t, 0x200000, 2 * p);   /* private, copy */
 	vm_address_t s = harness_alloc(t, 0x300000, 2 * p);   /* shared */
 	vm_address_t one = harness_alloc(t, 0x400000, p);     /* copy, one page */
-	fill(t, v, 2 * p, 1);
-	fill(t, s, 2 * p, 2);
-	fill(t, one, p, 3);
+	util_fill(t, v, 2 * p, 1);
+	util_fill(t, s, 2 * p, 2);
+	util_fill(t, one, p, 3);
 	CHECK_KR(vm_inherit(t, s, 2 * p, VM_INHERIT_SHARE), KERN_SUCCESS);
 	CHECK_EQ(util_region(t, e).share_mode, SM_EMPTY);
 	CHECK_EQ(util_region(t, v).share_mode, SM_PRIVATE);
 	CHECK_EQ(util_region(t, v).ref_count, 1);
 	CHECK_EQ(util_region(t, s).share_mode, SM_PRIVATE);
 
-	task_t c = fork_task(t);
+	task_t c = util_fork(t);
 	/* copy, before any write: cow on both sides */
 	CHECK_EQ(util_region(c, v).share_mode, SM_COW);
 	CHECK_EQ(util_region(t, v).share_mode, SM_COW);
@@ -700,15 +662,15 @@ TEST(task_fork_share_modes)
 	CHECK_EQ(util_region(c, e).share_mode, SM_EMPTY);
 	CHECK_EQ(util_region(t, e).share_mode, SM_EMPTY);
 	/* the child writes all of a one-page copy region: its own page now */
-	fill(c, one, p, 4);
+	util_fill(c, one, p, 4);
 	CHECK_EQ(util_region(c, one).share_mode, SM_PRIVATE);
 	CHECK_EQ(util_region(c, one).needs_copy, FALSE);
 	/* the child writes half of v: cow still (reads through a shadow) */
-	fill(c, v, 1, 5);
+	util_fill(c, v, 1, 5);
 	CHECK_EQ(util_region(c, v).share_mode, SM_COW);
 	CHECK_EQ(util_region(c, v).needs_copy, FALSE);
 	/* the child touches its empty region: private */
-	fill(c, e, 1, 6);
+	util_fill(c, e, 1, 6);
 	CHECK_EQ(util_region(c, e).share_mode, SM_PRIVATE);
 	CHECK_EQ(util_region(t, e).share_mode, SM_EMPTY);
 }

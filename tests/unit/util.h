@@ -197,4 +197,45 @@ static inline task_t util_dead_task(void)
 		CHECK_EQ(r_.max_protection, (max_));                    \
 	} while (0)
 
+/* Fills [addr, addr + size) of t with v, which must all be writable. */
+static inline void util_fill(task_t t, vm_address_t addr, vm_size_t size, unsigned char v)
+{
+	unsigned char *b = malloc(size);
+	vm_size_t n = 0;
+	CHECK(b != NULL);
+	memset(b, v, size);
+	CHECK_KR(vm_write(t, addr, b, size, &n), KERN_SUCCESS);
+	CHECK_EQ(n, size);
+	free(b);
+}
+
+#define EXPECT_FILL(t, addr, size, v) util_expect_fill(__FILE__, __LINE__, (t), (addr), (size), (v))
+static inline void util_expect_fill(const char *file, int line, task_t t, vm_address_t addr,
+                        vm_size_t size, unsigned char v)
+{
+	unsigned char *b = malloc(size);
+	vm_size_t n = 0;
+	CHECK(b != NULL);
+	kern_return_t kr = vm_read(t, addr, size, b, &n);
+	if (kr != KERN_SUCCESS || n != size)
+		harness_fail(file, line, "vm_read(task %u, 0x%llx, 0x%llx): %s, count 0x%llx",
+		             (unsigned)t, (unsigned long long)addr, (unsigned long long)size,
+		             kern_return_name(kr), (unsigned long long)n);
+	for (vm_size_t i = 0; i < size; i++)
+		if (b[i] != v)
+			harness_fail(file, line, "task %u byte at 0x%llx is 0x%02x, want 0x%02x",
+			             (unsigned)t, (unsigned long long)(addr + i), b[i], v);
+	free(b);
+}
+
+/* A child of parent by task_create(inherit_memory). */
+static inline task_t util_fork(task_t parent)
+{
+	task_t c = TASK_NULL;
+	CHECK_KR(task_create(parent, TRUE, &c), KERN_SUCCESS);
+	CHECK(c != TASK_NULL);
+	CHECK(c != parent);
+	return c;
+}
+
 #endif
