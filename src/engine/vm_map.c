@@ -526,8 +526,9 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 	}
 	free(pieces);
 	vm_map_coalesce_range(target, dst, dst + size);
-	if (source != target)
-		vm_map_coalesce_range(source, src, end);
+	/* Marking source entries shared or needs_copy can make them equal to
+	 * their neighbours, in the same task as much as in another. */
+	vm_map_coalesce_range(source, src, end);
 	*cur = cur_and;
 	*max = max_and;
 	return KERN_SUCCESS;
