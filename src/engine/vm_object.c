@@ -37,7 +37,7 @@ static bool vm_object_owned;
 
 struct vm_object_stats vm_object_stats;
 struct vm_object *vm_object_all;
-static uint64_t vm_object_next_id;
+uint64_t vm_object_next_id;
 
 void vm_object_lock_acquire(void)
 {

@@ -38,6 +38,7 @@ struct vm_object_stats {
 
 extern struct vm_object_stats vm_object_stats;
 extern struct vm_object *vm_object_all;         /* every live object */
+extern uint64_t vm_object_next_id;              /* the last id handed out (persist) */
 
 void vm_object_lock_acquire(void);
 void vm_object_lock_release(void);

@@ -19,8 +19,10 @@
 #include <fuse_opt.h>
 #include <machvm/machvm.h>
 
+#include "../persist/state.h"
 #include "log.h"
 #include "parse.h"
+#include "save.h"
 #include "taskinfo.h"
 #include "tree.h"
 
@@ -53,7 +55,9 @@ usage(const char *prog)
 	       "machvmfs options:\n"
 	       "    -o page_size=N         page size: a power of two from 4096 to 65536\n"
 	       "                           (default 4096; K suffix allowed, e.g. 16K)\n"
-	       "    -o state=FILE          keep the host in FILE (not implemented yet)\n"
+	       "    -o state=FILE          keep the host in FILE: loaded at mount (a missing\n"
+	       "                           FILE starts empty), saved at unmount and by\n"
+	       "                           writing 'save' to host/save\n"
 	       "    --dump-layout          print the file and command tables and exit\n"
 	       "\n", prog, prog);
 }
@@ -88,6 +92,19 @@ check_page_size(const char *text)
 	return ps;
 }
 
+/* path made absolute (fuse_daemonize moves to "/"); NULL if it cannot be. */
+static char *
+absolute_path(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (!getcwd(cwd, sizeof cwd) || asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -96,6 +113,7 @@ main(int argc, char *argv[])
 	struct fuse_cmdline_opts cmd;
 	struct fuse_session *se;
 	vm_size_t page_size;
+	char *state_path = NULL;
 	int ret = 1;
 
 	if (fs_tree_check() != 0) {
@@ -111,9 +129,9 @@ main(int argc, char *argv[])
 	}
 	/* Our own options first: a bad one must be reported as itself even when
 	 * the mount point is bad too. */
-	if (opt.state) {
-		fprintf(stderr, "machvmfs: -o state=%s: keeping the host in a file is not "
-		        "implemented yet; mount without state=\n", opt.state);
+	if (opt.state && (!opt.state[0] || !(state_path = absolute_path(opt.state)))) {
+		fprintf(stderr, "machvmfs: -o state=%s: %s\n", opt.state,
+		        opt.state[0] ? "cannot make the path absolute" : "a file name is needed");
 		goto out_args;
 	}
 	page_size = check_page_size(opt.page_size);
@@ -143,6 +161,19 @@ main(int argc, char *argv[])
 
 	fs_log_init(cmd.debug);
 	machvm_set_panic_hook(panic_hook);
+
+	/* Read before mounting, so a bad file mounts nothing; the host it
+	 * starts is carried through fuse_daemonize's fork. */
+	if (state_path) {
+		char msg[512];
+
+		if (state_load(state_path, page_size, msg, sizeof msg) == STATE_ERROR) {
+			fprintf(stderr, "machvmfs: %s\n", msg);   /* msg names the file */
+			goto out_cmd;
+		}
+		fs_save_init(state_path);
+	}
+
 	fs_taskinfo_init(getuid(), getgid());
 	fs_ops_init(getuid(), getgid());
 
@@ -155,14 +186,15 @@ main(int argc, char *argv[])
 		goto out_signals;
 	fuse_daemonize(cmd.foreground);
 
-	/* Started only now: fuse_daemonize forks, and the host belongs to the
-	 * process that serves the mount. */
-	if (machvm_host_start(page_size) != KERN_SUCCESS) {
+	/* Without a state file, started only now: fuse_daemonize forks, and the
+	 * host belongs to the process that serves the mount. */
+	if (!state_path && machvm_host_start(page_size) != KERN_SUCCESS) {
 		fs_error("cannot start the host");
 		goto out_unmount;
 	}
+	(void)host_page_size(mach_host_self(), &page_size);
 	fs_debug("serving %s, page size %llu, %s", cmd.mountpoint,
-	         (unsigned long long)(page_size ? page_size : 4096),
+	         (unsigned long long)page_size,
 	         cmd.singlethread ? "single-threaded" : "multithreaded");
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);
@@ -184,6 +216,14 @@ main(int argc, char *argv[])
 	}
 	/* A signal ends the loop with its number: a clean stop too. */
 	ret = ret < 0 ? 1 : 0;
+	if (state_path) {
+		char msg[512];
+
+		if (state_save(state_path, msg, sizeof msg) != 0) {
+			fs_error("the host was not saved: %s", msg);
+			ret = 1;
+		}
+	}
 	machvm_host_stop();
 out_unmount:
 	fuse_session_unmount(se);
@@ -197,6 +237,7 @@ out_cmd:
 out_args:
 	free(opt.page_size);
 	free(opt.state);
+	free(state_path);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -17,6 +17,7 @@
 #include "ctl.h"
 #include "parse.h"
 #include "render.h"
+#include "save.h"
 
 #define M_DIR (S_IFDIR | 0755)
 #define RO    (S_IFREG | 0444)
@@ -35,6 +36,7 @@ const struct fs_row fs_rows[] = {
 	ROW("tasks",          FS_L_ROOT,    FS_L_TASKS,   M_DIR, 0, NULL, NULL),
 	ROW("page_size",      FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_page_size, NULL),
 	ROW("stats",          FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_host_stats, NULL),
+	ROW("save",           FS_L_HOST,    FS_L_NONE,    RW, FS_RESULT, fs_read_save, fs_write_save),
 	ROW("ctl",            FS_L_TASKS,   FS_L_NONE,    RW, FS_RESULT,
 	    fs_read_tasks_ctl, fs_write_tasks_ctl),
 	ROW("last_error",     FS_L_TASKS,   FS_L_NONE,    RO, 0, fs_read_last_error, NULL),
@@ -73,8 +75,8 @@ const size_t fs_nrows = sizeof fs_rows / sizeof fs_rows[0];
 /* The task directory's row (rows from it on belong to one task), the first
  * region-level row (the region directory) and the row count of that level;
  * fixed by the table above. */
-#define TASK_ROW       7u
-#define REGION_ROW     17u
+#define TASK_ROW       8u
+#define REGION_ROW     18u
 #define REGION_KINDS   14u
 #define ALIAS_KIND     15u
 

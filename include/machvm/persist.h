@@ -1,0 +1,142 @@
+/*
+ * persist.h - the whole host as plain data, for keeping it across runs.
+ *
+ * machvm_host_export() hands every memory object, resident page, task and
+ * map entry to callbacks; the machvm_import_*() calls rebuild a host from
+ * the same data.  What becomes of the data (a state file, a test's arrays)
+ * is the caller's business: the engine reads and writes no files.
+ *
+ * Import data is input from outside and is checked in full: a failed
+ * import leaves the host stopped, with nothing of the data kept, and
+ * machvm_import_error() says what was wrong.
+ */
+#ifndef MACHVM_PERSIST_H
+#define MACHVM_PERSIST_H
+
+#include <stdint.h>
+#include <machvm/machvm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The host: its page size, the next ids it hands out, its event counters. */
+typedef struct machvm_host_desc {
+	uint64_t page_size;
+	uint64_t next_task_id;       /* the id the next new task gets (>= 1) */
+	uint64_t next_object_id;     /* the id the next new object gets (>= 1) */
+	uint64_t faults;             /* the counters of machvm_host_stats_t */
+	uint64_t zero_fill_faults;
+	uint64_t cow_faults;
+	uint64_t shadows_created;
+	uint64_t collapses;
+	uint64_t bypasses;
+	uint64_t pages_copied;
+} machvm_host_desc_t;
+
+/* A memory object.  Its pages are passed separately, by page index. */
+typedef struct machvm_object_desc {
+	uint64_t id;                 /* >= 1, below next_object_id */
+	uint64_t size;               /* bytes, a multiple of the page size */
+	uint64_t shadow;             /* the backing object's id; 0: none */
+	uint64_t shadow_offset;      /* offset 0 here is this offset in shadow */
+	boolean_t true_share;        /* shared by a sharing vm_remap */
+} machvm_object_desc_t;
+
+typedef struct machvm_task_desc {
+	uint64_t id;                 /* >= 1, below next_task_id */
+	uint64_t parent;             /* TASK_NULL if none; may name a dead task */
+	uint64_t faults;
+	uint64_t zero_fill_faults;
+	uint64_t cow_faults;
+} machvm_task_desc_t;
+
+/* One map entry: one region as vm_region_extended reports it, but with the
+ * object's own id and offset rather than derived figures. */
+typedef struct machvm_entry_desc {
+	uint64_t start, end;         /* [start, end), page aligned */
+	uint64_t object;             /* the object's id; 0: none yet (reads zeros) */
+	uint64_t offset;             /* of start within object */
+	uint64_t protection;         /* VM_PROT_* bits */
+	uint64_t max_protection;
+	uint64_t inheritance;        /* VM_INHERIT_* */
+	uint64_t wired_count;
+	boolean_t is_shared;         /* the object is written through by another mapping */
+	boolean_t needs_copy;        /* the object is shared copy-on-write */
+	boolean_t cache, migrate, replicate;   /* machine attributes: TRUE is on */
+	uint64_t cache_flushes, dcache_flushes, icache_flushes;
+} machvm_entry_desc_t;
+
+/*
+ * The export's callbacks.  Each gets the caller's arg first and returns 0 to
+ * go on, anything else to stop the export.  They run with the engine's
+ * locks held: they must not call the engine.  `bytes` is one page, valid
+ * only during the call.
+ */
+struct machvm_export_ops {
+	int (*host)(void *arg, const machvm_host_desc_t *host);
+	int (*object)(void *arg, const machvm_object_desc_t *object);
+	int (*page)(void *arg, uint64_t object, uint64_t index, const void *bytes);
+	int (*task)(void *arg, const machvm_task_desc_t *task);
+	int (*entry)(void *arg, task_t task, const machvm_entry_desc_t *entry);
+};
+
+/*
+ * Walks the whole host in one consistent picture, with every live task and
+ * the objects locked, calling:
+ *   host() once; then object() for every object some map can reach, an
+ *   object's shadow always before it, each followed by page() for its
+ *   resident pages in ascending index order; then task() for every live
+ *   task in ascending id order, each followed by entry() for its map
+ *   entries in address order.
+ * This is exactly the order the import takes.  KERN_SUCCESS; KERN_FAILURE
+ * if the host is not running or a callback stopped the walk;
+ * KERN_RESOURCE_SHORTAGE if memory ran out.  Nothing is changed.
+ */
+kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg);
+
+/*
+ * The import, in the export's order:
+ *
+ *   machvm_import_begin     the host must not be running; starts it (empty)
+ *   machvm_import_object    each object after its shadow
+ *   machvm_import_page      P bytes of a page of an object already given
+ *   machvm_import_task      tasks in ascending id order
+ *   machvm_import_entry     a task's entries after it, in address order,
+ *                           each naming an object already given (or 0)
+ *   machvm_import_end       checks the whole, builds the host, and runs the
+ *                           invariant checker; the host is then ready
+ *
+ * Every call checks what it is given.  The first problem ends the import:
+ * the call returns KERN_INVALID_ARGUMENT (KERN_RESOURCE_SHORTAGE if memory
+ * ran out), the host is stopped, and later import calls return KERN_FAILURE
+ * until the next machvm_import_begin.  machvm_import_begin on a running host
+ * is KERN_FAILURE and changes nothing.  No other engine call may run while
+ * an import is in progress.
+ *
+ * The rebuilt host reads exactly as the exported one did: the same tasks,
+ * ids, regions, object ids, bytes, sharing and copy-on-write relations and
+ * counters.  Two things are mended rather than refused, as the engine
+ * itself would have done: equal neighbouring entries are merged into one,
+ * and an object left behind only by the object that shadows it (an export
+ * that raced with a task's termination) is merged into that shadow.
+ */
+kern_return_t machvm_import_begin(const machvm_host_desc_t *host);
+kern_return_t machvm_import_object(const machvm_object_desc_t *object);
+kern_return_t machvm_import_page(uint64_t object, uint64_t index, const void *bytes);
+kern_return_t machvm_import_task(const machvm_task_desc_t *task);
+kern_return_t machvm_import_entry(task_t task, const machvm_entry_desc_t *entry);
+kern_return_t machvm_import_end(void);
+
+/* Gives up an import in progress (the host is stopped); nothing if none. */
+void machvm_import_abort(void);
+
+/* Why the last import failed, e.g. "object 7: shadow 9 was not given
+ * before it"; "" if it did not fail. */
+const char *machvm_import_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

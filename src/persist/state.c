@@ -1,0 +1,811 @@
+/*
+ * state.c - see state.h.
+ *
+ * Saving turns the engine's export into one JSON tree (the callbacks run
+ * under the engine's locks and only build the tree), then writes the tree
+ * out with no engine lock held.  Loading parses the file with jansson,
+ * checks each value's type and spelling here, and hands the values to the
+ * engine's import, which checks what they mean together (ids, ranges,
+ * references, the map rules).  Either side's complaint becomes one message:
+ * "FILE: objects[3].pages: key '1x' is not a page index".
+ */
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <machvm/machvm.h>
+#include <machvm/persist.h>
+
+#include "base64.h"
+
+#define STATE_FORMAT  "machvmfs-state"
+#define STATE_VERSION 1
+
+static void __attribute__((format(printf, 3, 4)))
+say(char *msg, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, cap, fmt, ap);
+	va_end(ap);
+}
+
+static void
+prot_letters(uint64_t p, char out[4])
+{
+	out[0] = (p & VM_PROT_READ) ? 'r' : '-';
+	out[1] = (p & VM_PROT_WRITE) ? 'w' : '-';
+	out[2] = (p & VM_PROT_EXECUTE) ? 'x' : '-';
+	out[3] = '\0';
+}
+
+static const char *const inherit_names[] = { "share", "copy", "none" };
+
+/* The folder part of path ("." if none), in buf. */
+static void
+folder_of(const char *path, char *buf, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(buf, cap, ".");
+	else if (slash == path)
+		snprintf(buf, cap, "/");
+	else
+		snprintf(buf, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* ---- saving ------------------------------------------------------------ */
+
+struct saver {
+	json_t *root, *objects, *tasks;
+	json_t *pages;                  /* the current object's */
+	json_t *entries;                /* the current task's */
+	size_t page_size;
+	char *text;                     /* scratch for one page's base64 */
+	const char *problem;            /* why a callback stopped the export */
+};
+
+/* A JSON number for v; NULL (and s->problem) past what JSON integers hold here. */
+static json_t *
+num(struct saver *s, uint64_t v)
+{
+	if (v > (uint64_t)INT64_MAX) {
+		s->problem = "a value above 2^63 - 1 cannot be written";
+		return NULL;
+	}
+	return json_integer((json_int_t)v);
+}
+
+static json_t *
+id_or_null(struct saver *s, uint64_t v)
+{
+	return v ? num(s, v) : json_null();
+}
+
+static json_t *
+address(uint64_t a)
+{
+	char text[24];
+
+	snprintf(text, sizeof text, "0x%016" PRIx64, a);
+	return json_string(text);
+}
+
+/* Sets key of o to v (taking v); false, with s->problem set, if v is NULL
+ * or memory ran out. */
+static bool
+put(struct saver *s, json_t *o, const char *key, json_t *v)
+{
+	if (v == NULL || json_object_set_new(o, key, v) != 0) {
+		if (!s->problem)
+			s->problem = "out of memory";
+		return false;
+	}
+	return true;
+}
+
+static bool
+append(struct saver *s, json_t *array, json_t *v)
+{
+	if (v == NULL || json_array_append_new(array, v) != 0) {
+		if (!s->problem)
+			s->problem = "out of memory";
+		return false;
+	}
+	return true;
+}
+
+static int
+save_host(void *arg, const machvm_host_desc_t *h)
+{
+	struct saver *s = arg;
+	json_t *c = json_object();
+	bool ok;
+
+	s->page_size = h->page_size;
+	s->text = malloc(base64_encoded_len(h->page_size) + 1);
+	if (!s->text) {
+		json_decref(c);
+		s->problem = "out of memory";
+		return -1;
+	}
+	ok = put(s, s->root, "format", json_string(STATE_FORMAT)) &&
+	     put(s, s->root, "version", json_integer(STATE_VERSION)) &&
+	     put(s, s->root, "page_size", num(s, h->page_size)) &&
+	     put(s, s->root, "next_task_id", num(s, h->next_task_id)) &&
+	     put(s, s->root, "next_object_id", num(s, h->next_object_id));
+	if (!ok || !c) {
+		json_decref(c);
+		if (!s->problem)
+			s->problem = "out of memory";
+		return -1;
+	}
+	ok = put(s, s->root, "counters", c) &&
+	     put(s, c, "faults", num(s, h->faults)) &&
+	     put(s, c, "zero_fill_faults", num(s, h->zero_fill_faults)) &&
+	     put(s, c, "cow_faults", num(s, h->cow_faults)) &&
+	     put(s, c, "shadows_created", num(s, h->shadows_created)) &&
+	     put(s, c, "collapses", num(s, h->collapses)) &&
+	     put(s, c, "bypasses", num(s, h->bypasses)) &&
+	     put(s, c, "pages_copied", num(s, h->pages_copied)) &&
+	     put(s, s->root, "objects", s->objects = json_array()) &&
+	     put(s, s->root, "tasks", s->tasks = json_array());
+	return ok ? 0 : -1;     /* root owns the arrays; s keeps them borrowed */
+}
+
+static int
+save_object(void *arg, const machvm_object_desc_t *d)
+{
+	struct saver *s = arg;
+	json_t *o = json_object();
+
+	if (!append(s, s->objects, o) ||
+	    !put(s, o, "id", num(s, d->id)) ||
+	    !put(s, o, "size", num(s, d->size)) ||
+	    !put(s, o, "shadow", id_or_null(s, d->shadow)) ||
+	    !put(s, o, "shadow_offset", num(s, d->shadow_offset)) ||
+	    !put(s, o, "true_share", json_boolean(d->true_share)))
+		return -1;
+	s->pages = json_object();
+	return put(s, o, "pages", s->pages) ? 0 : -1;
+}
+
+static int
+save_page(void *arg, uint64_t object, uint64_t index, const void *bytes)
+{
+	struct saver *s = arg;
+	char key[24];
+	size_t len;
+
+	(void)object;   /* always the object just saved */
+	snprintf(key, sizeof key, "%" PRIu64, index);
+	len = base64_encode(bytes, s->page_size, s->text);
+	return put(s, s->pages, key, json_stringn_nocheck(s->text, len)) ? 0 : -1;
+}
+
+static json_t *
+fault_counters(struct saver *s, uint64_t faults, uint64_t zero_fill, uint64_t cow)
+{
+	json_t *c = json_object();
+
+	if (c && put(s, c, "faults", num(s, faults)) &&
+	    put(s, c, "zero_fill_faults", num(s, zero_fill)) &&
+	    put(s, c, "cow_faults", num(s, cow)))
+		return c;
+	json_decref(c);
+	return NULL;
+}
+
+static int
+save_task(void *arg, const machvm_task_desc_t *d)
+{
+	struct saver *s = arg;
+	json_t *t = json_object();
+
+	if (!append(s, s->tasks, t) ||
+	    !put(s, t, "id", num(s, d->id)) ||
+	    !put(s, t, "parent", id_or_null(s, d->parent)) ||
+	    !put(s, t, "counters", fault_counters(s, d->faults, d->zero_fill_faults,
+	                                          d->cow_faults)))
+		return -1;
+	s->entries = json_array();
+	return put(s, t, "entries", s->entries) ? 0 : -1;
+}
+
+static int
+save_entry(void *arg, task_t task, const machvm_entry_desc_t *d)
+{
+	struct saver *s = arg;
+	json_t *e = json_object();
+	char prot[4], max[4];
+
+	(void)task;     /* always the task just saved */
+	prot_letters(d->protection, prot);
+	prot_letters(d->max_protection, max);
+	if (!append(s, s->entries, e))
+		return -1;
+	return put(s, e, "start", address(d->start)) &&
+	       put(s, e, "end", address(d->end)) &&
+	       put(s, e, "object", id_or_null(s, d->object)) &&
+	       put(s, e, "offset", num(s, d->offset)) &&
+	       put(s, e, "protection", json_string(prot)) &&
+	       put(s, e, "max_protection", json_string(max)) &&
+	       put(s, e, "inheritance", json_string(inherit_names[d->inheritance % 3])) &&
+	       put(s, e, "wired", num(s, d->wired_count)) &&
+	       put(s, e, "shared", json_boolean(d->is_shared)) &&
+	       put(s, e, "needs_copy", json_boolean(d->needs_copy)) &&
+	       put(s, e, "cache", json_string(d->cache ? "on" : "off")) &&
+	       put(s, e, "migrate", json_string(d->migrate ? "on" : "off")) &&
+	       put(s, e, "replicate", json_string(d->replicate ? "on" : "off")) &&
+	       put(s, e, "cache_flushes", num(s, d->cache_flushes)) &&
+	       put(s, e, "dcache_flushes", num(s, d->dcache_flushes)) &&
+	       put(s, e, "icache_flushes", num(s, d->icache_flushes)) ? 0 : -1;
+}
+
+static const struct machvm_export_ops save_ops = {
+	save_host, save_object, save_page, save_task, save_entry
+};
+
+/* Writes root to tmp, synced; 0 or -1 with msg. */
+static int
+write_file(json_t *root, const char *tmp, char *msg, size_t cap)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int rc = 0;
+
+	if (fd < 0) {
+		say(msg, cap, "%s: cannot create: %s", tmp, strerror(errno));
+		return -1;
+	}
+	errno = 0;
+	if (json_dumpfd(root, fd, JSON_INDENT(1)) != 0 || write(fd, "\n", 1) != 1) {
+		say(msg, cap, "%s: cannot write: %s", tmp, errno ? strerror(errno) : "error");
+		rc = -1;
+	} else if (fsync(fd) != 0) {
+		say(msg, cap, "%s: cannot sync: %s", tmp, strerror(errno));
+		rc = -1;
+	}
+	if (close(fd) != 0 && rc == 0) {
+		say(msg, cap, "%s: cannot close: %s", tmp, strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int
+state_save(const char *path, char *msg, size_t cap)
+{
+	struct saver s;
+	char tmp[PATH_MAX], folder[PATH_MAX];
+	kern_return_t kr;
+	int rc = -1;
+
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+		say(msg, cap, "%s: the path is too long", path);
+		return -1;
+	}
+	memset(&s, 0, sizeof s);
+	s.root = json_object();
+	if (!s.root) {
+		say(msg, cap, "%s: out of memory", path);
+		return -1;
+	}
+	/* One save at a time, export included, so the file ends up holding
+	 * the latest picture. */
+	pthread_mutex_lock(&save_lock);
+	kr = machvm_host_export(&save_ops, &s);
+	if (kr != KERN_SUCCESS) {
+		say(msg, cap, "%s: cannot save the host: %s", path,
+		    s.problem ? s.problem : kern_return_name(kr));
+	} else if (write_file(s.root, tmp, msg, cap) != 0) {
+		unlink(tmp);
+	} else if (rename(tmp, path) != 0) {
+		say(msg, cap, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+		unlink(tmp);
+	} else {
+		/* The rename itself is durable only once the folder is synced. */
+		int dfd;
+
+		folder_of(path, folder, sizeof folder);
+		dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+		rc = 0;
+	}
+	pthread_mutex_unlock(&save_lock);
+	json_decref(s.root);
+	free(s.text);
+	return rc;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+struct loader {
+	const char *path;
+	char *msg;
+	size_t cap;
+	uint64_t page_size;
+	unsigned char *page;            /* one decoded page */
+};
+
+/* A complaint about the value at where (a JSON path such as "tasks[2].id"). */
+static bool __attribute__((format(printf, 3, 4)))
+bad(struct loader *l, const char *where, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	say(l->msg, l->cap, "%s: %s: %s", l->path, where, what);
+	return false;
+}
+
+/* Checks that o is an object with exactly the keys in keys (NULL ended). */
+static bool
+has_keys(struct loader *l, json_t *o, const char *where, const char *const *keys)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(o))
+		return bad(l, where, "expected a JSON object");
+	for (const char *const *k = keys; *k; k++)
+		if (!json_object_get(o, *k))
+			return bad(l, where, "missing key '%s'", *k);
+	json_object_foreach(o, key, v) {
+		bool known = false;
+
+		for (const char *const *k = keys; *k && !known; k++)
+			known = strcmp(*k, key) == 0;
+		if (!known)
+			return bad(l, where, "unknown key '%s'", key);
+	}
+	return true;
+}
+
+static bool
+get_u64(struct loader *l, json_t *o, const char *key, const char *where, uint64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return bad(l, where, "'%s' must be a non-negative integer", key);
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+/* An id, or null for none (0). */
+static bool
+get_id(struct loader *l, json_t *o, const char *key, const char *where, uint64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (json_is_null(v)) {
+		*out = 0;
+		return true;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+		return bad(l, where, "'%s' must be a positive integer or null", key);
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+static bool
+get_bool(struct loader *l, json_t *o, const char *key, const char *where, int *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_boolean(v))
+		return bad(l, where, "'%s' must be true or false", key);
+	*out = json_is_true(v);
+	return true;
+}
+
+static const char *
+get_string(struct loader *l, json_t *o, const char *key, const char *where)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_string(v)) {
+		bad(l, where, "'%s' must be a string", key);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* "0x" and 1 to 16 hex digits. */
+static bool
+get_address(struct loader *l, json_t *o, const char *key, const char *where, uint64_t *out)
+{
+	const char *s = get_string(l, o, key, where);
+	size_t n;
+	uint64_t v = 0;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n < 3 || n > 18 || s[0] != '0' || s[1] != 'x')
+		return bad(l, where, "'%s' must be 0x and up to 16 hex digits, got '%.40s'", key, s);
+	for (size_t i = 2; i < n; i++) {
+		char c = s[i];
+		int d = c >= '0' && c <= '9' ? c - '0' :
+		        c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+		        c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return bad(l, where, "'%s' must be 0x and up to 16 hex digits, got '%.40s'", key, s);
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return true;
+}
+
+/* Exactly three characters "rwx" with '-' for an absent right. */
+static bool
+get_prot(struct loader *l, json_t *o, const char *key, const char *where, uint64_t *out)
+{
+	const char *s = get_string(l, o, key, where);
+	static const char letters[] = "rwx";
+
+	if (!s)
+		return false;
+	*out = 0;
+	if (strlen(s) != 3)
+		return bad(l, where, "'%s' must be three letters like 'rw-', got '%.40s'", key, s);
+	for (int i = 0; i < 3; i++) {
+		if (s[i] == letters[i])
+			*out |= (uint64_t)1 << i;
+		else if (s[i] != '-')
+			return bad(l, where, "'%s' must be three letters like 'rw-', got '%.40s'", key, s);
+	}
+	return true;
+}
+
+static bool
+get_inherit(struct loader *l, json_t *o, const char *key, const char *where, uint64_t *out)
+{
+	const char *s = get_string(l, o, key, where);
+
+	if (!s)
+		return false;
+	for (uint64_t i = 0; i < 3; i++)
+		if (strcmp(s, inherit_names[i]) == 0) {
+			*out = i;
+			return true;
+		}
+	return bad(l, where, "'%s' must be share, copy or none, got '%.40s'", key, s);
+}
+
+static bool
+get_onoff(struct loader *l, json_t *o, const char *key, const char *where, int *out)
+{
+	const char *s = get_string(l, o, key, where);
+
+	if (!s)
+		return false;
+	if (strcmp(s, "on") != 0 && strcmp(s, "off") != 0)
+		return bad(l, where, "'%s' must be on or off, got '%.40s'", key, s);
+	*out = strcmp(s, "on") == 0;
+	return true;
+}
+
+/* An import call failed: the engine says what was wrong with the whole. */
+static bool
+refused(struct loader *l, const char *where, kern_return_t kr)
+{
+	const char *why = machvm_import_error();
+
+	if (kr == KERN_RESOURCE_SHORTAGE)
+		say(l->msg, l->cap, "%s: out of memory loading it (%s)", l->path, why);
+	else if (where)
+		say(l->msg, l->cap, "%s: %s: inconsistent: %s", l->path, where,
+		    why[0] ? why : kern_return_name(kr));
+	else
+		say(l->msg, l->cap, "%s: inconsistent: %s", l->path,
+		    why[0] ? why : kern_return_name(kr));
+	return false;
+}
+
+/* A page key: a decimal index as the saver writes it (no sign, no leading zero). */
+static bool
+page_index(const char *key, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t n = strlen(key);
+
+	if (n == 0 || n > 19 || (key[0] == '0' && n > 1))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (key[i] < '0' || key[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(key[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static bool
+load_object(struct loader *l, json_t *o, size_t i)
+{
+	static const char *const keys[] = {
+		"id", "size", "shadow", "shadow_offset", "true_share", "pages", NULL
+	};
+	machvm_object_desc_t d;
+	char where[64], pwhere[96];
+	const char *key;
+	json_t *pages, *v;
+	kern_return_t kr;
+	int ts = 0;
+
+	snprintf(where, sizeof where, "objects[%zu]", i);
+	memset(&d, 0, sizeof d);
+	if (!has_keys(l, o, where, keys) ||
+	    !get_u64(l, o, "id", where, &d.id) ||
+	    !get_u64(l, o, "size", where, &d.size) ||
+	    !get_id(l, o, "shadow", where, &d.shadow) ||
+	    !get_u64(l, o, "shadow_offset", where, &d.shadow_offset) ||
+	    !get_bool(l, o, "true_share", where, &ts))
+		return false;
+	d.true_share = ts;
+	pages = json_object_get(o, "pages");
+	snprintf(pwhere, sizeof pwhere, "%s.pages", where);
+	if (!json_is_object(pages))
+		return bad(l, pwhere, "expected a JSON object of page index -> base64");
+	if ((kr = machvm_import_object(&d)) != KERN_SUCCESS)
+		return refused(l, where, kr);
+	json_object_foreach(pages, key, v) {
+		uint64_t index;
+		long n;
+
+		if (!page_index(key, &index))
+			return bad(l, pwhere, "key '%.40s' is not a page index", key);
+		if (!json_is_string(v))
+			return bad(l, pwhere, "page %s: expected a base64 string", key);
+		n = base64_decode(json_string_value(v), json_string_length(v), l->page,
+		                  l->page_size);
+		if (n != (long)l->page_size)
+			return bad(l, pwhere, "page %s: not the base64 of exactly %" PRIu64 " bytes",
+			           key, l->page_size);
+		if ((kr = machvm_import_page(d.id, index, l->page)) != KERN_SUCCESS)
+			return refused(l, pwhere, kr);
+	}
+	return true;
+}
+
+static bool
+load_entry(struct loader *l, json_t *e, uint64_t task, const char *where)
+{
+	static const char *const keys[] = {
+		"start", "end", "object", "offset", "protection", "max_protection",
+		"inheritance", "wired", "shared", "needs_copy", "cache", "migrate",
+		"replicate", "cache_flushes", "dcache_flushes", "icache_flushes", NULL
+	};
+	machvm_entry_desc_t d;
+	int shared = 0, nc = 0, cache = 0, migrate = 0, replicate = 0;
+	kern_return_t kr;
+
+	memset(&d, 0, sizeof d);
+	if (!has_keys(l, e, where, keys) ||
+	    !get_address(l, e, "start", where, &d.start) ||
+	    !get_address(l, e, "end", where, &d.end) ||
+	    !get_id(l, e, "object", where, &d.object) ||
+	    !get_u64(l, e, "offset", where, &d.offset) ||
+	    !get_prot(l, e, "protection", where, &d.protection) ||
+	    !get_prot(l, e, "max_protection", where, &d.max_protection) ||
+	    !get_inherit(l, e, "inheritance", where, &d.inheritance) ||
+	    !get_u64(l, e, "wired", where, &d.wired_count) ||
+	    !get_bool(l, e, "shared", where, &shared) ||
+	    !get_bool(l, e, "needs_copy", where, &nc) ||
+	    !get_onoff(l, e, "cache", where, &cache) ||
+	    !get_onoff(l, e, "migrate", where, &migrate) ||
+	    !get_onoff(l, e, "replicate", where, &replicate) ||
+	    !get_u64(l, e, "cache_flushes", where, &d.cache_flushes) ||
+	    !get_u64(l, e, "dcache_flushes", where, &d.dcache_flushes) ||
+	    !get_u64(l, e, "icache_flushes", where, &d.icache_flushes))
+		return false;
+	d.is_shared = shared;
+	d.needs_copy = nc;
+	d.cache = cache;
+	d.migrate = migrate;
+	d.replicate = replicate;
+	if ((kr = machvm_import_entry((task_t)task, &d)) != KERN_SUCCESS)
+		return refused(l, where, kr);
+	return true;
+}
+
+static bool
+load_task(struct loader *l, json_t *t, size_t i)
+{
+	static const char *const keys[] = { "id", "parent", "counters", "entries", NULL };
+	static const char *const ckeys[] = { "faults", "zero_fill_faults", "cow_faults", NULL };
+	machvm_task_desc_t d;
+	char where[64], ewhere[96];
+	json_t *c, *entries, *e;
+	kern_return_t kr;
+	size_t j;
+
+	snprintf(where, sizeof where, "tasks[%zu]", i);
+	memset(&d, 0, sizeof d);
+	if (!has_keys(l, t, where, keys) ||
+	    !get_u64(l, t, "id", where, &d.id) ||
+	    !get_id(l, t, "parent", where, &d.parent))
+		return false;
+	c = json_object_get(t, "counters");
+	snprintf(ewhere, sizeof ewhere, "%s.counters", where);
+	if (!has_keys(l, c, ewhere, ckeys) ||
+	    !get_u64(l, c, "faults", ewhere, &d.faults) ||
+	    !get_u64(l, c, "zero_fill_faults", ewhere, &d.zero_fill_faults) ||
+	    !get_u64(l, c, "cow_faults", ewhere, &d.cow_faults))
+		return false;
+	if ((kr = machvm_import_task(&d)) != KERN_SUCCESS)
+		return refused(l, where, kr);
+	entries = json_object_get(t, "entries");
+	if (!json_is_array(entries))
+		return bad(l, where, "'entries' must be an array");
+	json_array_foreach(entries, j, e) {
+		snprintf(ewhere, sizeof ewhere, "%s.entries[%zu]", where, j);
+		if (!load_entry(l, e, d.id, ewhere))
+			return false;
+	}
+	return true;
+}
+
+/* The whole file; the import has not begun.  true: the host is the file's. */
+static bool
+load_root(struct loader *l, json_t *root, uint64_t want_page_size)
+{
+	static const char *const keys[] = {
+		"format", "version", "page_size", "next_task_id", "next_object_id",
+		"counters", "objects", "tasks", NULL
+	};
+	static const char *const ckeys[] = {
+		"faults", "zero_fill_faults", "cow_faults", "shadows_created", "collapses",
+		"bypasses", "pages_copied", NULL
+	};
+	machvm_host_desc_t h;
+	json_t *format = json_object_get(root, "format"), *version, *c, *objects, *tasks, *v;
+	kern_return_t kr;
+	size_t i;
+
+	if (!json_is_object(root))
+		return bad(l, "top level", "expected a JSON object");
+	/* Say "not a state file" before anything finer. */
+	if (!json_is_string(format) || strcmp(json_string_value(format), STATE_FORMAT) != 0)
+		return bad(l, "format", "not a machvmfs state file (\"format\" is not \"%s\")",
+		           STATE_FORMAT);
+	version = json_object_get(root, "version");
+	if (!json_is_integer(version) || json_integer_value(version) != STATE_VERSION)
+		return bad(l, "version", "this machvmfs reads version %d only", STATE_VERSION);
+	memset(&h, 0, sizeof h);
+	c = json_object_get(root, "counters");
+	if (!has_keys(l, root, "top level", keys) ||
+	    !get_u64(l, root, "page_size", "top level", &h.page_size) ||
+	    !get_u64(l, root, "next_task_id", "top level", &h.next_task_id) ||
+	    !get_u64(l, root, "next_object_id", "top level", &h.next_object_id) ||
+	    !has_keys(l, c, "counters", ckeys) ||
+	    !get_u64(l, c, "faults", "counters", &h.faults) ||
+	    !get_u64(l, c, "zero_fill_faults", "counters", &h.zero_fill_faults) ||
+	    !get_u64(l, c, "cow_faults", "counters", &h.cow_faults) ||
+	    !get_u64(l, c, "shadows_created", "counters", &h.shadows_created) ||
+	    !get_u64(l, c, "collapses", "counters", &h.collapses) ||
+	    !get_u64(l, c, "bypasses", "counters", &h.bypasses) ||
+	    !get_u64(l, c, "pages_copied", "counters", &h.pages_copied))
+		return false;
+	objects = json_object_get(root, "objects");
+	tasks = json_object_get(root, "tasks");
+	if (!json_is_array(objects))
+		return bad(l, "objects", "expected an array");
+	if (!json_is_array(tasks))
+		return bad(l, "tasks", "expected an array");
+	if (want_page_size && want_page_size != h.page_size)
+		return bad(l, "page_size", "the file holds a host with %" PRIu64 "-byte pages, "
+		           "but -o page_size=%" PRIu64 " was given", h.page_size, want_page_size);
+
+	if ((kr = machvm_import_begin(&h)) != KERN_SUCCESS)
+		return refused(l, "top level", kr);
+	l->page_size = h.page_size;
+	l->page = malloc(h.page_size);
+	if (!l->page) {
+		machvm_import_abort();
+		say(l->msg, l->cap, "%s: out of memory", l->path);
+		return false;
+	}
+	json_array_foreach(objects, i, v)
+		if (!load_object(l, v, i))
+			goto fail;
+	json_array_foreach(tasks, i, v)
+		if (!load_task(l, v, i))
+			goto fail;
+	if ((kr = machvm_import_end()) != KERN_SUCCESS) {
+		refused(l, NULL, kr);
+		goto fail;
+	}
+	return true;
+fail:
+	machvm_import_abort();  /* nothing if the engine already gave up */
+	return false;
+}
+
+/* Whether a save will be able to write next to path. */
+static bool
+folder_writable(const char *path, char *msg, size_t cap)
+{
+	char folder[PATH_MAX];
+
+	folder_of(path, folder, sizeof folder);
+	if (access(folder, W_OK | X_OK) != 0) {
+		say(msg, cap, "%s: its folder %s is not writable (%s), so the host could not "
+		    "be saved there", path, folder, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+enum state_load_result
+state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
+{
+	struct loader l = { path, msg, cap, 0, NULL };
+	json_error_t err;
+	struct stat st;
+	json_t *root;
+	bool ok;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		kern_return_t kr;
+
+		if (!folder_writable(path, msg, cap))
+			return STATE_ERROR;
+		kr = machvm_host_start(page_size);
+		if (kr != KERN_SUCCESS) {
+			say(msg, cap, "%s: cannot start the host: %s", path, kern_return_name(kr));
+			return STATE_ERROR;
+		}
+		return STATE_MISSING;
+	}
+	if (fd < 0) {
+		say(msg, cap, "%s: cannot open: %s", path, strerror(errno));
+		return STATE_ERROR;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		say(msg, cap, "%s: not a regular file", path);
+		close(fd);
+		return STATE_ERROR;
+	}
+	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &err);
+	close(fd);
+	if (!root) {
+		say(msg, cap, "%s: not a valid JSON file: line %d, column %d: %s",
+		    path, err.line, err.column, err.text);
+		return STATE_ERROR;
+	}
+	ok = load_root(&l, root, page_size);
+	json_decref(root);
+	free(l.page);
+	if (ok && !folder_writable(path, msg, cap)) {
+		machvm_host_stop();
+		ok = false;
+	}
+	return ok ? STATE_LOADED : STATE_ERROR;
+}

@@ -1,0 +1,40 @@
+/*
+ * state.h - the whole host kept in a JSON file (machvmfs -o state=FILE).
+ *
+ * The file holds everything the engine's export gives (persist.h): page
+ * size, next ids, counters, every memory object with its pages in base64,
+ * every task with its map entries.  fs_layout.md describes the format.
+ * A file is input from outside: loading checks every field and the engine
+ * checks the whole, and a file that fails is refused with a message that
+ * names it and says what is wrong.
+ */
+#ifndef MACHVMFS_STATE_H
+#define MACHVMFS_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum state_load_result {
+	STATE_LOADED,           /* the host (started) is the file's */
+	STATE_MISSING,          /* no such file: an empty host was started */
+	STATE_ERROR,            /* msg says why; the host is stopped */
+};
+
+/*
+ * Starts the host (which must be stopped) from the file at path.
+ * page_size is the size asked for on the command line, 0 if none: a file
+ * holding another page size is an error; a missing file starts an empty
+ * host with it (0: the default).  Either way the file's folder must let a
+ * later save write there.  msg (cap bytes) gets the reason on STATE_ERROR.
+ */
+enum state_load_result state_load(const char *path, uint64_t page_size,
+                                  char *msg, size_t cap);
+
+/*
+ * Writes the running host to path: to path.tmp first (mode 0600), synced,
+ * then renamed over path, so path always holds a whole host, old or new.
+ * Saves are serialised.  0, or -1 with the reason in msg.
+ */
+int state_save(const char *path, char *msg, size_t cap);
+
+#endif
