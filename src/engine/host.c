@@ -164,7 +164,9 @@ static task_slot_t *slot_of(task_t id)
 
 size_t task_table_size(void)
 {
-	return next_task_id;
+	/* Read without host_lock (the checker and the export hold other
+	 * locks): an atomic read of a value only ever written under it. */
+	return __atomic_load_n(&next_task_id, __ATOMIC_ACQUIRE);
 }
 
 struct task *task_table_at(size_t id)
@@ -241,7 +243,7 @@ static struct task *task_reserve(task_t parent)
 	struct task *t = task_free_list;
 	if (t)
 		task_free_list = t->free_next;
-	next_task_id++;
+	__atomic_store_n(&next_task_id, id + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&host_lock);
 	if (t == NULL) {
 		t = calloc(1, sizeof *t);
