@@ -641,6 +641,12 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 		return call_end(t, KERN_SUCCESS, false);
 	if (data_range_wraps(source_address, size) || data_range_wraps(dest_address, size))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	/* The range conversion comes before the walks: a range leaving the
+	 * user range is an invalid address whatever lies inside it. */
+	vm_address_t s0, s1, d0, d1;
+	if ((kr = range_of(source_address, size, KERN_INVALID_ADDRESS, &s0, &s1)) != KERN_SUCCESS ||
+	    (kr = range_of(dest_address, size, KERN_INVALID_ADDRESS, &d0, &d1)) != KERN_SUCCESS)
+		return call_end(t, kr, false);
 	if ((kr = range_accessible(t, source_address, size, VM_PROT_READ)) != KERN_SUCCESS ||
 	    (kr = range_accessible(t, dest_address, size, VM_PROT_WRITE)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
