@@ -10,6 +10,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 
 #include <machvm/machvm.h>
 
+#include "cache.h"
 #include "errors.h"
 #include "log.h"
 #include "render.h"
@@ -26,7 +29,20 @@
 /* The most words a command line may have (remap has the most: 7). */
 #define MAX_WORDS 16
 
+/* A write whose working copies take this much gives the memory back after. */
+#define BULK_WRITE (256 * 1024)
+
 /* ---- run functions --------------------------------------------------- */
+
+/*
+ * The engine call as made, for last_error and the -d log: formatted only
+ * when it will be shown (the call failed, or the daemon logs).
+ */
+static bool
+want_call(kern_return_t kr)
+{
+	return kr != KERN_SUCCESS || fs_log_debugging();
+}
 
 static void __attribute__((format(printf, 2, 3)))
 call_text(struct fs_run *r, const char *fmt, ...)
@@ -46,8 +62,66 @@ finish(struct fs_run *r, kern_return_t kr)
 	if (kr != KERN_SUCCESS)
 		return -fs_errno(kr);
 	if (r->result[0] == '\0')
-		snprintf(r->result, sizeof r->result, "ok\n");
+		memcpy(r->result, "ok\n", 4);
 	return 0;
+}
+
+/*
+ * Calls that can move a task's region boundaries run under the task's
+ * change lock (striped by id), each with the bookkeeping after it: so a
+ * fork can compare the parent's region count before and after it (see
+ * run_fork).  The engine serializes calls on one task anyway.
+ */
+#define CHANGE_STRIPES 64
+
+static pthread_mutex_t change_locks[CHANGE_STRIPES];
+static pthread_once_t change_once = PTHREAD_ONCE_INIT;
+
+static void
+change_locks_init(void)
+{
+	for (size_t i = 0; i < CHANGE_STRIPES; i++)
+		pthread_mutex_init(&change_locks[i], NULL);
+}
+
+static void
+lock_tasks(task_t a, task_t b)
+{
+	size_t x = a % CHANGE_STRIPES, y = b % CHANGE_STRIPES;
+
+	pthread_once(&change_once, change_locks_init);
+	if (x > y) {
+		size_t t = x;
+
+		x = y;
+		y = t;
+	}
+	pthread_mutex_lock(&change_locks[x]);
+	if (y != x)
+		pthread_mutex_lock(&change_locks[y]);
+}
+
+static void
+unlock_tasks(task_t a, task_t b)
+{
+	size_t x = a % CHANGE_STRIPES, y = b % CHANGE_STRIPES;
+
+	if (y != x)
+		pthread_mutex_unlock(&change_locks[y]);
+	pthread_mutex_unlock(&change_locks[x]);
+}
+
+/*
+ * After a call that may have moved region boundaries of task in
+ * [addr, addr + size] (whatever it returned: a failed vm_wire can have
+ * clipped): the kernel's stale names go to ctx's list (cache.h).
+ */
+static void
+changed(const struct fs_ctx *ctx, task_t task, vm_address_t addr, vm_size_t size)
+{
+	vm_address_t end = addr + size < addr ? MACHVM_USER_MAX : addr + size;
+
+	fs_cache_changed(task, addr, end, ctx->inval);
 }
 
 bool
@@ -71,22 +145,44 @@ run_create(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 
 	(void)n;
 	(void)c;
-	call_text(r, "task_create(TASK_NULL, inherit_memory FALSE)");
+	fs_taskinfo_creating(true);
 	kr = task_create(TASK_NULL, FALSE, &child);
 	if (kr == KERN_SUCCESS) {
 		if (fs_taskinfo_add(child, ctx->uid, ctx->gid) != 0)
 			fs_error("task %u: no memory to record its owner", (unsigned)child);
 		snprintf(r->result, sizeof r->result, "%u\n", (unsigned)child);
 	}
+	fs_taskinfo_creating(false);
+	if (want_call(kr))
+		call_text(r, "task_create(TASK_NULL, inherit_memory FALSE)");
 	return finish(r, kr);
 }
 
-/* Forking shares the parent's memory with the child (inheritance share), so
- * it counts as changing the parent: only its owner may. */
+/* The number of regions of a live task, or -1. */
+static long long
+region_count(task_t task)
+{
+	machvm_task_stats_t s;
+
+	return machvm_task_stats(task, &s) == KERN_SUCCESS ? (long long)s.regions : -1;
+}
+
+/*
+ * Forking shares the parent's memory with the child (inheritance share), so
+ * it counts as changing the parent: only its owner may.
+ *
+ * Fork coalesces the parent's whole map, so any region directory of the
+ * parent the kernel holds could have gone.  Fork only ever merges the
+ * parent's regions, so when their count is the same before and after (the
+ * change lock keeps other writers out meanwhile), no start came or went:
+ * nothing to check, and the copy of the starts stays good.  Only when the
+ * count dropped are the held names checked one by one.
+ */
 static int
 run_fork(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
          struct fs_run *r)
 {
+	long long before = -1;
 	task_t child;
 	kern_return_t kr;
 
@@ -96,13 +192,29 @@ run_fork(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 		         (unsigned)c->task);
 		return -EACCES;
 	}
-	call_text(r, "task_create(task %u, inherit_memory TRUE)", (unsigned)c->task);
+	lock_tasks(c->task, c->task);
+	if (fs_taskinfo_known_count(c->task) > 0) {
+		uint64_t gen;
+		struct fs_starts *list = fs_taskinfo_starts(c->task, &gen);
+
+		/* The listing's copy of the starts, when current, is the count. */
+		before = list ? (long long)list->count : region_count(c->task);
+		fs_starts_put(list);
+	}
+	fs_taskinfo_creating(true);
 	kr = task_create(c->task, TRUE, &child);
 	if (kr == KERN_SUCCESS) {
 		if (fs_taskinfo_add(child, ctx->uid, ctx->gid) != 0)
 			fs_error("task %u: no memory to record its owner", (unsigned)child);
 		snprintf(r->result, sizeof r->result, "%u\n", (unsigned)child);
 	}
+	fs_taskinfo_creating(false);
+	/* Same count: no start came or went, the parent's names all hold. */
+	if (before < 0 || region_count(c->task) != before)
+		changed(ctx, c->task, 0, MACHVM_USER_MAX);
+	unlock_tasks(c->task, c->task);
+	if (want_call(kr))
+		call_text(r, "task_create(task %u, inherit_memory TRUE)", (unsigned)c->task);
 	return finish(r, kr);
 }
 
@@ -110,16 +222,20 @@ static int
 run_allocate(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
              struct fs_run *r)
 {
-	vm_address_t a = c->anywhere ? 0 : c->addr;
+	vm_address_t asked = c->anywhere ? 0 : c->addr, a = asked;
 	kern_return_t kr;
 
-	(void)ctx;
-	call_text(r, "vm_allocate(task %u, 0x%llx, %llu, %s)", (unsigned)n->task,
-	          (unsigned long long)a, (unsigned long long)c->size,
-	          c->anywhere ? "anywhere" : "fixed");
+	lock_tasks(n->task, n->task);
 	kr = vm_allocate(n->task, &a, c->size, c->anywhere);
 	if (kr == KERN_SUCCESS)
+		changed(ctx, n->task, a, c->size);
+	unlock_tasks(n->task, n->task);
+	if (kr == KERN_SUCCESS)
 		snprintf(r->result, sizeof r->result, "0x%016llx\n", (unsigned long long)a);
+	if (want_call(kr))
+		call_text(r, "vm_allocate(task %u, 0x%llx, %llu, %s)", (unsigned)n->task,
+		          (unsigned long long)asked, (unsigned long long)c->size,
+		          c->anywhere ? "anywhere" : "fixed");
 	return finish(r, kr);
 }
 
@@ -127,46 +243,71 @@ static int
 run_deallocate(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
                struct fs_run *r)
 {
-	(void)ctx;
-	call_text(r, "vm_deallocate(task %u, 0x%llx, %llu)", (unsigned)n->task,
-	          (unsigned long long)c->addr, (unsigned long long)c->size);
-	return finish(r, vm_deallocate(n->task, c->addr, c->size));
+	kern_return_t kr;
+
+	lock_tasks(n->task, n->task);
+	kr = vm_deallocate(n->task, c->addr, c->size);
+	changed(ctx, n->task, c->addr, c->size);
+	unlock_tasks(n->task, n->task);
+	if (want_call(kr))
+		call_text(r, "vm_deallocate(task %u, 0x%llx, %llu)", (unsigned)n->task,
+		          (unsigned long long)c->addr, (unsigned long long)c->size);
+	return finish(r, kr);
 }
 
 static int
 run_protect(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
             struct fs_run *r)
 {
+	kern_return_t kr;
 	char prot[4];
 
-	(void)ctx;
-	fs_prot_letters(c->prot, prot);
-	call_text(r, "vm_protect(task %u, 0x%llx, %llu, set_maximum %s, %s)",
-	          (unsigned)n->task, (unsigned long long)c->addr,
-	          (unsigned long long)c->size, c->set_max ? "TRUE" : "FALSE", prot);
-	return finish(r, vm_protect(n->task, c->addr, c->size, c->set_max, c->prot));
+	lock_tasks(n->task, n->task);
+	kr = vm_protect(n->task, c->addr, c->size, c->set_max, c->prot);
+	changed(ctx, n->task, c->addr, c->size);
+	unlock_tasks(n->task, n->task);
+	if (want_call(kr)) {
+		fs_prot_letters(c->prot, prot);
+		call_text(r, "vm_protect(task %u, 0x%llx, %llu, set_maximum %s, %s)",
+		          (unsigned)n->task, (unsigned long long)c->addr,
+		          (unsigned long long)c->size, c->set_max ? "TRUE" : "FALSE", prot);
+	}
+	return finish(r, kr);
 }
 
 static int
 run_inherit(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
             struct fs_run *r)
 {
-	(void)ctx;
-	call_text(r, "vm_inherit(task %u, 0x%llx, %llu, %s)", (unsigned)n->task,
-	          (unsigned long long)c->addr, (unsigned long long)c->size,
-	          fs_inherit_name(c->inherit));
-	return finish(r, vm_inherit(n->task, c->addr, c->size, c->inherit));
+	kern_return_t kr;
+
+	lock_tasks(n->task, n->task);
+	kr = vm_inherit(n->task, c->addr, c->size, c->inherit);
+	changed(ctx, n->task, c->addr, c->size);
+	unlock_tasks(n->task, n->task);
+	if (want_call(kr))
+		call_text(r, "vm_inherit(task %u, 0x%llx, %llu, %s)", (unsigned)n->task,
+		          (unsigned long long)c->addr, (unsigned long long)c->size,
+		          fs_inherit_name(c->inherit));
+	return finish(r, kr);
 }
 
 static int
 run_map_inherit(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
                 struct fs_run *r)
 {
-	(void)ctx;
-	call_text(r, "vm_map_inherit(task %u, 0x%llx, 0x%llx, %s)", (unsigned)n->task,
-	          (unsigned long long)c->addr, (unsigned long long)c->end,
-	          fs_inherit_name(c->inherit));
-	return finish(r, vm_map_inherit(n->task, c->addr, c->end, c->inherit));
+	kern_return_t kr;
+
+	lock_tasks(n->task, n->task);
+	kr = vm_map_inherit(n->task, c->addr, c->end, c->inherit);
+	if (c->end > c->addr)
+		changed(ctx, n->task, c->addr, c->end - c->addr);
+	unlock_tasks(n->task, n->task);
+	if (want_call(kr))
+		call_text(r, "vm_map_inherit(task %u, 0x%llx, 0x%llx, %s)", (unsigned)n->task,
+		          (unsigned long long)c->addr, (unsigned long long)c->end,
+		          fs_inherit_name(c->inherit));
+	return finish(r, kr);
 }
 
 /* Only root and the mounting user hold the privileged host port; anyone
@@ -177,14 +318,21 @@ run_wire(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
          struct fs_run *r)
 {
 	host_priv_t host = ctx->privileged ? host_priv_self() : mach_host_self();
+	kern_return_t kr;
 	char prot[4];
 
-	fs_prot_letters(c->prot, prot);
-	call_text(r, "vm_wire(%s, task %u, 0x%llx, %llu, %s)",
-	          ctx->privileged ? "host_priv_self()" : "mach_host_self()",
-	          (unsigned)n->task, (unsigned long long)c->addr,
-	          (unsigned long long)c->size, prot);
-	return finish(r, vm_wire(host, n->task, c->addr, c->size, c->prot));
+	lock_tasks(n->task, n->task);
+	kr = vm_wire(host, n->task, c->addr, c->size, c->prot);
+	changed(ctx, n->task, c->addr, c->size);
+	unlock_tasks(n->task, n->task);
+	if (want_call(kr)) {
+		fs_prot_letters(c->prot, prot);
+		call_text(r, "vm_wire(%s, task %u, 0x%llx, %llu, %s)",
+		          ctx->privileged ? "host_priv_self()" : "mach_host_self()",
+		          (unsigned)n->task, (unsigned long long)c->addr,
+		          (unsigned long long)c->size, prot);
+	}
+	return finish(r, kr);
 }
 
 static int
@@ -194,25 +342,36 @@ run_attr(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 	vm_machine_attribute_val_t value = c->value;
 	kern_return_t kr;
 
-	(void)ctx;
-	call_text(r, "vm_machine_attribute(task %u, 0x%llx, %llu, %u, %d)",
-	          (unsigned)n->task, (unsigned long long)c->addr,
-	          (unsigned long long)c->size, c->attr, c->value);
+	lock_tasks(n->task, n->task);
 	kr = vm_machine_attribute(n->task, c->addr, c->size, c->attr, &value);
+	/* A flush counts on whole regions without clipping them: the region
+	 * after the range may merge into the last one (as for remap's source). */
+	if (c->value != MATTR_VAL_GET)
+		fs_cache_changed_after(n->task, c->addr, c->addr + c->size < c->addr ?
+		                       MACHVM_USER_MAX : c->addr + c->size, ctx->inval);
+	unlock_tasks(n->task, n->task);
 	if (kr == KERN_SUCCESS && c->value == MATTR_VAL_GET)
 		snprintf(r->result, sizeof r->result, "%s\n", fs_attr_value_name(value));
+	if (want_call(kr))
+		call_text(r, "vm_machine_attribute(task %u, 0x%llx, %llu, %u, %d)",
+		          (unsigned)n->task, (unsigned long long)c->addr,
+		          (unsigned long long)c->size, c->attr, c->value);
 	return finish(r, kr);
 }
 
+/* Copies bytes only: no region boundary moves. */
 static int
 run_copy(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
          struct fs_run *r)
 {
+	kern_return_t kr = vm_copy(n->task, c->addr, c->size, c->dest);
+
 	(void)ctx;
-	call_text(r, "vm_copy(task %u, 0x%llx, %llu, 0x%llx)", (unsigned)n->task,
-	          (unsigned long long)c->addr, (unsigned long long)c->size,
-	          (unsigned long long)c->dest);
-	return finish(r, vm_copy(n->task, c->addr, c->size, c->dest));
+	if (want_call(kr))
+		call_text(r, "vm_copy(task %u, 0x%llx, %llu, 0x%llx)", (unsigned)n->task,
+		          (unsigned long long)c->addr, (unsigned long long)c->size,
+		          (unsigned long long)c->dest);
+	return finish(r, kr);
 }
 
 /* A sharing remap lets this task write the source's memory, so it needs the
@@ -233,13 +392,16 @@ run_remap(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 		         (unsigned)m->src_task);
 		return -EACCES;
 	}
-	call_text(r, "vm_remap(task %u, 0x%llx, %llu, mask 0x%llx, %s, task %u, 0x%llx, %s, %s)",
-	          (unsigned)n->task, (unsigned long long)a, (unsigned long long)m->size,
-	          (unsigned long long)m->mask, m->anywhere ? "anywhere" : "fixed",
-	          (unsigned)m->src_task, (unsigned long long)m->src_addr,
-	          m->copy ? "copy" : "share", fs_inherit_name(m->inherit));
+	lock_tasks(n->task, m->src_task);
 	kr = vm_remap(n->task, &a, m->size, m->mask, m->anywhere, m->src_task,
 	              m->src_addr, m->copy, &cur, &max, m->inherit);
+	/* The source's entries change too (shared, or copy-on-write), and are
+	 * coalesced as far as the region after the range. */
+	fs_cache_changed_after(m->src_task, m->src_addr, m->src_addr + m->size < m->src_addr ?
+	                       MACHVM_USER_MAX : m->src_addr + m->size, ctx->inval);
+	if (kr == KERN_SUCCESS)
+		changed(ctx, n->task, a, m->size);
+	unlock_tasks(n->task, m->src_task);
 	if (kr == KERN_SUCCESS) {
 		fs_prot_letters(cur, curs);
 		fs_prot_letters(max, maxs);
@@ -247,6 +409,13 @@ run_remap(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 		         "address 0x%016llx cur_protection %s max_protection %s\n",
 		         (unsigned long long)a, curs, maxs);
 	}
+	if (want_call(kr))
+		call_text(r, "vm_remap(task %u, 0x%llx, %llu, mask 0x%llx, %s, task %u, 0x%llx, %s, %s)",
+		          (unsigned)n->task, (unsigned long long)m->address,
+		          (unsigned long long)m->size, (unsigned long long)m->mask,
+		          m->anywhere ? "anywhere" : "fixed", (unsigned)m->src_task,
+		          (unsigned long long)m->src_addr, m->copy ? "copy" : "share",
+		          fs_inherit_name(m->inherit));
 	return finish(r, kr);
 }
 
@@ -662,6 +831,16 @@ errno_name(int e)
 	}
 }
 
+/* n's path from the mount point in buf, made on first use: it only goes
+ * into messages, and most writes have none. */
+static const char *
+lazy_path(const struct fs_node *n, char *buf, size_t cap)
+{
+	if (buf[0] == '\0')
+		fs_node_path(n, buf, cap);
+	return buf;
+}
+
 int
 fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
              const char *data, size_t len, struct fs_buf *result)
@@ -675,7 +854,7 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 	fs_buf_init(result);
 	if (n->task && !machvm_task_alive(n->task))
 		return -ESRCH;
-	fs_node_path(n, path, sizeof path);
+	path[0] = '\0';        /* made by lazy_path when a message needs it */
 	failure[0] = '\0';
 	if (memchr(data, '\0', len)) {
 		size_t shown_len = len;
@@ -684,7 +863,7 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 			shown_len--;
 		clip(data, shown_len, shown, sizeof shown);
 		fs_fail(n->task, failure, sizeof failure, KERN_INVALID_ARGUMENT,
-		        "%s: the input holds a NUL byte, got '%s'", path, shown);
+		        "%s: the input holds a NUL byte, got '%s'", lazy_path(n, path, sizeof path), shown);
 		fs_buf_printf(result, "%s\n", failure);
 		return -EINVAL;
 	}
@@ -726,7 +905,7 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 		if (row->write(n, wline, c, &why) != 0) {
 			clip(line, strlen(line), shown, sizeof shown);
 			rc = -fs_fail(n->task, failure, sizeof failure, KERN_INVALID_ARGUMENT,
-			              "%s: %s, got '%s'", path, why.text, shown);
+			              "%s: %s, got '%s'", lazy_path(n, path, sizeof path), why.text, shown);
 			break;
 		}
 		ncmds++;
@@ -748,24 +927,32 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 		}
 		if (rc == 0)
 			rc = c->verb->run(n, ctx, c, &r);
-		clip(c->line, strlen(c->line), shown, sizeof shown);
 		if (rc == 0) {
 			result->len = 0;
-			fs_buf_printf(result, "%s", r.result);
-			fs_debug("%s: '%s': %s", path, shown, r.call);
+			fs_buf_put(result, r.result, strlen(r.result));
+			if (fs_log_debugging()) {
+				clip(c->line, strlen(c->line), shown, sizeof shown);
+				fs_debug("%s: '%s': %s", lazy_path(n, path, sizeof path), shown, r.call);
+			}
 		} else if (n->task && !machvm_task_alive(n->task)) {
 			rc = -ESRCH;
 		} else if (r.kr != KERN_SUCCESS) {
+			clip(c->line, strlen(c->line), shown, sizeof shown);
 			fs_fail(n->task, failure, sizeof failure, r.kr,
-			        "%s: %s failed, got '%s'", path, r.call, shown);
+			        "%s: %s failed, got '%s'", lazy_path(n, path, sizeof path), r.call, shown);
 		} else {
 			/* Long input is cut; the message stays one line. */
+			clip(c->line, strlen(c->line), shown, sizeof shown);
 			if (snprintf(failure, sizeof failure, "%s: %s: %s, got '%s'",
-			             errno_name(-rc), path, r.why, shown) < 0)
+			             errno_name(-rc), lazy_path(n, path, sizeof path), r.why, shown) < 0)
 				failure[0] = '\0';
 			fs_debug("%s", failure);
 		}
 	}
+
+	/* Whatever ran may have changed what files show (cache.h). */
+	if (ncmds > 0)
+		fs_cache_content_changed();
 
 	/* After a failure the file reads the failure's line next. */
 	if (rc != 0) {
@@ -775,6 +962,10 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 	}
 	free(cmds);
 	free(orig);
+	/* A bulk write's copies and commands (hundreds of KiB) would otherwise
+	 * stay in the heap's free lists, counted in the daemon's memory. */
+	if (nlines * sizeof *cmds + 2 * len >= BULK_WRITE)
+		malloc_trim(0);
 	if (fs_buf_status(result) != 0)
 		fs_buf_free(result);
 	return rc;

@@ -20,11 +20,14 @@
 #include "parse.h"
 #include "tree.h"
 
+struct fs_inval;
+
 /* Who is asking: from the FUSE request. */
 struct fs_ctx {
 	uid_t uid;
 	gid_t gid;
 	bool  privileged;   /* root or the mounting user: may wire (host_priv_self) */
+	struct fs_inval *inval;  /* names the write makes stale go here (cache.h); may be NULL */
 };
 
 struct fs_verb;

@@ -32,6 +32,7 @@ struct options {
 	char *page_size;
 	char *state;
 	int   dump_layout;
+	int   bench_config;
 };
 
 #define OPT(t, p, v) { t, offsetof(struct options, p), v }
@@ -40,6 +41,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("page_size=%s", page_size, 0),
 	OPT("state=%s", state, 0),
 	OPT("--dump-layout", dump_layout, 1),
+	OPT("--bench-config", bench_config, 1),
 	FUSE_OPT_END
 };
 
@@ -59,6 +61,8 @@ usage(const char *prog)
 	       "                           FILE starts empty), saved at unmount and by\n"
 	       "                           writing 'save' to host/save\n"
 	       "    --dump-layout          print the file and command tables and exit\n"
+	       "    --bench-config         print what the kernel is told to cache, as\n"
+	       "                           key=value lines, and exit\n"
 	       "\n", prog, prog);
 }
 
@@ -109,7 +113,7 @@ int
 main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options opt = { NULL, NULL, 0 };
+	struct options opt = { NULL, NULL, 0, 0 };
 	struct fuse_cmdline_opts cmd;
 	struct fuse_session *se;
 	vm_size_t page_size;
@@ -124,6 +128,11 @@ main(int argc, char *argv[])
 		return 1;
 	if (opt.dump_layout) {
 		fs_dump_layout(stdout);
+		ret = fflush(stdout) == 0 ? 0 : 1;
+		goto out_args;
+	}
+	if (opt.bench_config) {
+		fs_ops_bench_config(stdout);
 		ret = fflush(stdout) == 0 ? 0 : 1;
 		goto out_args;
 	}
@@ -180,6 +189,7 @@ main(int argc, char *argv[])
 	se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
 	if (!se)
 		goto out_cmd;
+	fs_ops_session(se);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)

@@ -2,28 +2,43 @@
  * ops.c - the FUSE callbacks: each turns a request into tree lookups, one
  * render or one write (ctl.c), and a reply.
  *
- * Caching: none yet.  Entry and attribute timeouts are 0 and every file is
- * opened with direct_io, so the kernel asks again on each access and never
- * serves stale text; a file's text is rendered once at open and kept in the
- * handle, so a reader sees one snapshot however small its reads.  st_size is
- * 0 for text files (the size is not known before rendering, as in procfs)
- * and the top of the user range for mem.
+ * Caching (cache.h): the kernel keeps entries and attributes for a day and
+ * is told when a region directory it holds goes away; text files are
+ * opened with direct_io, and a file's text is rendered once at open and
+ * kept in the handle, so a reader sees one snapshot however small its
+ * reads and every open sees the state of that moment.  st_size is 0 for
+ * text files (the size is not known before rendering, as in procfs) and
+ * the top of the user range for mem.
  *
- * Locking: no lock is shared between requests on different open files.  A
- * handle's lock guards its text, which a write may replace (the result of a
- * ctl write); it is never held across an engine call or a reply.
+ * Entries the kernel holds for region directories are counted (lookups and
+ * readdirplus up, FORGET down) so a change knows which names to
+ * invalidate.  A name is counted before the reply that hands it out, and
+ * found again if the task's map changed while it was being looked up (the
+ * generation moved): a change either sees the count or is seen by the
+ * lookup.  The kernel holds the directory's lock across a lookup or a
+ * readdir, and an invalidation takes that lock, so an invalidation that
+ * races with the reply lands after the name is in place.
+ *
+ * Locking: no lock is shared between requests on different open files; the
+ * lists of open files are split into stripes.  A handle's lock guards its
+ * text pointer, which a write may replace (the result of a ctl write); it
+ * is never held across an engine call or a reply (readers take a
+ * reference to the text instead).
  */
 #include "ops.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <machvm/machvm.h>
 
+#include "cache.h"
 #include "ctl.h"
 #include "errors.h"
 #include "log.h"
@@ -38,45 +53,94 @@ static uid_t mount_uid;
 static gid_t mount_gid;
 static struct timespec mount_time;
 
-/* An open file. */
 /*
  * Every open file and directory is also on a list, so that handles the
  * kernel never releases (the daemon stopped by a signal while files were
- * open) are freed when the session ends.
+ * open) are freed when the session ends.  The lists are striped by handle
+ * address so that opens on different files do not queue on one lock.
  */
 struct fs_open_link {
 	struct fs_open_link *prev, *next;
 };
 
-static pthread_mutex_t open_list_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fs_open_link open_files, open_dirs;   /* list heads */
+#define OPEN_STRIPES 16
 
-static void open_list_add(struct fs_open_link *head, struct fs_open_link *l)
+static struct open_stripe {
+	pthread_mutex_t     lock;
+	struct fs_open_link files, dirs;        /* list heads */
+} stripes[OPEN_STRIPES];
+
+static struct open_stripe *
+stripe_of(const void *p)
 {
-	pthread_mutex_lock(&open_list_lock);
+	return &stripes[((uintptr_t)p >> 6) % OPEN_STRIPES];
+}
+
+static void
+open_list_add(bool dir, struct fs_open_link *l)
+{
+	struct open_stripe *s = stripe_of(l);
+	struct fs_open_link *head = dir ? &s->dirs : &s->files;
+
+	pthread_mutex_lock(&s->lock);
 	if (head->next == NULL)
 		head->next = head->prev = head;
 	l->next = head->next;
 	l->prev = head;
 	head->next->prev = l;
 	head->next = l;
-	pthread_mutex_unlock(&open_list_lock);
+	pthread_mutex_unlock(&s->lock);
 }
 
-static void open_list_del(struct fs_open_link *l)
+static void
+open_list_del(struct fs_open_link *l)
 {
-	pthread_mutex_lock(&open_list_lock);
+	struct open_stripe *s = stripe_of(l);
+
+	pthread_mutex_lock(&s->lock);
 	l->prev->next = l->next;
 	l->next->prev = l->prev;
-	pthread_mutex_unlock(&open_list_lock);
+	pthread_mutex_unlock(&s->lock);
 }
 
+/* A text an open file reads from: shared by the handle and the reads in
+ * flight, freed with its last reference. */
+struct fs_text {
+	_Atomic size_t refs;
+	size_t         len;
+	char          *data;
+};
+
+/* A text taking over b's data (b is emptied); NULL when out of memory. */
+static struct fs_text *
+text_new(struct fs_buf *b)
+{
+	struct fs_text *t = malloc(sizeof *t);
+
+	if (!t)
+		return NULL;
+	atomic_init(&t->refs, 1);
+	t->len = b->len;
+	t->data = b->data;
+	fs_buf_init(b);
+	return t;
+}
+
+static void
+text_put(struct fs_text *t)
+{
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
+		free(t->data);
+		free(t);
+	}
+}
+
+/* An open file. */
 struct fs_handle {
 	struct fs_open_link link;       /* first: the list gives back the handle */
 	struct fs_node  node;
 	pthread_mutex_t lock;
-	char           *text;   /* the snapshot, or the last write's result */
-	size_t          len;
+	struct fs_text *text;   /* the snapshot, or the last write's result; NULL: none */
 	uint64_t        base;   /* the file offset at which text begins (see fs_read) */
 };
 
@@ -88,19 +152,54 @@ struct fs_dirhandle {
 	bool              have_snap;
 };
 
+static void
+handle_free(struct fs_handle *h)
+{
+	text_put(h->text);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+/*
+ * Text buffers of whole-map files are big (a 65,000-region maps is 6 MiB)
+ * and live from an open to its release.  Left to malloc's defaults each
+ * one is a fresh mapping whose pages fault in as the text is written;
+ * kept in the heap, the next open reuses pages already there.  Bulk writes
+ * give memory back explicitly (ctl.c).
+ */
+#define TEXT_HEAP_MAX (32 << 20)
+
 void
 fs_ops_init(uid_t uid, gid_t gid)
 {
+	mallopt(M_MMAP_THRESHOLD, TEXT_HEAP_MAX);
+	mallopt(M_TRIM_THRESHOLD, 2 * TEXT_HEAP_MAX);
 	mount_uid = uid;
 	mount_gid = gid;
 	clock_gettime(CLOCK_REALTIME, &mount_time);
+	for (size_t i = 0; i < OPEN_STRIPES; i++)
+		pthread_mutex_init(&stripes[i].lock, NULL);
+}
+
+void
+fs_ops_session(struct fuse_session *se)
+{
+	fs_cache_set_session(se);
+}
+
+void
+fs_ops_bench_config(FILE *out)
+{
+	fprintf(out, "entry_timeout=%g\nattr_timeout=%g\nnegative_timeout=0\n"
+	        "direct_io=1\nkeep_cache=0\nnoflush=1\nreaddirplus=1\n"
+	        "atomic_o_trunc=1\ntext_size=0\n", FS_CACHE_TIMEOUT, FS_CACHE_TIMEOUT);
 }
 
 static struct fs_ctx
 ctx_of(fuse_req_t req)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	struct fs_ctx c = { fc->uid, fc->gid, fc->uid == 0 || fc->uid == mount_uid };
+	struct fs_ctx c = { fc->uid, fc->gid, fc->uid == 0 || fc->uid == mount_uid, NULL };
 
 	return c;
 }
@@ -111,18 +210,44 @@ is_dir(const struct fs_node *n)
 	return fs_row_of(n)->opens != FS_L_NONE;
 }
 
-/* Attributes of n (which is known to exist). */
-static void
-fill_attr(const struct fs_node *n, struct stat *st)
+/* A task's owner, asked once for many nodes of one task. */
+struct owner {
+	task_t task;
+	bool   known;
+	bool   final;
+	uid_t  uid;
+	gid_t  gid;
+};
+
+/*
+ * Attributes of n (which is known to exist).  Returns whether they may be
+ * cached: always, but for the files of a task still being made, whose
+ * owner is not recorded yet.  o, if not NULL, remembers the owner.
+ */
+static bool
+fill_attr(const struct fs_node *n, struct stat *st, struct owner *o)
 {
 	const struct fs_row *row = fs_row_of(n);
+	struct owner own;
+	bool final = true;
 
 	memset(st, 0, sizeof *st);
 	st->st_ino = fs_node_ino(n);
 	st->st_mode = row->mode;
 	st->st_nlink = is_dir(n) ? 2 : 1;
 	if (n->task != TASK_NULL) {
-		fs_taskinfo_owner(n->task, &st->st_uid, &st->st_gid);
+		if (!o) {
+			own.known = false;
+			o = &own;
+		}
+		if (!o->known || o->task != n->task) {
+			o->task = n->task;
+			o->final = fs_taskinfo_owner(n->task, &o->uid, &o->gid);
+			o->known = true;
+		}
+		st->st_uid = o->uid;
+		st->st_gid = o->gid;
+		final = o->final;
 	} else {
 		st->st_uid = mount_uid;
 		st->st_gid = mount_gid;
@@ -130,6 +255,7 @@ fill_attr(const struct fs_node *n, struct stat *st)
 	st->st_size = (row->flags & FS_DATA) ? (off_t)MACHVM_USER_MAX : 0;
 	st->st_blksize = 4096;
 	st->st_atim = st->st_mtim = st->st_ctim = mount_time;
+	return final;
 }
 
 /* The node of ino, if it still names something: 0 or -errno. */
@@ -164,7 +290,30 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* ls -l: names and attributes in one reply; plain ls: names only
+	 * after the first batch. */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
+		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+	fs_cache_start();
 	fs_debug("mounted, protocol %u.%u", conn->proto_major, conn->proto_minor);
+}
+
+/*
+ * Counts the kernel's new entry for a region directory (see the top):
+ * false if the region went away meanwhile (the count is taken back).
+ */
+static bool
+track_entry(const struct fs_node *n, uint64_t gen_before)
+{
+	vm_size_t size;
+
+	if (fs_taskinfo_known_add(n->task, &n->start, 1) == gen_before ||
+	    fs_region_find(n->task, n->start, &size) == 0)
+		return true;
+	fs_taskinfo_known_drop(n->task, n->start, 1);
+	return false;
 }
 
 static void
@@ -172,36 +321,51 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_node dir, child;
 	struct fuse_entry_param e;
+	uint64_t gen = 0;
+	bool final, tracked;
 	int rc = node_of(parent, &dir);
 
+	if (rc == 0 && fs_row_of(&dir)->opens == FS_L_REGIONS)
+		gen = fs_taskinfo_gen(dir.task);
 	if (rc == 0)
 		rc = fs_lookup(&dir, name, &child);
+	tracked = rc == 0 && fs_cache_tracked(&child);
+	if (tracked && !track_entry(&child, gen))
+		rc = -ENOENT;
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	memset(&e, 0, sizeof e);
 	e.ino = fs_node_ino(&child);
-	e.attr_timeout = 0.0;
-	e.entry_timeout = 0.0;
-	fill_attr(&child, &e.attr);
-	fuse_reply_entry(req, &e);
+	final = fill_attr(&child, &e.attr, NULL);
+	e.attr_timeout = fs_cache_attr_timeout(&child, final);
+	e.entry_timeout = fs_cache_entry_timeout(&child, final);
+	if (fuse_reply_entry(req, &e) != 0 && tracked)
+		fs_taskinfo_known_drop(child.task, child.start, 1);
+}
+
+static void
+forget_one(fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs_node n;
+
+	if (fs_ino_node(ino, &n) == 0 && fs_cache_tracked(&n))
+		fs_taskinfo_known_drop(n.task, n.start, nlookup);
 }
 
 static void
 fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	/* Nodes are computed from inode numbers, nothing to release. */
-	(void)ino;
-	(void)nlookup;
+	forget_one(ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void
 fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
-	(void)count;
-	(void)forgets;
+	for (size_t i = 0; i < count; i++)
+		forget_one(forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -233,8 +397,7 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fill_attr(&n, &st);
-	fuse_reply_attr(req, &st, 0.0);
+	fuse_reply_attr(req, &st, fs_cache_attr_timeout(&n, fill_attr(&n, &st, NULL)));
 }
 
 /*
@@ -264,8 +427,120 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fill_attr(&n, &st);
-	fuse_reply_attr(req, &st, 0.0);
+	fuse_reply_attr(req, &st, fs_cache_attr_timeout(&n, fill_attr(&n, &st, NULL)));
+}
+
+/*
+ * A file whose read function checks that its task or region still exists
+ * (every region file, and the task files that render from the task) need
+ * not be checked first: one engine query fewer per open.
+ */
+static bool
+read_checks_itself(const struct fs_node *n)
+{
+	const struct fs_row *row = fs_row_of(n);
+
+	return row->read && n->task != TASK_NULL && !(row->flags & FS_RESULT);
+}
+
+/*
+ * The last text of the whole-map files (maps, maps.json), kept while the
+ * content generation (cache.h) does not move: reading them again without a
+ * change in between costs no snapshot.  A few direct-mapped slots, each
+ * holding one task's text, so memory stays bounded.
+ */
+#define TEXT_SLOTS     16
+#define TEXT_SLOT_MAX  (16u << 20)      /* bigger texts are not kept */
+
+static struct text_slot {
+	pthread_mutex_t lock;
+	task_t          task;
+	unsigned        row;
+	uint64_t        gen;
+	struct fs_text *text;   /* NULL: empty */
+} text_slots[TEXT_SLOTS];
+static pthread_once_t text_slots_once = PTHREAD_ONCE_INIT;
+
+static void
+text_slots_init(void)
+{
+	for (size_t i = 0; i < TEXT_SLOTS; i++)
+		pthread_mutex_init(&text_slots[i].lock, NULL);
+}
+
+static bool
+text_kept(const struct fs_node *n)
+{
+	fs_read_fn read = fs_row_of(n)->read;
+
+	return read == fs_read_maps || read == fs_read_maps_json;
+}
+
+static struct text_slot *
+text_slot_of(const struct fs_node *n)
+{
+	pthread_once(&text_slots_once, text_slots_init);
+	return &text_slots[(n->task * 2 + (fs_row_of(n)->read == fs_read_maps)) % TEXT_SLOTS];
+}
+
+/* The kept text of n if it is current (a reference), else NULL. */
+static struct fs_text *
+text_lookup(const struct fs_node *n, uint64_t gen)
+{
+	struct text_slot *s = text_slot_of(n);
+	struct fs_text *t = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->text && s->task == n->task && s->row == n->row && s->gen == gen) {
+		t = s->text;
+		atomic_fetch_add(&t->refs, 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return t;
+}
+
+/* Keeps t as n's text rendered at generation gen. */
+static void
+text_keep(const struct fs_node *n, struct fs_text *t, uint64_t gen)
+{
+	struct text_slot *s = text_slot_of(n);
+	struct fs_text *old;
+
+	if (t->len > TEXT_SLOT_MAX)
+		return;
+	atomic_fetch_add(&t->refs, 1);
+	pthread_mutex_lock(&s->lock);
+	old = s->text;
+	s->text = t;
+	s->task = n->task;
+	s->row = n->row;
+	s->gen = gen;
+	pthread_mutex_unlock(&s->lock);
+	text_put(old);
+}
+
+/* The text an open of n reads: rendered now, or kept from the last open
+ * when nothing changed since.  0 or -errno. */
+static int
+open_text(const struct fs_node *n, struct fs_text **out)
+{
+	uint64_t gen = text_kept(n) ? fs_cache_content_gen() : 0;
+	struct fs_buf b;
+	int rc;
+
+	if (text_kept(n) && (*out = text_lookup(n, gen)) != NULL)
+		return 0;
+	fs_buf_init(&b);
+	rc = fs_row_of(n)->read(n, &b);
+	if (rc == 0 && !(*out = text_new(&b)))
+		rc = -ENOMEM;
+	if (rc) {
+		fs_buf_free(&b);
+		return rc;
+	}
+	if (text_kept(n))
+		text_keep(n, *out, gen);
+	return 0;
 }
 
 static void
@@ -274,10 +549,14 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_ctx ctx = ctx_of(req);
 	int acc = fi->flags & O_ACCMODE;
 	bool writing = acc != O_RDONLY || (fi->flags & O_TRUNC);
+	bool render;
 	struct fs_handle *h;
 	struct fs_node n;
-	int rc = node_of(ino, &n);
+	int rc = fs_ino_node(ino, &n);
 
+	render = rc == 0 && fs_row_of(&n)->read && acc != O_WRONLY;
+	if (rc == 0 && (writing || !render || !read_checks_itself(&n)))
+		rc = fs_node_check(&n);
 	if (rc == 0 && is_dir(&n))
 		rc = -EISDIR;
 	if (rc == 0 && writing)
@@ -293,32 +572,20 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->node = n;
 	pthread_mutex_init(&h->lock, NULL);
-	if (fs_row_of(&n)->read && acc != O_WRONLY) {
-		struct fs_buf b;
-
-		fs_buf_init(&b);
-		rc = fs_row_of(&n)->read(&n, &b);
-		if (rc) {
-			fs_buf_free(&b);
-			pthread_mutex_destroy(&h->lock);
-			free(h);
-			fuse_reply_err(req, -rc);
-			return;
-		}
-		h->text = b.data;
-		h->len = b.len;
+	if (render && (rc = open_text(&n, &h->text)) != 0) {
+		handle_free(h);
+		fuse_reply_err(req, -rc);
+		return;
 	}
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
 	fi->noflush = 1;
-	open_list_add(&open_files, &h->link);
+	open_list_add(false, &h->link);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The open was interrupted: nobody will release the handle. */
 		open_list_del(&h->link);
-		free(h->text);
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+		handle_free(h);
 	}
 }
 
@@ -329,9 +596,7 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	open_list_del(&h->link);
-	free(h->text);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	handle_free(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -376,8 +641,9 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-	char *slice = NULL;
-	size_t n = 0;
+	struct fs_text *t;
+	uint64_t base;
+	size_t n = 0, at = 0;
 
 	(void)ino;
 	if (h->node.task != TASK_NULL && !machvm_task_alive(h->node.task)) {
@@ -389,22 +655,21 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	pthread_mutex_lock(&h->lock);
-	if (off >= 0) {
-		uint64_t at = (uint64_t)off >= h->base ? (uint64_t)off - h->base : (uint64_t)off;
+	t = h->text;
+	if (t)
+		atomic_fetch_add(&t->refs, 1);
+	base = h->base;
+	pthread_mutex_unlock(&h->lock);
+	if (t && off >= 0) {
+		uint64_t pos = (uint64_t)off >= base ? (uint64_t)off - base : (uint64_t)off;
 
-		if (at < h->len) {
-			n = h->len - at < size ? h->len - at : size;
-			slice = malloc(n);
-			if (slice)
-				memcpy(slice, h->text + at, n);
+		if (pos < t->len) {
+			at = (size_t)pos;
+			n = t->len - at < size ? t->len - at : size;
 		}
 	}
-	pthread_mutex_unlock(&h->lock);
-	if (n && !slice)
-		fuse_reply_err(req, ENOMEM);
-	else
-		fuse_reply_buf(req, slice, n);
-	free(slice);
+	fuse_reply_buf(req, n ? t->data + at : NULL, n);
+	text_put(t);
 }
 
 static void
@@ -419,6 +684,7 @@ mem_write(fuse_req_t req, const struct fs_node *n, const char *buf, size_t size,
 		return;
 	}
 	kr = vm_write(n->task, (vm_address_t)off, buf, size, &count);
+	fs_cache_content_changed();     /* pages, objects, share modes */
 	if (kr == KERN_SUCCESS) {
 		fuse_reply_write(req, count);
 	} else if (!machvm_task_alive(n->task)) {
@@ -431,12 +697,15 @@ mem_write(fuse_req_t req, const struct fs_node *n, const char *buf, size_t size,
 	}
 }
 
+/* A write that changes maps is answered once the names it made stale are
+ * gone from the kernel (cache.h). */
 static void
 fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
          struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	struct fs_ctx ctx = ctx_of(req);
+	struct fs_inval inval;
 	struct fs_buf result;
 	int rc;
 
@@ -449,24 +718,26 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off
 		mem_write(req, &h->node, buf, size, off);
 		return;
 	}
+	fs_inval_init(&inval);
+	ctx.inval = &inval;
 	rc = fs_ctl_write(&h->node, &ctx, buf, size, &result);
 	if (result.len && (fs_row_of(&h->node)->flags & FS_RESULT)) {
-		char *old;
+		struct fs_text *t = text_new(&result), *old = NULL;
 
-		pthread_mutex_lock(&h->lock);
-		old = h->text;
-		h->text = result.data;
-		h->len = result.len;
-		h->base = off >= 0 ? (uint64_t)off + size : 0;
-		pthread_mutex_unlock(&h->lock);
-		free(old);
-	} else {
-		fs_buf_free(&result);
+		if (t) {
+			pthread_mutex_lock(&h->lock);
+			old = h->text;
+			h->text = t;
+			h->base = off >= 0 ? (uint64_t)off + size : 0;
+			pthread_mutex_unlock(&h->lock);
+		}
+		text_put(old);
 	}
+	fs_buf_free(&result);
 	if (rc)
-		fuse_reply_err(req, -rc);
+		fs_cache_reply_err(req, &inval, -rc);
 	else
-		fuse_reply_write(req, size);
+		fs_cache_reply_write(req, &inval, size);
 }
 
 static void
@@ -489,11 +760,176 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	d->node = n;
 	fi->fh = (uintptr_t)d;
-	open_list_add(&open_dirs, &d->link);
+	open_list_add(true, &d->link);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		open_list_del(&d->link);
 		free(d);
 	}
+}
+
+/* ---- listing ------------------------------------------------------------ */
+
+/* One entry of a batch, before it goes into the reply. */
+struct dent {
+	struct fs_node node;
+	off_t          next;
+	size_t         size;            /* bytes it takes in the reply */
+	bool           tracked;         /* counted in the known set */
+	char           name[24];
+};
+
+/* The row of region directories (tasks/<id>/regions/<start>/). */
+static unsigned
+region_dir_row(void)
+{
+	static unsigned row;
+
+	if (row == 0)
+		for (unsigned r = 0; r < fs_nrows; r++)
+			if (fs_rows[r].opens == FS_L_REGION)
+				row = r;
+	return row;
+}
+
+/* The bytes an entry named name takes in a reply, by the length of the
+ * name (asked of libfuse once per length). */
+static size_t
+dirent_size(fuse_req_t req, const char *name, bool plus)
+{
+	static _Atomic size_t sizes[2][32];
+	size_t len = strlen(name), n;
+
+	if (len >= 32)
+		return plus ? fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0)
+		            : fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+	n = atomic_load_explicit(&sizes[plus][len], memory_order_relaxed);
+	if (n == 0) {
+		n = plus ? fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0)
+		         : fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+		atomic_store_explicit(&sizes[plus][len], n, memory_order_relaxed);
+	}
+	return n;
+}
+
+/* "0x" and 16 lower-case hex digits, as tree.c names region directories. */
+static void
+region_name(vm_address_t a, char out[24])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t v = a;
+
+	out[0] = '0';
+	out[1] = 'x';
+	for (int i = 17; i >= 2; i -= 2) {
+		out[i] = hex[v & 15];
+		out[i - 1] = hex[(v >> 4) & 15];
+		v >>= 8;
+	}
+	out[18] = '\0';
+}
+
+/* Every region start of task, by walking the map; NULL on failure. */
+static struct fs_starts *
+starts_walk(task_t task)
+{
+	size_t cap = 256;
+	struct fs_starts *s = malloc(sizeof *s + cap * sizeof s->start[0]);
+	vm_address_t a = 0;
+
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	s->count = 0;
+	for (;;) {
+		vm_size_t size;
+		vm_prot_t prot, max;
+		vm_inherit_t inh;
+		boolean_t shared;
+		mach_port_t object;
+		vm_offset_t offset;
+
+		if (vm_region(task, &a, &size, &prot, &max, &inh, &shared, &object, &offset)
+		    != KERN_SUCCESS)
+			break;
+		if (s->count == cap) {
+			struct fs_starts *bigger;
+
+			cap *= 2;
+			bigger = realloc(s, sizeof *s + cap * sizeof s->start[0]);
+			if (!bigger) {
+				free(s);
+				return NULL;
+			}
+			s = bigger;
+		}
+		s->start[s->count++] = a;
+		if (a + size <= a)
+			break;
+		a += size;
+	}
+	/* Kept until the map changes: give the slack back. */
+	if (s->count < cap) {
+		struct fs_starts *fit = realloc(s, sizeof *s + s->count * sizeof s->start[0]);
+
+		if (fit)
+			s = fit;
+	}
+	return s;
+}
+
+/*
+ * Entries of regions/ from position pos into ents (at most room bytes),
+ * from the task's list of starts: taken when a listing starts and kept
+ * until the map changes, so listing a big map again costs no engine call
+ * per region.  Without a current list in the middle of a listing: 1, the
+ * caller walks with the generator.  0 or 1; *gen is the generation the
+ * entries were seen at.
+ */
+static int
+gen_regions_from_list(const struct fs_node *dir, uint64_t pos, bool start, bool plus,
+                      fuse_req_t req, size_t room, struct dent *ents, size_t *count,
+                      uint64_t *gen)
+{
+	struct fs_starts *s = fs_taskinfo_starts(dir->task, gen);
+	uint64_t key = pos >= FS_POS_DYN ? pos - FS_POS_DYN : 0;
+	size_t lo = 0, hi, used = 0;
+
+	if (!s) {
+		if (!start)
+			return 1;
+		s = starts_walk(dir->task);
+		if (!s)
+			return 1;
+		fs_taskinfo_starts_keep(dir->task, s, *gen);
+	}
+	hi = s->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->start[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*count = 0;
+	for (size_t i = lo; i < s->count; i++) {
+		struct dent *e = &ents[*count];
+
+		memset(&e->node, 0, sizeof e->node);
+		e->tracked = false;
+		e->node.row = region_dir_row();
+		e->node.task = dir->task;
+		e->node.start = s->start[i];
+		region_name(s->start[i], e->name);
+		e->next = (off_t)(FS_POS_DYN + s->start[i] + 1 + OFF_BASE);
+		e->size = dirent_size(req, e->name, plus);
+		if (used + e->size > room)
+			break;
+		used += e->size;
+		(*count)++;
+	}
+	fs_starts_put(s);
+	return 0;
 }
 
 /*
@@ -501,24 +937,29 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * go on from after it (the generator's position, never an index), so a
  * listing that spans several requests stays right while tasks and regions
  * come and go.  tasks/ takes its list of ids when a listing starts (offset
- * 0) and resumes in it by id.
+ * 0) and resumes in it by id.  With plus, entries carry attributes and the
+ * region directories among them are counted as held by the kernel.
  */
 static void
-fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-           struct fuse_file_info *fi)
+do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
 {
 	struct fs_dirhandle *d = (struct fs_dirhandle *)(uintptr_t)fi->fh;
 	const struct fs_dirsnap *snap = NULL;
-	size_t used = 0;
+	enum fs_level level = fs_row_of(&d->node)->opens;
+	struct dent *ents;
+	struct owner owner = { 0 };
+	struct fuse_entry_param region;
+	bool have_region = false;
+	size_t count = 0, used = 0, room = size;
+	uint64_t gen = 0;
 	char *buf;
 	int rc = 0;
 
-	(void)ino;
 	if (d->node.task != TASK_NULL && fs_node_check(&d->node) != 0) {
 		fuse_reply_err(req, machvm_task_alive(d->node.task) ? ENOENT : ESRCH);
 		return;
 	}
-	if (fs_row_of(&d->node)->opens == FS_L_TASKS) {
+	if (level == FS_L_TASKS) {
 		if (off == 0 || !d->have_snap) {
 			fs_dirsnap_free(&d->snap);
 			rc = fs_dirsnap_take(&d->snap);
@@ -526,47 +967,165 @@ fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 		snap = &d->snap;
 	}
-	buf = malloc(size);
-	if (rc || !buf) {
+	/* Every entry takes at least 32 bytes (24 + a name, 8-aligned). */
+	ents = malloc((size / 32 + 1) * sizeof *ents);
+	buf = malloc(size ? size : 1);
+	if (rc || !buf || !ents) {
+		free(ents);
 		free(buf);
 		fuse_reply_err(req, rc ? -rc : ENOMEM);
 		return;
 	}
-	while (off >= 0) {
-		struct stat st;
-		struct fs_entry e;
-		struct fs_node dot;
-		const char *name;
-		off_t next;
-		size_t want;
 
-		memset(&st, 0, sizeof st);
-		if (off < OFF_BASE) {
-			dot = off == 0 ? d->node : fs_node_parent(&d->node);
-			name = off == 0 ? "." : "..";
-			st.st_ino = fs_node_ino(&dot);
-			st.st_mode = S_IFDIR;
-			next = off + 1;
-		} else {
-			rc = fs_gen(&d->node, (uint64_t)off - OFF_BASE, 0, snap, &e);
-			if (rc)
-				break;
-			name = e.name;
-			st.st_ino = fs_node_ino(&e.node);
-			st.st_mode = fs_row_of(&e.node)->mode;
-			next = (off_t)(e.next + OFF_BASE);
-		}
-		want = fuse_add_direntry(req, buf + used, size - used, name, &st, next);
-		if (want > size - used)
+	/* The batch: ".", "..", then the generator's (or the list's) entries. */
+	while (off >= 0 && off < OFF_BASE) {
+		struct dent *e = &ents[count];
+
+		memset(e, 0, sizeof *e);
+		e->node = off == 0 ? d->node : fs_node_parent(&d->node);
+		snprintf(e->name, sizeof e->name, "%s", off == 0 ? "." : "..");
+		e->next = off + 1;
+		e->size = dirent_size(req, e->name, plus);
+		if (e->size > room)
 			break;
-		used += want;
-		off = next;
+		room -= e->size;
+		count++;
+		off++;
 	}
-	if (rc && rc != -ENOENT && used == 0)
+	if (off >= OFF_BASE && room > 0) {
+		size_t more = 0;
+		int slow = 1;
+
+		if (level == FS_L_REGIONS)
+			slow = gen_regions_from_list(&d->node, (uint64_t)off - OFF_BASE,
+			                             off == OFF_BASE, plus, req, room,
+			                             ents + count, &more, &gen);
+		else
+			gen = 0;
+		if (slow) {
+			if (level == FS_L_REGIONS)
+				gen = fs_taskinfo_gen(d->node.task);
+			while (off >= 0) {
+				struct fs_entry g;
+				struct dent *e = &ents[count + more];
+
+				rc = fs_gen(&d->node, (uint64_t)off - OFF_BASE, 0, snap, &g);
+				if (rc)
+					break;
+				e->node = g.node;
+				e->tracked = false;
+				memcpy(e->name, g.name, sizeof e->name);
+				e->next = (off_t)(g.next + OFF_BASE);
+				e->size = dirent_size(req, e->name, plus);
+				if (e->size > room)
+					break;
+				room -= e->size;
+				more++;
+				off = e->next;
+			}
+		}
+		count += more;
+	}
+	if (rc && rc != -ENOENT && count == 0) {
+		free(ents);
+		free(buf);
 		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, buf, used);
+		return;
+	}
+
+	/* Count the region directories handed out; if the map changed since
+	 * they were found, keep only those that are still there. */
+	if (plus && level == FS_L_REGIONS && count > 0) {
+		vm_address_t *starts = malloc(count * sizeof *starts);
+		size_t n = 0;
+
+		if (!starts)
+			abort();        /* a name handed out uncounted could go stale */
+		for (size_t i = 0; i < count; i++) {
+			ents[i].tracked = fs_cache_tracked(&ents[i].node);
+			if (ents[i].tracked)
+				starts[n++] = ents[i].node.start;
+		}
+		if (n && fs_taskinfo_known_add(d->node.task, starts, n) != gen) {
+			for (size_t i = 0; i < count; i++) {
+				vm_size_t rsize;
+
+				if (ents[i].tracked &&
+				    fs_region_find(d->node.task, ents[i].node.start, &rsize) != 0) {
+					fs_taskinfo_known_drop(d->node.task, ents[i].node.start, 1);
+					ents[i].tracked = false;
+					ents[i].name[0] = '\0';         /* left out */
+				}
+			}
+		}
+		free(starts);
+	}
+
+	for (size_t i = 0; i < count; i++) {
+		struct dent *e = &ents[i];
+		struct stat st;
+
+		if (e->name[0] == '\0')
+			continue;
+		if (plus) {
+			struct fuse_entry_param p;
+			bool dot = i < 2 && (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0);
+
+			if (dot) {
+				/* No entry for . and ..: nothing to count, nothing cached. */
+				memset(&p, 0, sizeof p);
+				p.attr.st_ino = fs_node_ino(&e->node);
+				p.attr.st_mode = S_IFDIR;
+			} else if (e->node.row == region_dir_row() && have_region) {
+				/* Region directories differ only in their inode. */
+				p = region;
+				p.ino = p.attr.st_ino = fs_node_ino(&e->node);
+			} else {
+				bool final;
+
+				memset(&p, 0, sizeof p);
+				final = fill_attr(&e->node, &p.attr, &owner);
+				p.ino = p.attr.st_ino;
+				p.attr_timeout = fs_cache_attr_timeout(&e->node, final);
+				p.entry_timeout = fs_cache_entry_timeout(&e->node, final);
+				if (e->node.row == region_dir_row() && !e->node.alias) {
+					region = p;
+					have_region = true;
+				}
+			}
+			used += fuse_add_direntry_plus(req, buf + used, size - used, e->name, &p,
+			                               e->next);
+		} else {
+			memset(&st, 0, sizeof st);
+			st.st_ino = fs_node_ino(&e->node);
+			st.st_mode = fs_row_of(&e->node)->mode;
+			used += fuse_add_direntry(req, buf + used, size - used, e->name, &st, e->next);
+		}
+	}
+	if (fuse_reply_buf(req, buf, used) != 0 && plus) {
+		/* The kernel never saw these entries: take the counts back. */
+		for (size_t i = 0; i < count; i++)
+			if (ents[i].tracked)
+				fs_taskinfo_known_drop(d->node.task, ents[i].node.start, 1);
+	}
+	free(ents);
 	free(buf);
+}
+
+static void
+fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+           struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, false);
+}
+
+static void
+fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+               struct fuse_file_info *fi)
+{
+	(void)ino;
+	do_readdir(req, size, off, fi, true);
 }
 
 static void
@@ -581,28 +1140,37 @@ fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-/* The session is over: free what the kernel never released. */
+/* The session is over: stop the notifier, free what the kernel never released. */
 static void
 fs_destroy(void *userdata)
 {
 	(void)userdata;
-	pthread_mutex_lock(&open_list_lock);
-	while (open_files.next && open_files.next != &open_files) {
-		struct fs_handle *h = (struct fs_handle *)open_files.next;
-		open_files.next = h->link.next;
-		free(h->text);
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+	fs_cache_stop();
+	for (size_t i = 0; i < TEXT_SLOTS; i++) {
+		text_put(text_slots[i].text);
+		text_slots[i].text = NULL;
 	}
-	open_files.next = open_files.prev = &open_files;
-	while (open_dirs.next && open_dirs.next != &open_dirs) {
-		struct fs_dirhandle *d = (struct fs_dirhandle *)open_dirs.next;
-		open_dirs.next = d->link.next;
-		fs_dirsnap_free(&d->snap);
-		free(d);
+	for (size_t i = 0; i < OPEN_STRIPES; i++) {
+		struct open_stripe *s = &stripes[i];
+
+		pthread_mutex_lock(&s->lock);
+		while (s->files.next && s->files.next != &s->files) {
+			struct fs_handle *h = (struct fs_handle *)s->files.next;
+
+			s->files.next = h->link.next;
+			handle_free(h);
+		}
+		s->files.next = s->files.prev = &s->files;
+		while (s->dirs.next && s->dirs.next != &s->dirs) {
+			struct fs_dirhandle *d = (struct fs_dirhandle *)s->dirs.next;
+
+			s->dirs.next = d->link.next;
+			fs_dirsnap_free(&d->snap);
+			free(d);
+		}
+		s->dirs.next = s->dirs.prev = &s->dirs;
+		pthread_mutex_unlock(&s->lock);
 	}
-	open_dirs.next = open_dirs.prev = &open_dirs;
-	pthread_mutex_unlock(&open_list_lock);
 }
 
 /* The tree is fixed: nothing is renamed, linked or made by mknod. */
@@ -635,12 +1203,19 @@ fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t
 	fuse_reply_err(req, EPERM);
 }
 
-/* rmdir tasks/<id> terminates the task; no other directory can go. */
+/*
+ * rmdir tasks/<id> terminates the task; no other directory can go.  The
+ * kernel drops the task's own entry itself; the names below it that it
+ * holds are invalidated too, for a process whose working directory is
+ * inside: those under regions/ before the reply, the task's own files
+ * after it (the kernel holds the task directory's lock until the reply).
+ */
 static void
 fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx ctx = ctx_of(req);
 	struct fs_node dir, child;
+	struct fs_inval inval, later;
 	kern_return_t kr;
 	int rc = node_of(parent, &dir);
 
@@ -655,10 +1230,16 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	kr = task_terminate(child.task);
+	fs_cache_content_changed();     /* other tasks' share modes and counts */
 	if (kr == KERN_SUCCESS) {
+		fs_inval_init(&inval);
+		fs_inval_init(&later);
+		fs_cache_task_gone(child.task, &inval);
+		fs_cache_task_files(child.task, &later);
 		fs_taskinfo_remove(child.task);
 		fs_debug("tasks/%u: terminated", (unsigned)child.task);
-		fuse_reply_err(req, 0);
+		fs_cache_reply_err(req, &inval, 0);
+		fs_cache_send(&later);
 	} else {
 		/* Lost a race with another rmdir: it is gone all the same. */
 		fuse_reply_err(req, machvm_task_alive(child.task) ? fs_errno(kr) : ENOENT);
@@ -712,6 +1293,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.release      = fs_release,
 	.opendir      = fs_opendir,
 	.readdir      = fs_readdir,
+	.readdirplus  = fs_readdirplus,
 	.releasedir   = fs_releasedir,
 	.rmdir        = fs_rmdir,
 	.mkdir        = fs_mkdir,

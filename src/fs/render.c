@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <machvm/machvm.h>
 
 #include "taskinfo.h"
@@ -258,120 +257,231 @@ object_text(uint64_t id, char buf[24])
 	return buf;
 }
 
+/*
+ * maps and maps.json are written by hand straight into the buffer, room for
+ * the whole text reserved first: the text is the answer's size, and
+ * formatting each field through printf would cost more than taking the
+ * snapshot (tens of thousands of regions).
+ */
+
+static char *
+put_str(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* Every byte as two lower-case hex digits. */
+static const char hex_pairs[513] =
+	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+	"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+	"606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+	"808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+	"a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+	"c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+	"e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+/* v as exactly 16 lower-case hex digits. */
+static char *
+put_hex16(char *p, uint64_t v)
+{
+	for (int i = 14; i >= 0; i -= 2) {
+		memcpy(p + i, hex_pairs + 2 * (v & 0xff), 2);
+		v >>= 8;
+	}
+	return p + 16;
+}
+
+/* v in lower-case hex without leading zeros ("0" for 0). */
+static char *
+put_hex(char *p, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[16];
+	int n = 0;
+
+	do {
+		tmp[n++] = hex[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *
+put_dec(char *p, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+static char *
+put_prot(char *p, vm_prot_t prot)
+{
+	p[0] = (prot & VM_PROT_READ) ? 'r' : '-';
+	p[1] = (prot & VM_PROT_WRITE) ? 'w' : '-';
+	p[2] = (prot & VM_PROT_EXECUTE) ? 'x' : '-';
+	return p + 3;
+}
+
+/* The longest maps line: two addresses, the fixed words, the longest names
+ * and numbers (147 bytes); 192 is well above. */
+#define MAPS_LINE_MAX 192
+
 int
 fs_read_maps(const struct fs_node *n, struct fs_buf *out)
 {
 	vm_region_extended_info_t *r;
 	size_t count;
+	char *p;
 	int rc = snapshot(n->task, &r, &count);
 
 	if (rc)
 		return rc;
+	if (count && !reserve(out, count * MAPS_LINE_MAX)) {
+		free(r);
+		return -ENOMEM;
+	}
+	p = out->data + out->len;
 	for (size_t i = 0; i < count; i++) {
-		char prot[4], max[4], obj[24];
-
-		fs_prot_letters(r[i].protection, prot);
-		fs_prot_letters(r[i].max_protection, max);
-		fs_buf_printf(out, "%016llx-%016llx %s/%s %s wired=%u %s shared=%s "
-		              "object=%s offset=0x%llx\n",
-		              (unsigned long long)r[i].start,
-		              (unsigned long long)(r[i].start + r[i].size), prot, max,
-		              fs_inherit_name(r[i].inheritance), r[i].wired_count,
-		              machvm_share_mode_name(r[i].share_mode), yes_no(r[i].shared),
-		              object_text(r[i].object_id, obj),
-		              (unsigned long long)r[i].offset);
+		p = put_hex16(p, r[i].start);
+		*p++ = '-';
+		p = put_hex16(p, r[i].start + r[i].size);
+		*p++ = ' ';
+		p = put_prot(p, r[i].protection);
+		*p++ = '/';
+		p = put_prot(p, r[i].max_protection);
+		*p++ = ' ';
+		p = put_str(p, fs_inherit_name(r[i].inheritance));
+		p = put_str(p, " wired=");
+		p = put_dec(p, r[i].wired_count);
+		*p++ = ' ';
+		p = put_str(p, machvm_share_mode_name(r[i].share_mode));
+		p = put_str(p, r[i].shared ? " shared=yes object=" : " shared=no object=");
+		p = r[i].object_id ? put_dec(p, r[i].object_id) : put_str(p, "none");
+		p = put_str(p, " offset=0x");
+		p = put_hex(p, r[i].offset);
+		*p++ = '\n';
+	}
+	if (count) {
+		out->len = (size_t)(p - out->data);
+		out->data[out->len] = '\0';
 	}
 	free(r);
 	return fs_buf_status(out);
 }
 
-/* "0x%016llx" as a new JSON string. */
-static json_t *
-json_address(vm_address_t a)
+/* One JSON member line: indent, "key": and the value's text (already
+ * placed by the caller after the returned pointer). */
+static char *
+put_key(char *p, const char *key)
 {
-	char text[24];
-
-	snprintf(text, sizeof text, "0x%016llx", (unsigned long long)a);
-	return json_string(text);
+	p = put_str(p, "    \"");
+	p = put_str(p, key);
+	return put_str(p, "\": ");
 }
 
-static json_t *
-json_u64(uint64_t v)
+static char *
+put_json_str(char *p, const char *key, const char *value)
 {
-	return json_integer((json_int_t)v);
+	p = put_key(p, key);
+	*p++ = '"';
+	p = put_str(p, value);
+	return put_str(p, "\",\n");
 }
 
-/* One region as a JSON object with the brief's keys in the brief's order;
- * NULL when out of memory. */
-static json_t *
-region_json(const vm_region_extended_info_t *r)
+static char *
+put_json_num(char *p, const char *key, uint64_t value)
 {
-	json_t *o = json_object();
-	char prot[4], max[4];
-	int bad = 0;
-
-	if (!o)
-		return NULL;
-	fs_prot_letters(r->protection, prot);
-	fs_prot_letters(r->max_protection, max);
-	bad |= json_object_set_new(o, "start", json_address(r->start));
-	bad |= json_object_set_new(o, "end", json_address(r->start + r->size));
-	bad |= json_object_set_new(o, "size", json_u64(r->size));
-	bad |= json_object_set_new(o, "protection", json_string(prot));
-	bad |= json_object_set_new(o, "max_protection", json_string(max));
-	bad |= json_object_set_new(o, "inheritance", json_string(fs_inherit_name(r->inheritance)));
-	bad |= json_object_set_new(o, "wired", json_u64(r->wired_count));
-	bad |= json_object_set_new(o, "shared", json_boolean(r->shared));
-	bad |= json_object_set_new(o, "needs_copy", json_boolean(r->needs_copy));
-	bad |= json_object_set_new(o, "share_mode", json_string(machvm_share_mode_name(r->share_mode)));
-	bad |= json_object_set_new(o, "object", r->object_id ? json_u64(r->object_id) : json_null());
-	bad |= json_object_set_new(o, "offset", json_u64(r->offset));
-	bad |= json_object_set_new(o, "shadow_depth", json_u64(r->shadow_depth));
-	bad |= json_object_set_new(o, "ref_count", json_u64(r->ref_count));
-	bad |= json_object_set_new(o, "resident_pages", json_u64(r->resident_pages));
-	bad |= json_object_set_new(o, "cache", json_string(fs_attr_value_name(r->cache)));
-	bad |= json_object_set_new(o, "migrate", json_string(fs_attr_value_name(r->migrate)));
-	bad |= json_object_set_new(o, "replicate", json_string(fs_attr_value_name(r->replicate)));
-	bad |= json_object_set_new(o, "cache_flushes", json_u64(r->cache_flushes));
-	bad |= json_object_set_new(o, "dcache_flushes", json_u64(r->dcache_flushes));
-	bad |= json_object_set_new(o, "icache_flushes", json_u64(r->icache_flushes));
-	if (bad) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	p = put_dec(put_key(p, key), value);
+	return put_str(p, ",\n");
 }
+
+/* The longest object: 21 members, the longest names and 20-digit numbers. */
+#define JSON_REGION_MAX 1024
 
 /*
- * The whole array, indented by two with keys in insertion order, so the text
- * is byte-stable; followed by a newline like every other file.
+ * The whole array as an indent-2 JSON dump with keys in the order of
+ * fs_layout.md (the layout jansson's JSON_INDENT(2) and Python's
+ * json.dumps(indent=2) give), then a newline like every other file.
  */
 int
 fs_read_maps_json(const struct fs_node *n, struct fs_buf *out)
 {
 	vm_region_extended_info_t *r;
 	size_t count;
-	json_t *arr;
-	char *text = NULL;
+	char *p;
 	int rc = snapshot(n->task, &r, &count);
 
 	if (rc)
 		return rc;
-	arr = json_array();
-	for (size_t i = 0; arr && i < count; i++) {
-		if (json_array_append_new(arr, region_json(&r[i])) != 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
+	if (count == 0) {
+		fs_buf_put(out, "[]\n", 3);
+		return fs_buf_status(out);
 	}
-	free(r);
-	if (arr)
-		text = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(arr);
-	if (!text)
+	if (count > SIZE_MAX / JSON_REGION_MAX || !reserve(out, count * JSON_REGION_MAX + 8)) {
+		free(r);
 		return -ENOMEM;
-	fs_buf_printf(out, "%s\n", text);
-	free(text);
+	}
+	p = out->data + out->len;
+	*p++ = '[';
+	for (size_t i = 0; i < count; i++) {
+		const vm_region_extended_info_t *x = &r[i];
+		char prot[4], max[4];
+
+		fs_prot_letters(x->protection, prot);
+		fs_prot_letters(x->max_protection, max);
+		p = put_str(p, i ? ",\n  {\n" : "\n  {\n");
+		p = put_key(p, "start");
+		p = put_str(p, "\"0x");
+		p = put_hex16(p, x->start);
+		p = put_str(p, "\",\n");
+		p = put_key(p, "end");
+		p = put_str(p, "\"0x");
+		p = put_hex16(p, x->start + x->size);
+		p = put_str(p, "\",\n");
+		p = put_json_num(p, "size", x->size);
+		p = put_json_str(p, "protection", prot);
+		p = put_json_str(p, "max_protection", max);
+		p = put_json_str(p, "inheritance", fs_inherit_name(x->inheritance));
+		p = put_json_num(p, "wired", x->wired_count);
+		p = put_key(p, "shared");
+		p = put_str(p, x->shared ? "true,\n" : "false,\n");
+		p = put_key(p, "needs_copy");
+		p = put_str(p, x->needs_copy ? "true,\n" : "false,\n");
+		p = put_json_str(p, "share_mode", machvm_share_mode_name(x->share_mode));
+		if (x->object_id)
+			p = put_json_num(p, "object", x->object_id);
+		else
+			p = put_str(put_key(p, "object"), "null,\n");
+		p = put_json_num(p, "offset", x->offset);
+		p = put_json_num(p, "shadow_depth", x->shadow_depth);
+		p = put_json_num(p, "ref_count", x->ref_count);
+		p = put_json_num(p, "resident_pages", x->resident_pages);
+		p = put_json_str(p, "cache", fs_attr_value_name(x->cache));
+		p = put_json_str(p, "migrate", fs_attr_value_name(x->migrate));
+		p = put_json_str(p, "replicate", fs_attr_value_name(x->replicate));
+		p = put_json_num(p, "cache_flushes", x->cache_flushes);
+		p = put_json_num(p, "dcache_flushes", x->dcache_flushes);
+		p = put_dec(put_key(p, "icache_flushes"), x->icache_flushes);
+		p = put_str(p, "\n  }");
+	}
+	p = put_str(p, "\n]\n");
+	out->len = (size_t)(p - out->data);
+	out->data[out->len] = '\0';
+	free(r);
 	return fs_buf_status(out);
 }
 
