@@ -66,6 +66,10 @@ typedef struct machvm_task_stats {
 /* Unknown task: KERN_INVALID_ARGUMENT. */
 kern_return_t machvm_task_stats(task_t task, machvm_task_stats_t *stats);
 
+/* The number of regions (map entries) of a task, in O(1); unknown task:
+ * KERN_INVALID_ARGUMENT.  machvm_task_stats has it too, but walks the map. */
+kern_return_t machvm_task_region_count(task_t task, size_t *count);
+
 /*
  * The ids of the live tasks, ascending.  Fills at most cap ids into ids and
  * sets *count to the number of live tasks (which may exceed cap).

@@ -410,6 +410,18 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 	return KERN_SUCCESS;
 }
 
+kern_return_t machvm_task_region_count(task_t id, size_t *count)
+{
+	if (count == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct task *t = task_lookup(id);
+	if (t == NULL || !task_lock_live(t, id))
+		return KERN_INVALID_ARGUMENT;
+	*count = t->map.store.nentries;
+	task_unlock(t);
+	return KERN_SUCCESS;
+}
+
 kern_return_t machvm_task_stats(task_t id, machvm_task_stats_t *s)
 {
 	if (s == NULL)

@@ -162,9 +162,9 @@ run_create(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 static long long
 region_count(task_t task)
 {
-	machvm_task_stats_t s;
+	size_t n;
 
-	return machvm_task_stats(task, &s) == KERN_SUCCESS ? (long long)s.regions : -1;
+	return machvm_task_region_count(task, &n) == KERN_SUCCESS ? (long long)n : -1;
 }
 
 /*

@@ -342,3 +342,18 @@ TEST(page_size_64k)
 	CHECK_EQ(r.size, 0x10000);
 	CHECK_KR(region(t, 0x40000, &r), KERN_NO_SPACE);
 }
+
+TEST(region_count_matches_the_walk)
+{
+	task_t t = harness_task();
+	size_t n = 99;
+	CHECK_KR(machvm_task_region_count(t, &n), KERN_SUCCESS);
+	CHECK_EQ(n, 0);
+	harness_alloc(t, 0x10000, 4 * P);
+	CHECK_KR(vm_protect(t, 0x11000, P, FALSE, VM_PROT_READ), KERN_SUCCESS);
+	CHECK_KR(machvm_task_region_count(t, &n), KERN_SUCCESS);
+	CHECK_EQ(n, (size_t)harness_region_count(t));
+	CHECK_EQ(n, 3);
+	CHECK_KR(task_terminate(t), KERN_SUCCESS);
+	CHECK_KR(machvm_task_region_count(t, &n), KERN_INVALID_ARGUMENT);
+}
