@@ -26,7 +26,18 @@
  * or copied, so the mixed cases do not predict them; the case
  * random_coalesce keeps one task to allocate / protect / inherit / attribute
  * / wire calls, where the entries are exactly the maximal runs of equal
- * pages, and checks the region list exactly.
+ * pages, and checks the region list exactly (wiring gives each entry piece
+ * without an object one of its own, after clipping, so objects are modelled
+ * there too).  random_dense crowds many tasks onto a dozen pages to grow
+ * long aliasing and shadow chains.
+ *
+ * Where the semantics leave a choice the model says which it takes: a
+ * remapped page keeps its source's machine attributes and starts with zero
+ * flush counts; a forked page keeps both.  Where two checks have no fixed
+ * order (vm_remap's source against its target; vm_copy's two range
+ * conversions) either code is accepted.  A data-path range whose first byte
+ * is valid but which leaves the user range is not generated (the first-byte
+ * rule and the range rule disagree there).
  *
  * MACHVM_SEED=n replays a run (the seed is printed at the start of every case
  * and in every failure), MACHVM_RANDOM_STEPS=n changes the number of steps,
@@ -92,6 +103,7 @@ static uint64_t case_seed, rng;
 static const char *case_name;
 static long step;
 static int focused;               /* random_coalesce: one task, predictable entries */
+static uint64_t span = NWIN;      /* the low pages most ranges are drawn from */
 static int trace;
 
 static struct mtask *live[MAXT];
@@ -710,7 +722,7 @@ static int settle(const char *what, kern_return_t got, const struct want *w)
 static uint64_t pick_pn(void)
 {
 	if (chance(88))
-		return rnd(NWIN + 4);
+		return rnd(span + 4);
 	return TOP0 - 2 + rnd(NTOP + 4);
 }
 
@@ -762,7 +774,7 @@ static void pick_range(struct mtask *m, uint64_t *addr, uint64_t *size)
 		return;
 	uint64_t r = rnd(100);
 	if (r < 4) {
-		*addr = (1 + rnd(NWIN + 2)) * PG + (chance(50) ? rnd(PG) : 0);
+		*addr = (1 + rnd(span + 2)) * PG + (chance(50) ? rnd(PG) : 0);
 		*size = 0;
 		return;
 	}
@@ -797,7 +809,7 @@ static void pick_range(struct mtask *m, uint64_t *addr, uint64_t *size)
 			*size = pick_size();
 			return;
 		default:        /* a huge range from the window */
-			*addr = (1 + rnd(NWIN)) * PG;
+			*addr = (1 + rnd(span)) * PG;
 			*size = (uint64_t)1 << (30 + rnd(16));
 			return;
 		}
@@ -819,7 +831,7 @@ static void pick_data_range(struct mtask *m, uint64_t *addr, uint64_t *size)
 		*addr += rnd(PG);
 	if (r < 4) {
 		*size = 0;
-		*addr = (1 + rnd(NWIN)) * PG + rnd(PG);
+		*addr = (1 + rnd(span)) * PG + rnd(PG);
 	} else if (r < 8) {
 		if (chance(50)) {
 			*addr = UINT64_MAX - rnd(PG);
@@ -1496,7 +1508,7 @@ static void op_remap(void)
 	uint64_t taddr;
 	if (anywhere) {
 		uint64_t h = rnd(100);
-		taddr = h < 40 ? 0 : h < 80 ? rnd(NWIN + 2) * PG + rnd(PG) :
+		taddr = h < 40 ? 0 : h < 80 ? rnd(span + 2) * PG + rnd(PG) :
 		        h < 90 ? (TOP0 - 1 + rnd(NTOP + 2)) * PG : MACHVM_USER_MAX + rnd(1ULL << 40);
 	} else {
 		taddr = pick_pn() * PG + (chance(20) ? rnd(PG) : 0);
@@ -2053,8 +2065,10 @@ static long steps_wanted(long dflt)
 	return dflt;
 }
 
-static void run(const char *name, uint64_t salt, const struct mix *mix, long nsteps, int focus)
+static void run(const char *name, uint64_t salt, const struct mix *mix, long nsteps, int focus,
+                uint64_t low_span)
 {
+	span = low_span;
 	model_reset();
 	memset(stats, 0, sizeof stats);
 	machvm_set_panic_hook(panic_hook);
@@ -2072,6 +2086,8 @@ static void run(const char *name, uint64_t salt, const struct mix *mix, long nst
 		if (kr != KERN_SUCCESS)
 			FAIL("task_create: %s", krn(kr));
 		logop("task_create(0, FALSE) -> %u", id);
+		if (i == 0 && id != 1)
+			FAIL("the first task of a fresh host is %u, not 1", id);
 		max_id = id > max_id ? id : max_id;
 		live[nlive++] = mtask_new(id, TASK_NULL);
 	}
@@ -2082,6 +2098,13 @@ static void run(const char *name, uint64_t salt, const struct mix *mix, long nst
 	fprintf(stderr, "test_random: %s done, calls (succeeded/failed):", name);
 	for (int i = 0; i < NSTAT && stats[i].name[0]; i++)
 		fprintf(stderr, " %s %ld/%ld", stats[i].name, stats[i].ok, stats[i].failed);
+	machvm_host_stats_t hs;
+	if (machvm_host_stats(&hs) == KERN_SUCCESS)
+		fprintf(stderr, "; engine: %llu faults, %llu cow, %llu shadows, %llu collapses, "
+		        "%llu bypasses, %llu pages copied",
+		        (unsigned long long)hs.faults, (unsigned long long)hs.cow_faults,
+		        (unsigned long long)hs.shadows_created, (unsigned long long)hs.collapses,
+		        (unsigned long long)hs.bypasses, (unsigned long long)hs.pages_copied);
 	fprintf(stderr, "\n");
 	for (int i = 0; i < nlive; i++)
 		mtask_free_pages(live[i]);
@@ -2100,6 +2123,12 @@ static const struct mix mix_sharing = {
 	.terminate = 4,
 };
 
+static const struct mix mix_dense = {
+	.allocate = 8, .deallocate = 4, .protect = 4, .inherit = 8, .map_inherit = 2,
+	.wire = 4, .attr = 2, .write = 30, .read = 6, .copy = 6, .remap = 14, .create = 10,
+	.terminate = 5,
+};
+
 static const struct mix mix_coalesce = {
 	.allocate = 16, .deallocate = 7, .protect = 18, .inherit = 10, .map_inherit = 5,
 	.wire = 14, .attr = 14,
@@ -2107,15 +2136,22 @@ static const struct mix mix_coalesce = {
 
 TEST(random_mixed)
 {
-	run("random_mixed", 1, &mix_all, steps_wanted(8000), 0);
+	run("random_mixed", 1, &mix_all, steps_wanted(8000), 0, NWIN);
 }
 
 TEST(random_sharing)
 {
-	run("random_sharing", 2, &mix_sharing, steps_wanted(8000), 0);
+	run("random_sharing", 2, &mix_sharing, steps_wanted(8000), 0, NWIN);
+}
+
+/* Few pages, many tasks writing, sharing and copying them: long aliasing
+ * and shadow chains, collapses and bypasses. */
+TEST(random_dense)
+{
+	run("random_dense", 4, &mix_dense, steps_wanted(8000), 0, 12);
 }
 
 TEST(random_coalesce)
 {
-	run("random_coalesce", 3, &mix_coalesce, steps_wanted(10000), 1);
+	run("random_coalesce", 3, &mix_coalesce, steps_wanted(10000), 1, 40);
 }
