@@ -10,8 +10,10 @@ another one (cat, ls, stat), expecting the new state.
 import errno
 import json
 import os
+import signal
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -510,8 +512,11 @@ def test_fresh_while_others_list_and_look_up(mount_factory, args):
     regions = m.tp(t, 'regions')
     loop = ('while :; do ls -l "$1" > /dev/null; for n in "$1"/*; do '
             '[ -e "$n/protection" ]; done; done')
+    # Each loop in its own process group, so that killing it also kills
+    # the ls it may be running (else that ls keeps the mount busy).
     others = [subprocess.Popen(['sh', '-c', loop, 'sh', regions],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
               for _ in range(2)]
     try:
         for i in range(60):
@@ -524,6 +529,13 @@ def test_fresh_while_others_list_and_look_up(mount_factory, args):
             assert names(m, t) == [hx(A)]
     finally:
         for p in others:
-            p.kill()
+            os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+        for p in others:        # until the group's last ls has exited too
+            for _ in range(500):
+                try:
+                    os.killpg(p.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.01)
     assert_regions(m, t, [A])
