@@ -47,9 +47,10 @@
 
 #include <machvm/machvm.h>
 
+#include "bench_common.h"
+
 #define MAX_SIZES        8
 #define TOUCH_PAGES      10000       /* the largest M */
-#define MAP_MARGIN       64          /* VMAs kept free besides the N entries */
 #define CALL_SAMPLES     31          /* samples per one-page call pair ... */
 #define CALL_PAIRS       200         /* ... each this many back-and-forth pairs */
 #define CALL_WARMUP      3           /* samples run first and thrown away */
@@ -126,21 +127,6 @@ static enum verdict ratio_verdict(double engine, double linux_, double limit)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The median of n samples (sorts them in place). */
 static double median(uint64_t *s, int n)
 {
@@ -196,92 +182,6 @@ static size_t malloc_in_use(void)
 
 /* ---- the Linux side: vm.max_map_count and counting VMAs ----------------- */
 
-#define MAX_MAP_COUNT "/proc/sys/vm/max_map_count"
-
-static long original_max_map_count = -1;   /* >= 0 once we raised it */
-
-static long read_long_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static int write_long_file(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fprintf(f, "%ld\n", v) > 0;
-	if (fclose(f) != 0)
-		ok = 0;
-	return ok ? 0 : -1;
-}
-
-/* The number of VMAs of this process: the lines of /proc/self/maps. */
-static long count_vmas(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	long lines = 0;
-	int c;
-
-	if (!f)
-		return -1;
-	while ((c = getc(f)) != EOF)
-		if (c == '\n')
-			lines++;
-	fclose(f);
-	return lines;
-}
-
-/*
- * Makes room for n more VMAs under vm.max_map_count, raising the limit if
- * needed (we run as root), and returns the n that fits: n itself, or a
- * smaller one if the limit could not be raised.  Says what it did.
- */
-static long fit_map_count(long n)
-{
-	long limit = read_long_file(MAX_MAP_COUNT);
-	long have = count_vmas();
-	long need = n + have + MAP_MARGIN;
-
-	if (limit < 0 || have < 0) {
-		note("could not read %s or /proc/self/maps; N=%ld used as is", MAX_MAP_COUNT, n);
-		return n;
-	}
-	if (need <= limit)
-		return n;
-	if (write_long_file(MAX_MAP_COUNT, need) == 0 &&
-	    read_long_file(MAX_MAP_COUNT) >= need) {
-		if (original_max_map_count < 0)
-			original_max_map_count = limit;
-		note("vm.max_map_count raised from %ld to %ld for N=%ld (restored at exit)",
-		     limit, need, n);
-		return n;
-	}
-	note("vm.max_map_count is %ld and could not be raised (%s): N=%ld capped to %ld",
-	     limit, strerror(errno), n, limit - have - MAP_MARGIN);
-	return limit - have - MAP_MARGIN;
-}
-
-static void restore_map_count(void)
-{
-	if (original_max_map_count < 0)
-		return;
-	if (write_long_file(MAX_MAP_COUNT, original_max_map_count) == 0)
-		note("vm.max_map_count restored to %ld", original_max_map_count);
-	else
-		note("could not restore vm.max_map_count to %ld", original_max_map_count);
-	original_max_map_count = -1;
-}
 
 /* ---- the layout both sides build ---------------------------------------- */
 
@@ -428,7 +328,7 @@ static char *lx_map_isolated(size_t len)
 
 static void linux_side(long n, struct side *out)
 {
-	long before = count_vmas(), made;
+	long before = count_lines("/proc/self/maps"), made;
 	size_t len = (size_t)n * 2 * page;
 	char *map = lx_map_isolated(len);
 	char *touch = lx_map_isolated(TOUCH_PAGES * page);
@@ -440,7 +340,7 @@ static void linux_side(long n, struct side *out)
 	for (long e = 1; e < n; e += 2)
 		if (mprotect(map + entry_offset(e), 2 * page, PROT_READ) != 0)
 			die("mprotect while making %ld VMAs: %s", n, strerror(errno));
-	made = count_vmas() - before;
+	made = count_lines("/proc/self/maps") - before;
 	if (made != n + 1)
 		note("linux N=%ld: /proc/self/maps grew by %ld VMAs, expected %ld", n, made, n + 1);
 
@@ -449,7 +349,7 @@ static void linux_side(long n, struct side *out)
 	out->protect = time_pairs(lx_protect_pair, map + entry_offset(mid), "linux mprotect");
 	out->inherit = time_pairs(lx_inherit_pair, map + entry_offset(mid + 2), "linux madvise");
 	out->wire = time_pairs(lx_wire_pair, map + entry_offset(mid + 4), "linux mlock");
-	if (count_vmas() - before != made)
+	if (count_lines("/proc/self/maps") - before != made)
 		note("linux N=%ld: VMA count changed across the one-page calls", n);
 
 	for (size_t s = 0; s < NSTEPS; s++) {
@@ -877,13 +777,12 @@ int main(int argc, char **argv)
 		snprintf(kernel, sizeof(kernel), "unknown");
 
 	/* A run that dies half-way must not leave the sysctl raised. */
-	atexit(restore_map_count);
 	machvm_set_panic_hook(panic_hook);
 	EOK(machvm_host_start(page));
 
 	printf("# engine_bench: libmachvm vs the Linux kernel\n\n");
 	printf("kernel %s, %ld CPUs, page %zu B, vm.max_map_count %ld, %s build\n",
-	       kernel, sysconf(_SC_NPROCESSORS_ONLN), page, read_long_file(MAX_MAP_COUNT),
+	       kernel, sysconf(_SC_NPROCESSORS_ONLN), page, read_long(MAX_MAP_COUNT),
 #ifdef MACHVM_DEBUG
 	       "DEBUG (invariant checker on: engine figures are not meaningful)"
 #elif defined(NDEBUG)

@@ -45,11 +45,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
+
 /* The address machvmfs and the floor put region 0 at; the floor's default. */
 #define BASE          0x100000000ULL
 #define TOUCH_PAGES   10000        /* the largest M */
 #define CHUNK         60000        /* bytes per ctl write: whole lines */
-#define MAP_MARGIN    64
 #define LIST_BUF      32768        /* getdents64 buffer, as glibc's readdir */
 
 /* Targets (see README.md). */
@@ -261,14 +262,6 @@ static void write_csv(void)
 
 /* ---- time and samples ---------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_until(uint64_t t)
 {
 	struct timespec ts = { (time_t)(t / 1000000000u), (long)(t % 1000000000u) };
@@ -291,13 +284,6 @@ static void push(struct samples *s, uint64_t x)
 			die("out of memory");
 	}
 	s->v[s->n++] = x;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* The p-th percentile (0..100) of s, nearest rank; NAN if empty. */
@@ -755,85 +741,6 @@ static uint64_t run_cmd(char *const argv[])
 
 /* ---- Linux: a process with n mappings -------------------------------------- */
 
-#define MAX_MAP_COUNT "/proc/sys/vm/max_map_count"
-
-static long original_max_map_count = -1;
-
-static long read_long(const char *path)
-{
-	char buf[64];
-
-	return slurp(path, buf, sizeof buf) > 0 ? strtol(buf, NULL, 10) : -1;
-}
-
-static long count_lines(const char *path)
-{
-	static char buf[1 << 20];
-	int fd = open(path, O_RDONLY);
-	long lines = 0;
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	while ((r = read(fd, buf, sizeof buf)) > 0)
-		for (ssize_t i = 0; i < r; i++)
-			lines += buf[i] == '\n';
-	close(fd);
-	return lines;
-}
-
-static void restore_map_count(void);
-
-/* Killed (tools/bench/run stopped): put the sysctl back, then die of the signal. */
-static void on_signal(int sig)
-{
-	restore_map_count();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void restore_map_count(void)
-{
-	char v[32];
-	int fd;
-
-	if (original_max_map_count < 0)
-		return;
-	fd = open(MAX_MAP_COUNT, O_WRONLY);
-	snprintf(v, sizeof v, "%ld\n", original_max_map_count);
-	if (fd < 0 || write(fd, v, strlen(v)) < 0)
-		fprintf(stderr, "fs_bench: could not restore vm.max_map_count to %ld\n",
-		        original_max_map_count);
-	if (fd >= 0)
-		close(fd);
-	original_max_map_count = -1;
-}
-
-/* Room for n more VMAs under vm.max_map_count: raises it if needed (restored
- * at exit), else says so and returns the n that fits. */
-static long fit_map_count(long n)
-{
-	long limit = read_long(MAX_MAP_COUNT), have = count_lines("/proc/self/maps");
-	long need = n + have + MAP_MARGIN;
-	char v[32];
-	int fd;
-
-	if (limit < 0 || have < 0 || need <= limit)
-		return n;
-	fd = open(MAX_MAP_COUNT, O_WRONLY);
-	snprintf(v, sizeof v, "%ld\n", need);
-	if (fd >= 0 && write(fd, v, strlen(v)) > 0 && close(fd) == 0 &&
-	    read_long(MAX_MAP_COUNT) >= need) {
-		if (original_max_map_count < 0)
-			original_max_map_count = limit;
-		note("vm.max_map_count raised from %ld to %ld for N=%ld (restored at exit)",
-		     limit, need, n);
-		return n;
-	}
-	note("vm.max_map_count is %ld and could not be raised: Linux N=%ld capped to %ld",
-	     limit, n, limit - have - MAP_MARGIN);
-	return limit - have - MAP_MARGIN;
-}
 
 /* len bytes with an unmapped page on each side, so they never merge. */
 static char *map_isolated(size_t len)
@@ -2027,10 +1934,6 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGHUP, on_signal);
-	atexit(restore_map_count);
 	page = (size_t)sysconf(_SC_PAGESIZE);
 	if (!mv_root)
 		usage();
