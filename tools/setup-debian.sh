@@ -2,7 +2,7 @@
 # Installs what machvmfs needs to build, run and test on Debian 12 (as root).
 # Safe to run again: apt-get skips what is already there.
 set -euo pipefail
-packages=(gcc scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 python3-pytest
+packages=(gcc g++ scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 python3-pytest
           util-linux binutils)
 missing=()
 for p in "${packages[@]}"; do

@@ -1,25 +1,40 @@
 /*
  * kern_return.h - Mach return codes, with the numeric values Mach uses.
+ *
+ * What each code means in libmachvm, and which call returns it when, is in
+ * docs/semantics.md (section 1.3 and each call's section).
  */
 #ifndef MACHVM_KERN_RETURN_H
 #define MACHVM_KERN_RETURN_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef int kern_return_t;
 
-#define KERN_SUCCESS             0
-#define KERN_INVALID_ADDRESS     1
-#define KERN_PROTECTION_FAILURE  2
-#define KERN_NO_SPACE            3
-#define KERN_INVALID_ARGUMENT    4
-#define KERN_FAILURE             5
-#define KERN_RESOURCE_SHORTAGE   6
-#define KERN_NO_ACCESS           8
-#define KERN_INVALID_NAME       15
-#define KERN_INVALID_TASK       16
-#define KERN_INVALID_VALUE      18
-#define KERN_INVALID_HOST       22
+#define KERN_SUCCESS             0   /* done */
+#define KERN_INVALID_ADDRESS     1   /* outside the user range, or unallocated memory */
+#define KERN_PROTECTION_FAILURE  2   /* a protection forbids the request */
+#define KERN_NO_SPACE            3   /* no room to place memory; vm_region: nothing at or above */
+#define KERN_INVALID_ARGUMENT    4   /* bad value, NULL pointer, overflowing range, task not alive */
+#define KERN_FAILURE             5   /* vm_wire refused; host already running; export/import state */
+#define KERN_RESOURCE_SHORTAGE   6   /* out of memory */
+#define KERN_NO_ACCESS           8   /* defined for completeness; never returned */
+#define KERN_INVALID_NAME       15   /* defined for completeness; never returned */
+#define KERN_INVALID_TASK       16   /* task_create: parent not alive; vm_wire: task not alive */
+#define KERN_INVALID_VALUE      18   /* vm_wire: access bits outside rwx */
+#define KERN_INVALID_HOST       22   /* not a host port (vm_wire: not the privileged one) */
 
-/* "KERN_SUCCESS", "KERN_INVALID_ADDRESS", ...; "KERN_UNKNOWN" for any other value. */
+/*
+ * The name of a code: "KERN_SUCCESS", "KERN_INVALID_ADDRESS", ... for the
+ * codes above, "KERN_UNKNOWN" for any other value.  Never NULL; a static
+ * string.  Needs no running host.
+ */
 const char *kern_return_name(kern_return_t kr);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

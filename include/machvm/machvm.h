@@ -1,7 +1,8 @@
 /*
  * machvm.h - libmachvm: the Mach VM calls plus what a user-space engine
  * needs around them (starting the host, counters, the extended region report,
- * whole-map snapshots, the invariant checker).
+ * whole-map snapshots, the invariant checker).  docs/semantics.md, section 4,
+ * describes each; vm.h states the conventions ("not alive", ranges).
  */
 #ifndef MACHVM_MACHVM_H
 #define MACHVM_MACHVM_H
@@ -15,20 +16,28 @@
 extern "C" {
 #endif
 
-/* The lowest and the highest-plus-one user address, given the page size P. */
+/* The user range is [P, MACHVM_USER_MAX), P the page size: the lowest user
+ * address is P (page 0 is never mapped), the highest plus one is 2^47. */
 #define MACHVM_USER_MAX  ((vm_address_t)1 << 47)
 
 /*
  * Starts the host with page size page_size (0 means 4096; else a power of two
- * from 4096 to 65536).  KERN_INVALID_ARGUMENT for another size,
- * KERN_FAILURE if the host is already running.  Call once before anything else.
+ * from 4096 to 65536).  Call it before any other engine call; the VM calls do
+ * not check that the host runs.  Task and object ids start at 1.
+ *   KERN_INVALID_ARGUMENT   another size (checked first, also while running)
+ *   KERN_FAILURE            the host is already running; nothing changed
+ *   KERN_SUCCESS
  */
 kern_return_t machvm_host_start(vm_size_t page_size);
 
-/* Terminates every task and frees everything; the host may be started again. */
+/* Terminates every task, frees every object and zeroes every counter; the
+ * host may then be started again, with any page size.  Nothing if the host
+ * is not running.  No other call may run meanwhile. */
 void machvm_host_stop(void);
 
-/* Counters.  Host counters of events (faults ...) include terminated tasks. */
+/* Counters.  Host counters of events (faults ...) include terminated tasks.
+ * A read of a page not in the entry's top object counts as a fault (a
+ * zero-fill fault if no object has it) though it allocates nothing. */
 typedef struct machvm_host_stats {
 	uint64_t page_size;
 	uint64_t tasks;              /* live tasks */
@@ -46,6 +55,10 @@ typedef struct machvm_host_stats {
 	uint64_t pages_copied;       /* pages copied (COW faults and eager copies) */
 } machvm_host_stats_t;
 
+/* The host's counters.  Each task's share is consistent in itself; on a busy
+ * host the sum is not one atomic picture.
+ *   KERN_INVALID_ARGUMENT   stats is NULL
+ *   KERN_SUCCESS */
 kern_return_t machvm_host_stats(machvm_host_stats_t *stats);
 
 typedef struct machvm_task_stats {
@@ -54,32 +67,44 @@ typedef struct machvm_task_stats {
 	boolean_t parent_alive;
 	uint64_t regions;            /* map entries */
 	uint64_t virtual_size;       /* bytes mapped */
-	uint64_t resident_pages;     /* distinct mapped pages that have bytes */
+	uint64_t resident_pages;     /* pages of its entries that have bytes
+	                                somewhere in their chains */
 	uint64_t wired_pages;        /* pages in wired entries */
 	uint64_t objects;            /* distinct objects mapped directly */
-	uint64_t max_shadow_depth;   /* longest shadow chain behind an entry */
+	uint64_t max_shadow_depth;   /* longest shadow chain behind an entry
+	                                (objects behind the top one) */
 	uint64_t faults;
 	uint64_t zero_fill_faults;
 	uint64_t cow_faults;
 } machvm_task_stats_t;
 
-/* Unknown task: KERN_INVALID_ARGUMENT. */
+/* One task's counters; walks its map.
+ *   KERN_INVALID_ARGUMENT   stats is NULL, or task is not alive
+ *   KERN_SUCCESS */
 kern_return_t machvm_task_stats(task_t task, machvm_task_stats_t *stats);
 
-/* The number of regions (map entries) of a task, in O(1); unknown task:
- * KERN_INVALID_ARGUMENT.  machvm_task_stats has it too, but walks the map. */
+/* The number of regions (map entries) of a task, in O(1).
+ * machvm_task_stats has it too, but walks the map.
+ *   KERN_INVALID_ARGUMENT   count is NULL, or task is not alive
+ *   KERN_SUCCESS */
 kern_return_t machvm_task_region_count(task_t task, size_t *count);
 
 /*
  * The ids of the live tasks, ascending.  Fills at most cap ids into ids and
- * sets *count to the number of live tasks (which may exceed cap).
+ * sets *count to the number of live tasks (which may exceed cap; ids NULL
+ * with cap 0 asks for the count only).
+ *   KERN_INVALID_ARGUMENT   count is NULL, or ids is NULL with cap > 0
+ *   KERN_SUCCESS
  */
 kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count);
 
-/* TRUE if task names a live task. */
+/* TRUE if task names a live task (FALSE for TASK_NULL, unknown and
+ * terminated ids). */
 boolean_t machvm_task_alive(task_t task);
 
-/* One region (one map entry), everything the engine can say about it. */
+/* One region (one map entry), everything the engine can say about it.
+ * docs/semantics.md, section 2.10, says how the derived figures (share mode,
+ * shadow depth, ref count, resident pages) are computed. */
 typedef struct vm_region_extended_info {
 	vm_address_t start;
 	vm_size_t    size;
@@ -91,8 +116,13 @@ typedef struct vm_region_extended_info {
 	uint64_t     object_id;         /* 0: no object yet */
 	vm_offset_t  offset;            /* offset in that object */
 	unsigned int share_mode;        /* SM_* */
-	unsigned int shadow_depth;      /* deepest shadow level pages are read from */
-	unsigned int ref_count;         /* as XNU's extended info reports it */
+	unsigned int shadow_depth;      /* deepest shadow level pages are read
+	                                   from; the whole chain length if some
+	                                   page has bytes nowhere */
+	unsigned int ref_count;         /* as XNU's extended info reports it: the
+	                                   top object's references plus, for each
+	                                   of the first shadow_depth objects
+	                                   behind it, its references minus one */
 	uint64_t     resident_pages;    /* pages of the region that have bytes */
 	unsigned int wired_count;
 	vm_machine_attribute_val_t cache;      /* MATTR_VAL_ON / OFF */
@@ -103,32 +133,46 @@ typedef struct vm_region_extended_info {
 	uint64_t     icache_flushes;
 } vm_region_extended_info_t;
 
-/* As vm_region (look-forward, KERN_NO_SPACE past the end), the full report. */
+/*
+ * As vm_region, the full report: looks forward from *address (the entry
+ * holding it, else the first above) and sets *address to its start.
+ *   KERN_INVALID_ARGUMENT   address or info is NULL; task is not alive
+ *   KERN_NO_SPACE           no entry at or above *address
+ *   KERN_SUCCESS
+ */
 kern_return_t vm_region_extended(task_t task, vm_address_t *address,
                                  vm_region_extended_info_t *info);
 
 /*
  * A consistent snapshot of the whole map: every region, in address order,
- * taken atomically.  *regions is malloc'd (free() it); NULL when *count is 0.
- * KERN_RESOURCE_SHORTAGE if memory runs out.  O(entries) plus the pages the
+ * taken atomically, as vm_region_extended reports it.  *regions is malloc'd
+ * (free() it); NULL when *count is 0.  O(entries) plus the pages the
  * resident counts look at.
+ *   KERN_INVALID_ARGUMENT    regions or count is NULL; task is not alive
+ *   KERN_RESOURCE_SHORTAGE   out of memory (*regions, *count untouched)
+ *   KERN_SUCCESS
  */
 kern_return_t machvm_region_snapshot(task_t task,
                                      vm_region_extended_info_t **regions,
                                      size_t *count);
 
 /* "cow", "private", "empty", "shared", "trueshared", "private_aliased",
- * "shared_aliased"; "unknown" for anything else. */
+ * "shared_aliased"; "unknown" for anything else.  A static string. */
 const char *machvm_share_mode_name(unsigned int share_mode);
 
 /*
  * The invariant checker: every map sorted and disjoint, inside the user
- * range, page aligned, cur within max, wired entries resident, gap
- * bookkeeping right; every object's reference count equal to the references
- * found.  Returns KERN_SUCCESS, or panics (below) with the offending map
- * written into the message.  Debug builds (MACHVM_DEBUG) run it after every
- * call that changes anything; MACHVM_CHECK=0 in the environment turns that
- * off for a process, for speed.
+ * range, page aligned, cur within max, no two mergeable neighbours, wired
+ * entries resident in their own object, shared entries never needs_copy,
+ * gap bookkeeping right; every object's reference count equal to the
+ * references found, no object left that only its shadow refers to; the
+ * host's object and page counts right.
+ *   KERN_SUCCESS             all holds
+ *   KERN_RESOURCE_SHORTAGE   the checker ran out of memory
+ * A broken invariant panics (below) with the offending map written into the
+ * message.  Debug builds (MACHVM_DEBUG) run it after every call that changes
+ * anything; MACHVM_CHECK=0 in the environment turns that off for a process,
+ * for speed.  In release builds call it only while no other call runs.
  */
 kern_return_t machvm_check(void);
 
@@ -136,6 +180,7 @@ kern_return_t machvm_check(void);
  * The engine never prints.  A broken invariant calls the panic hook with a
  * description (map dump included) and then abort()s.  The default hook does
  * nothing; programs install one that writes the message where they log.
+ * NULL restores the default.  Set it before calls run.
  */
 typedef void (*machvm_panic_hook_t)(const char *message);
 void machvm_set_panic_hook(machvm_panic_hook_t hook);

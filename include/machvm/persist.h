@@ -8,7 +8,7 @@
  *
  * Import data is input from outside and is checked in full: a failed
  * import leaves the host stopped, with nothing of the data kept, and
- * machvm_import_error() says what was wrong.
+ * machvm_import_error() says what was wrong.  docs/semantics.md, section 5.
  */
 #ifndef MACHVM_PERSIST_H
 #define MACHVM_PERSIST_H
@@ -68,10 +68,10 @@ typedef struct machvm_entry_desc {
 } machvm_entry_desc_t;
 
 /*
- * The export's callbacks.  Each gets the caller's arg first and returns 0 to
- * go on, anything else to stop the export.  They run with the engine's
- * locks held: they must not call the engine.  `bytes` is one page, valid
- * only during the call.
+ * The export's callbacks, all required.  Each gets the caller's arg first and
+ * returns 0 to go on, anything else to stop the export.  They run with the
+ * engine's locks held: they must not call the engine.  `bytes` is one page
+ * (P bytes), valid only during the call.
  */
 struct machvm_export_ops {
 	int (*host)(void *arg, const machvm_host_desc_t *host);
@@ -89,9 +89,13 @@ struct machvm_export_ops {
  *   resident pages in ascending index order; then task() for every live
  *   task in ascending id order, each followed by entry() for its map
  *   entries in address order.
- * This is exactly the order the import takes.  KERN_SUCCESS; KERN_FAILURE
- * if the host is not running or a callback stopped the walk;
- * KERN_RESOURCE_SHORTAGE if memory ran out.  Nothing is changed.
+ * This is exactly the order the import takes.  Nothing is changed.
+ *   KERN_INVALID_ARGUMENT    ops or one of its callbacks is NULL
+ *   KERN_FAILURE             a callback returned non-zero (the walk stops)
+ *   KERN_RESOURCE_SHORTAGE   memory ran out
+ *   KERN_SUCCESS
+ * The host is not checked to be running: a host that is not running is
+ * reported as one with no objects and no tasks.
  */
 kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg);
 
@@ -99,20 +103,42 @@ kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg)
  * The import, in the export's order:
  *
  *   machvm_import_begin     the host must not be running; starts it (empty)
- *   machvm_import_object    each object after its shadow
- *   machvm_import_page      P bytes of a page of an object already given
- *   machvm_import_task      tasks in ascending id order
+ *                           with the description's page size
+ *   machvm_import_object    each object after its shadow (backing object):
+ *                           id 1 .. next_object_id - 1, each once; size a
+ *                           non-zero multiple of P up to 2^47; shadow_offset
+ *                           page aligned, the window inside the shadow
+ *   machvm_import_page      P bytes of a page of an object already given;
+ *                           index below the object's pages, each once
+ *   machvm_import_task      tasks in ascending id order, id 1 ..
+ *                           next_task_id - 1, parent 0 or a lower id
  *   machvm_import_entry     a task's entries after it, in address order,
- *                           each naming an object already given (or 0)
- *   machvm_import_end       checks the whole, builds the host, and runs the
- *                           invariant checker; the host is then ready
+ *                           not overlapping, page aligned in [P, 2^47);
+ *                           protections rwx with cur within max; a valid
+ *                           inheritance; wired_count <= 65535; flush counts
+ *                           below 2^32; naming an object already given, the
+ *                           entry's window inside it (or 0: then neither
+ *                           shared nor wired)
+ *   machvm_import_end       checks the whole (every object used by an entry
+ *                           or an object; every map as the engine keeps
+ *                           maps), builds the host, and runs the invariant
+ *                           checker; the host is then ready
  *
  * Every call checks what it is given.  The first problem ends the import:
  * the call returns KERN_INVALID_ARGUMENT (KERN_RESOURCE_SHORTAGE if memory
  * ran out), the host is stopped, and later import calls return KERN_FAILURE
- * until the next machvm_import_begin.  machvm_import_begin on a running host
- * is KERN_FAILURE and changes nothing.  No other engine call may run while
- * an import is in progress.
+ * until the next machvm_import_begin.
+ *
+ * machvm_import_begin:
+ *   KERN_FAILURE             an import is already in progress
+ *   KERN_INVALID_ARGUMENT    host is NULL, its page size is not a power of
+ *                            two from 4096 to 65536, next_task_id is 0 or
+ *                            above 2^22, or next_object_id is 0 (nothing is
+ *                            started)
+ *   KERN_FAILURE             the host is running; nothing changed
+ *   KERN_SUCCESS
+ * machvm_import_end can also return KERN_FAILURE (host stopped) when another
+ * engine call ran during the import: none may.
  *
  * The rebuilt host reads exactly as the exported one did: the same tasks,
  * ids, regions, object ids, bytes, sharing and copy-on-write relations and
@@ -128,11 +154,13 @@ kern_return_t machvm_import_task(const machvm_task_desc_t *task);
 kern_return_t machvm_import_entry(task_t task, const machvm_entry_desc_t *entry);
 kern_return_t machvm_import_end(void);
 
-/* Gives up an import in progress (the host is stopped); nothing if none. */
+/* Gives up an import in progress (the host is stopped, the data dropped);
+ * nothing if none. */
 void machvm_import_abort(void);
 
-/* Why the last import failed, e.g. "object 7: shadow 9 was not given
- * before it"; "" if it did not fail. */
+/* Why the last import failed, e.g. "object 7: its shadow 9 was not given
+ * before it"; "" if it did not fail (machvm_import_begin clears it).  A
+ * static buffer, valid until the next import call. */
 const char *machvm_import_error(void);
 
 #ifdef __cplusplus
