@@ -137,8 +137,11 @@ void machvm_host_stop(void)
 	pthread_mutex_unlock(&host_lock);
 	if (!running)
 		return;
+	/* The host goes as a whole: its tasks' ends are not reported. */
+	vm_report_quiet(true);
 	for (task_t id = 1; id < last; id++)
 		(void)task_terminate(id);
+	vm_report_quiet(false);
 	pthread_mutex_lock(&host_lock);
 	while (task_free_list) {
 		struct task *t = task_free_list;
@@ -281,10 +284,31 @@ static void task_publish(struct task *t)
 	pthread_mutex_unlock(&host_lock);
 }
 
+/* The child is complete: it is reported (its map's TASK_CREATED). */
+static void task_created(struct task *c, struct machvm_call_args *a)
+{
+	vm_map_created(&c->map, c->id);
+	vm_report_task(&c->map);
+	if (a)
+		a->other = c->id;
+}
+
+/*
+ * The report is handed over before the child is published: nobody can name
+ * the child yet, so no report about it can come before this one.  A fork
+ * reports while it still holds the parent's lock.
+ */
 kern_return_t task_create(task_t parent, boolean_t inherit_memory, task_t *child_task)
 {
-	if (child_task == NULL)
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_TASK_CREATE);
+	if (a) {
+		a->task = parent;
+		a->flag = inherit_memory;
+	}
+	if (child_task == NULL) {
+		vm_report_end(KERN_INVALID_ARGUMENT);
 		return KERN_INVALID_ARGUMENT;
+	}
 	vm_call_enter();
 	kern_return_t kr = KERN_SUCCESS;
 	struct task *p = NULL, *c = NULL;
@@ -305,24 +329,35 @@ kern_return_t task_create(task_t parent, boolean_t inherit_memory, task_t *child
 			kr = KERN_INVALID_TASK;
 		} else {
 			vm_object_lock_acquire();
+			vm_report_task(&p->map);
 			kr = vm_map_fork(&p->map, &c->map);
+			if (kr == KERN_SUCCESS)
+				task_created(c, a);
 			vm_object_lock_release();
+			vm_report_end(kr);
 			task_unlock(p);
 		}
+	} else {
+		task_created(c, a);
 	}
 	if (kr != KERN_SUCCESS) {
 		task_recycle(c);
 		goto out;
 	}
+	vm_report_end(kr);
 	task_publish(c);
 	*child_task = c->id;
 out:
+	vm_report_end(kr);      /* only if not yet: the failures */
 	vm_call_exit(kr == KERN_SUCCESS);
 	return kr;
 }
 
 kern_return_t task_terminate(task_t id)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_TASK_TERMINATE);
+	if (a)
+		a->task = id;
 	vm_call_enter();
 	struct task *t = NULL;
 	pthread_mutex_lock(&host_lock);
@@ -333,14 +368,19 @@ kern_return_t task_terminate(task_t id)
 	}
 	pthread_mutex_unlock(&host_lock);
 	if (t == NULL) {
+		vm_report_end(KERN_INVALID_ARGUMENT);
 		vm_call_exit(false);
 		return KERN_INVALID_ARGUMENT;
 	}
 	pthread_mutex_lock(&t->lock);
 	t->dead = true;
 	vm_object_lock_acquire();
+	/* The task's end first, whole; then the objects its entries held. */
+	vm_report_task(&t->map);
+	vm_map_report_task(&t->map, MACHVM_CHANGE_TASK_TERMINATED);
 	vm_map_destroy(&t->map);
 	vm_object_lock_release();
+	vm_report_end(KERN_SUCCESS);
 	pthread_mutex_unlock(&t->lock);
 	task_recycle(t);
 	vm_call_exit(true);

@@ -9,6 +9,11 @@
  * The entries live in vm_map_store's tree, so lookups, clipping and
  * placement are O(log n).
  *
+ * Every change of a boundary (a clip, a merge, a moved boundary, an entry
+ * made or removed) moves the map's generation and is told to the call's
+ * report where it happens, so that the report holds what the engine really
+ * did; attribute changes are told by the operation that makes them.
+ *
  * A call that changes part of an entry first clips it, so the change applies
  * to whole entries, and afterwards merges equal neighbours again
  * (coalescing), so that a round trip such as protecting a page and
@@ -70,6 +75,15 @@ static void entry_copy_payload(struct vm_map_entry *to, const struct vm_map_entr
 	to->flags = from->flags;
 }
 
+/* A boundary of m changed: the generation moves and the report hears of it. */
+static inline void boundary(struct vm_map *m, machvm_change_kind_t kind,
+                            vm_address_t start, vm_address_t end,
+                            vm_address_t at, vm_address_t to, uint64_t count)
+{
+	m->gen++;
+	vm_report_map_change(m->task, kind, start, end, at, to, count);
+}
+
 static void entry_release(struct vm_map *m, struct vm_map_entry *e)
 {
 	vm_map_store_remove(&m->store, e);
@@ -85,6 +99,8 @@ void vm_map_init(struct vm_map *m)
 	m->size = 0;
 	m->free_entries = NULL;
 	m->nfree = 0;
+	m->task = TASK_NULL;
+	m->gen = 0;
 }
 
 void vm_map_destroy(struct vm_map *m)
@@ -97,6 +113,20 @@ void vm_map_destroy(struct vm_map *m)
 		free(e);
 	}
 	m->nfree = 0;
+}
+
+void vm_map_report_task(struct vm_map *m, machvm_change_kind_t kind)
+{
+	struct vm_map_store *st = &m->store;
+	vm_report_map_change(m->task, kind, st->first ? st->first->start : 0,
+	                     st->last ? st->last->end : 0, 0, 0, st->nentries);
+}
+
+void vm_map_created(struct vm_map *m, task_t id)
+{
+	m->task = id;
+	m->gen = 1;
+	vm_map_report_task(m, MACHVM_CHANGE_TASK_CREATED);
 }
 
 kern_return_t vm_map_spares_get(struct vm_map *m, struct vm_map_spares *s)
@@ -137,6 +167,7 @@ static void clip_start(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
 {
 	if (a <= e->start || a >= e->end)
 		return;
+	boundary(m, MACHVM_CHANGE_SPLIT, e->start, e->end, a, 0, 0);
 	struct vm_map_entry *n = spare_take(s);
 	entry_copy_payload(n, e);
 	n->start = e->start;
@@ -155,6 +186,7 @@ static void clip_end(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
 {
 	if (a <= e->start || a >= e->end)
 		return;
+	boundary(m, MACHVM_CHANGE_SPLIT, e->start, e->end, a, 0, 0);
 	struct vm_map_entry *n = spare_take(s);
 	entry_copy_payload(n, e);
 	n->start = a;
@@ -198,6 +230,7 @@ static bool merge_next(struct vm_map *m, struct vm_map_entry *e)
 	if (n == NULL || !mergeable(e, n))
 		return false;
 	vm_address_t end = n->end;
+	boundary(m, MACHVM_CHANGE_MERGED, e->start, end, n->start, 0, 0);
 	entry_release(m, n);            /* drops n's reference on the shared object */
 	m->size += end - e->end;
 	e->end = end;
@@ -239,6 +272,15 @@ static bool shift_boundary(struct vm_map *m, vm_address_t start, vm_address_t en
 	fn(&piece, arg);
 	if (suffix ? !mergeable(&piece, n) : !mergeable(n, &piece))
 		return false;
+	m->gen++;
+	if (vm_reporting()) {
+		/* The two entries' span, and the boundary's move, then the
+		 * piece that changed. */
+		vm_report_map_change(m->task, MACHVM_CHANGE_MOVED, suffix ? e->start : n->start,
+		                     suffix ? n->end : e->end, suffix ? end : start,
+		                     suffix ? start : end, 0);
+		vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, start, end, 0, 0, 0);
+	}
 	if (suffix) {
 		e->end = start;
 		n->start = start;
@@ -267,6 +309,7 @@ kern_return_t vm_map_apply_range(struct vm_map *m, vm_address_t start, vm_addres
 	vm_map_clip_range(m, start, end, &s);
 	for (struct vm_map_entry *e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next)
 		fn(e, arg);
+	vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, start, end, 0, 0, 0);
 	vm_map_coalesce_range(m, start, end);
 	vm_map_spares_put(m, &s);
 	return KERN_SUCCESS;
@@ -298,6 +341,7 @@ kern_return_t vm_map_enter(struct vm_map *m, vm_address_t start, vm_address_t en
 	e->flags = VME_CACHE;
 	vm_map_store_insert(&m->store, e);
 	m->size += end - start;
+	boundary(m, MACHVM_CHANGE_ADDED, start, end, 0, 0, 1);
 	vm_map_coalesce_range(m, start, end);
 	return KERN_SUCCESS;
 }
@@ -310,6 +354,11 @@ kern_return_t vm_map_delete(struct vm_map *m, vm_address_t start, vm_address_t e
 		return kr;
 	vm_map_clip_range(m, start, end, &s);
 	struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, start);
+	/* Told first, all of them (they join into one change): the objects
+	 * their going frees come after. */
+	if (vm_reporting())
+		for (struct vm_map_entry *x = e; x && x->start < end; x = x->next)
+			vm_report_map_change(m->task, MACHVM_CHANGE_REMOVED, x->start, x->end, 0, 0, 1);
 	while (e && e->start < end) {
 		struct vm_map_entry *next = e->next;
 		/*
@@ -322,6 +371,7 @@ kern_return_t vm_map_delete(struct vm_map *m, vm_address_t start, vm_address_t e
 		if (o && o->ref_count > 1 && o->nchildren == 0 && !o->true_share &&
 		    !(e->flags & (VME_IS_SHARED | VME_NEEDS_COPY)))
 			vm_object_free_window(o, e->offset, e->end - e->start);
+		m->gen++;
 		entry_release(m, e);
 		e = next;
 	}
@@ -357,6 +407,47 @@ kern_return_t vm_map_entry_shareable(struct vm_map_entry *e)
 	return vm_map_entry_private_object(e);
 }
 
+/*
+ * The sharing state of an entry as report.h's ATTRIBUTES means it: its
+ * object, its flags, and whether the object is shared by a sharing remap.
+ * Fork and remap compare it before and after they touch a source entry.
+ */
+struct share_state {
+	const struct vm_object *object;
+	uint8_t flags;
+	bool true_share;
+};
+
+static inline struct share_state share_state(const struct vm_map_entry *e)
+{
+	return (struct share_state){ e->object, e->flags, e->object && e->object->true_share };
+}
+
+/*
+ * e's sharing state before it is touched, read only when reporting: rep is
+ * vm_reporting(), which cannot change during a call, read once before the
+ * loop over the entries.
+ */
+static inline struct share_state share_before(const struct vm_map_entry *e, bool rep)
+{
+	if (rep)
+		return share_state(e);
+	return (struct share_state){ NULL, 0, false };
+}
+
+/* Reports e's ATTRIBUTES if its sharing state is no longer was. */
+static inline void report_share_change(struct vm_map *m, const struct vm_map_entry *e,
+                                       struct share_state was, bool rep)
+{
+	if (rep) {
+		struct share_state now = share_state(e);
+		if (now.object != was.object || now.flags != was.flags ||
+		    now.true_share != was.true_share)
+			vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, e->start, e->end,
+			                     0, 0, 0);
+	}
+}
+
 /* The child's copy of parent entry e under VM_INHERIT_COPY. */
 static kern_return_t fork_copy(struct vm_map_entry *e, struct vm_map_entry *n)
 {
@@ -382,6 +473,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 	size_t n = 0;
 	vm_size_t size = 0;
 	kern_return_t kr = KERN_SUCCESS;
+	bool rep = vm_reporting();
 
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
 		if (e->inheritance == VM_INHERIT_NONE)
@@ -391,6 +483,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 			kr = KERN_RESOURCE_SHORTAGE;
 			break;
 		}
+		struct share_state was = share_before(e, rep);
 		if (e->inheritance == VM_INHERIT_SHARE) {
 			kr = vm_map_entry_shareable(e);
 			if (kr == KERN_SUCCESS) {
@@ -408,6 +501,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 			if (kr == KERN_SUCCESS && c->object == NULL && e->object != NULL)
 				c->object = e->object;  /* symmetric copy: shares until written */
 		}
+		report_share_change(parent, e, was, rep);
 		if (kr != KERN_SUCCESS) {
 			free(c);
 			break;
@@ -436,6 +530,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 	}
 	vm_map_store_build(&child->store, head, n);
 	child->size = size;
+	/* The child has no owner yet: its merging is not reported. */
 	vm_map_coalesce_range(child, child->store.min, child->store.max);
 	vm_map_coalesce_range(parent, parent->store.min, parent->store.max);
 	return KERN_SUCCESS;
@@ -468,12 +563,14 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 
 	vm_prot_t cur_and = VM_PROT_ALL, max_and = VM_PROT_ALL;
 	kern_return_t kr = KERN_SUCCESS;
+	bool rep = vm_reporting();
 	size_t i = 0;
 	for (struct vm_map_entry *e = vm_map_store_lookup(&source->store, src);
 	     e && e->start < end; e = e->next, i++) {
 		vm_address_t ps = e->start > src ? e->start : src;
 		vm_address_t pe = e->end < end ? e->end : end;
 		struct vm_map_entry *p = pieces[i];
+		struct share_state was = share_before(e, rep);
 		entry_copy_payload(p, e);
 		p->start = dst + (ps - src);
 		p->end = dst + (pe - src);
@@ -508,6 +605,7 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 				p->flags |= VME_IS_SHARED;
 			}
 		}
+		report_share_change(source, e, was, rep);
 		if (kr != KERN_SUCCESS)
 			break;
 	}
@@ -524,6 +622,7 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 		vm_map_store_insert(&target->store, pieces[i]);
 		target->size += pieces[i]->end - pieces[i]->start;
 	}
+	boundary(target, MACHVM_CHANGE_ADDED, dst, dst + size, 0, 0, npieces);
 	free(pieces);
 	vm_map_coalesce_range(target, dst, dst + size);
 	/* Marking source entries shared or needs_copy can make them equal to

@@ -13,14 +13,25 @@
 #include "engine.h"
 #include "vm_map_store.h"
 #include "vm_object.h"
+#include "vm_report.h"
 
 #define VM_MAX_WIRE_COUNT 65535
 
+/*
+ * task and gen come last, task in the padding after nfree: struct task then
+ * still fits the allocation it had before they were added, and the fields
+ * before them keep their offsets.  The one-page calls are sensitive to
+ * where the hot fields and the entries fall in the cache (they moved by up
+ * to 40 % for a 16-byte shift of the entries), so the reports must not
+ * move them.
+ */
 struct vm_map {
 	struct vm_map_store store;
 	vm_size_t size;                 /* bytes mapped */
 	struct vm_map_entry *free_entries;  /* recently freed entries, for reuse */
 	unsigned int nfree;
+	task_t task;                    /* the owner, for reports; TASK_NULL while built */
+	uint64_t gen;                   /* moves with every boundary change (report.h) */
 };
 
 /* Entries a range operation may need for clipping, taken before anything
@@ -29,9 +40,20 @@ struct vm_map_spares {
 	struct vm_map_entry *e[2];
 };
 
+/* An empty map with no owner yet (nothing of it is reported) and generation 0. */
 void vm_map_init(struct vm_map *m);
-/* Removes every entry (task termination). */
+/* Removes every entry (task termination), reporting nothing: the caller
+ * reports the task's end with vm_map_report_task first. */
 void vm_map_destroy(struct vm_map *m);
+
+/*
+ * The map is complete and belongs to task id from now on: its generation
+ * starts at 1 (whatever building it did is not counted or reported) and the
+ * report hears TASK_CREATED with its entries.
+ */
+void vm_map_created(struct vm_map *m, task_t id);
+/* Reports TASK_CREATED or TASK_TERMINATED of m's task with its entries. */
+void vm_map_report_task(struct vm_map *m, machvm_change_kind_t kind);
 
 kern_return_t vm_map_spares_get(struct vm_map *m, struct vm_map_spares *s);
 void vm_map_spares_put(struct vm_map *m, struct vm_map_spares *s);
@@ -70,7 +92,11 @@ kern_return_t vm_map_entry_private_object(struct vm_map_entry *e);
  * can be shared with another mapping. */
 kern_return_t vm_map_entry_shareable(struct vm_map_entry *e);
 
-/* Builds child from parent by inheritance (task_create with inherit_memory). */
+/*
+ * Builds child (new, no owner yet) from parent by inheritance (task_create
+ * with inherit_memory).  Reports the parent's entries whose sharing state
+ * changed and its merges; the caller reports the child with vm_map_created.
+ */
 kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child);
 
 /*

@@ -23,8 +23,13 @@
  * Reference counts count map entries and shadowing objects.  Each object
  * keeps the list of objects that shadow it, so that a drop to one reference
  * can find the shadow that should absorb it.
+ *
+ * The call's report hears of every object made, shadowed, collapsed,
+ * bypassed or freed here, as it happens (vm_report.h).  Objects freed
+ * wholesale (vm_object_reset, at host stop) are not reported.
  */
 #include "vm_object.h"
+#include "vm_report.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +91,7 @@ static void child_unlink(struct vm_object *parent, struct vm_object *child)
 	parent->nchildren--;
 }
 
-struct vm_object *vm_object_allocate(vm_size_t size)
+static struct vm_object *object_alloc(vm_size_t size)
 {
 	vm_object_lock_assert();
 	struct vm_object *o = calloc(1, sizeof *o);
@@ -100,6 +105,14 @@ struct vm_object *vm_object_allocate(vm_size_t size)
 		vm_object_all->all_prev = o;
 	vm_object_all = o;
 	vm_object_stats.objects++;
+	return o;
+}
+
+struct vm_object *vm_object_allocate(vm_size_t size)
+{
+	struct vm_object *o = object_alloc(size);
+	if (o)
+		vm_report_object(MACHVM_CHANGE_OBJECT_CREATED, o->id, 0);
 	return o;
 }
 
@@ -151,6 +164,7 @@ void vm_object_deallocate(struct vm_object *o)
 			machvm_panic("object %llu freed while shadowed", (unsigned long long)o->id);
 		if (backing)
 			child_unlink(backing, o);
+		vm_report_object(MACHVM_CHANGE_OBJECT_DESTROYED, o->id, 0);
 		object_free(o);
 		o = backing;    /* drop the reference o held on it */
 	}
@@ -160,9 +174,11 @@ kern_return_t vm_object_shadow(struct vm_object **object, vm_offset_t *offset,
                                vm_size_t length)
 {
 	vm_object_lock_assert();
-	struct vm_object *s = vm_object_allocate(length);
+	/* A shadow is reported as such, not also as created. */
+	struct vm_object *s = object_alloc(length);
 	if (s == NULL)
 		return KERN_RESOURCE_SHORTAGE;
+	vm_report_object(MACHVM_CHANGE_OBJECT_SHADOWED, s->id, (*object)->id);
 	s->shadow = *object;
 	s->shadow_offset = *offset;
 	child_link(*object, s);
@@ -362,6 +378,7 @@ static bool try_collapse_one(struct vm_object *o)
 	}
 	b->shadow = NULL;
 	b->ref_count = 0;
+	vm_report_object(MACHVM_CHANGE_OBJECT_COLLAPSED, o->id, b->id);
 	object_free(b);
 	vm_object_stats.collapses++;
 	return true;
@@ -388,6 +405,7 @@ static bool try_bypass_one(struct vm_object *o)
 	}
 	o->bypass_retry = 0;
 	vm_object_stats.bypasses++;
+	vm_report_object(MACHVM_CHANGE_OBJECT_BYPASSED, o->id, b->id);
 	vm_object_deallocate(b);
 	return true;
 }

@@ -27,6 +27,11 @@
  *    the whole host.
  * A problem found after building tears everything down again and stops the
  * host: a failed import never leaves half a host behind.
+ *
+ * Neither the export nor the import reports changes (report.h): the
+ * task_create and task_terminate calls of the import run with reporting
+ * suppressed on this thread, and what the import builds is made directly,
+ * outside any call.
  */
 #include "task.h"
 
@@ -778,7 +783,17 @@ static void teardown_locked(void)
 	}
 }
 
+static kern_return_t import_end(void);
+
 kern_return_t machvm_import_end(void)
+{
+	vm_report_quiet(true);
+	kern_return_t kr = import_end();
+	vm_report_quiet(false);
+	return kr;
+}
+
+static kern_return_t import_end(void)
 {
 	if (!imp.active)
 		return KERN_FAILURE;

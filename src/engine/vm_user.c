@@ -10,6 +10,14 @@
  *
  * Locks: the task's lock, then vm_object_lock, for the whole call (two task
  * locks, lower id first, for vm_remap).
+ *
+ * Reports (vm_report.h): every call that can change the map starts its
+ * report first thing, with its arguments as passed, and ends it exactly
+ * once on every path: call_end names the task and hands the report over
+ * after vm_object_lock is released and before the task lock is, so per
+ * task the reports come in the order the calls took effect; a call that
+ * fails before it locks anything ends it with call_fail.  Queries start no
+ * report, so ending one there does nothing.
  */
 #include "task.h"
 
@@ -37,8 +45,16 @@ static kern_return_t call_begin(task_t id, struct task **tp)
 static kern_return_t call_end(struct task *t, kern_return_t kr, bool changes)
 {
 	vm_object_lock_release();
+	vm_report_end_task(kr, &t->map);
 	task_unlock(t);
 	vm_call_exit(changes && kr == KERN_SUCCESS);
+	return kr;
+}
+
+/* A call that failed holding no lock. */
+static kern_return_t call_fail(kern_return_t kr)
+{
+	vm_report_end(kr);
 	return kr;
 }
 
@@ -62,16 +78,36 @@ static kern_return_t range_of(vm_address_t addr, vm_size_t size, kern_return_t o
 	return KERN_SUCCESS;
 }
 
+/* range_of for the range the call works on, which its report gets as soon
+ * as it is rounded (outside the user range too). */
+static inline kern_return_t call_range(vm_address_t addr, vm_size_t size,
+                                       kern_return_t outside_kr,
+                                       vm_address_t *start, vm_address_t *end)
+{
+	*start = *end = 0;
+	kern_return_t kr = range_of(addr, size, outside_kr, start, end);
+	if (*end != 0)          /* rounded: size > 0 here, so end is never 0 then */
+		vm_report_range(*start, *end);
+	return kr;
+}
+
 /* ---- vm_allocate / vm_deallocate ------------------------------------- */
 
 kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, boolean_t anywhere)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_ALLOCATE);
+	if (a) {
+		a->task = task;
+		a->address = address ? *address : 0;
+		a->size = size;
+		a->flag = anywhere;
+	}
 	if (address == NULL)
-		return KERN_INVALID_ARGUMENT;
+		return call_fail(KERN_INVALID_ARGUMENT);
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
-		return kr;
+		return call_fail(kr);
 	if (size == 0) {
 		*address = 0;
 		return call_end(t, KERN_SUCCESS, false);
@@ -83,8 +119,11 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, bo
 	if (anywhere) {
 		if (!vm_map_store_find_space(&t->map.store, vm_page_size, rsize, 0, &start))
 			return call_end(t, KERN_NO_SPACE, false);
+		vm_report_range(start, start + rsize);
 	} else {
 		start = vm_trunc_page(*address);
+		if (start + rsize > start)
+			vm_report_range(start, start + rsize);
 		if (start < vm_page_size || start + rsize < start || start + rsize > MACHVM_USER_MAX)
 			return call_end(t, KERN_INVALID_ADDRESS, false);
 		struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, start);
@@ -99,12 +138,18 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, bo
 
 kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_DEALLOCATE);
+	if (a) {
+		a->task = task;
+		a->address = address;
+		a->size = size;
+	}
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS || size == 0)
-		return kr != KERN_SUCCESS ? kr : call_end(t, KERN_SUCCESS, false);
+		return kr != KERN_SUCCESS ? call_fail(kr) : call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = range_of(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
 	if (kr == KERN_SUCCESS)
 		kr = vm_map_delete(&t->map, start, end);
 	return call_end(t, kr, true);
@@ -131,16 +176,24 @@ static void apply_protect(struct vm_map_entry *e, const void *arg)
 kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
                          boolean_t set_maximum, vm_prot_t new_protection)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_PROTECT);
+	if (a) {
+		a->task = task;
+		a->address = address;
+		a->size = size;
+		a->prot = new_protection;
+		a->flag = set_maximum;
+	}
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
-		return kr;
+		return call_fail(kr);
 	if (new_protection & ~VM_PROT_ALL)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = range_of(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
 	if (kr != KERN_SUCCESS)
 		return call_end(t, kr, false);
 
@@ -153,8 +206,8 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 			return call_end(t, KERN_PROTECTION_FAILURE, false);
 	}
 
-	struct protect_arg a = { set_maximum, (uint8_t)new_protection };
-	return call_end(t, vm_map_apply_range(m, start, end, apply_protect, &a), true);
+	struct protect_arg pa = { set_maximum, (uint8_t)new_protection };
+	return call_end(t, vm_map_apply_range(m, start, end, apply_protect, &pa), true);
 }
 
 /* ---- vm_inherit / vm_map_inherit ------------------------------------- */
@@ -177,16 +230,23 @@ static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_addres
 kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
                          vm_inherit_t new_inheritance)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_INHERIT);
+	if (a) {
+		a->task = task;
+		a->address = address;
+		a->size = size;
+		a->inheritance = new_inheritance;
+	}
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
-		return kr;
+		return call_fail(kr);
 	if (new_inheritance > VM_INHERIT_NONE)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = range_of(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
 	if (kr == KERN_SUCCESS)
 		kr = inherit_range(t, start, end, new_inheritance);
 	return call_end(t, kr, true);
@@ -195,19 +255,28 @@ kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
 kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
                              vm_inherit_t new_inheritance)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_MAP_INHERIT);
+	if (a) {
+		a->task = task;
+		a->address = start;
+		a->address2 = end;
+		a->inheritance = new_inheritance;
+	}
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
-		return kr;
+		return call_fail(kr);
 	if (new_inheritance > VM_INHERIT_NONE)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
-	/* Both ends round down (the seed page); an empty range does nothing. */
+	/* Both ends round down (docs/semantics.md, vm_map_inherit); an empty
+	 * range does nothing. */
 	start = vm_trunc_page(start);
 	end = vm_trunc_page(end);
 	if (end < start)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	if (end == start)
 		return call_end(t, KERN_SUCCESS, false);
+	vm_report_range(start, end);
 	if (start < vm_page_size || end > MACHVM_USER_MAX)
 		return call_end(t, KERN_INVALID_ADDRESS, false);
 	return call_end(t, inherit_range(t, start, end, new_inheritance), true);
@@ -310,17 +379,25 @@ static void apply_unwire(struct vm_map_entry *e, const void *arg)
 kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
                       vm_size_t size, vm_prot_t access)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_WIRE);
+	if (a) {
+		a->task = task;
+		a->address = address;
+		a->size = size;
+		a->prot = access;
+		a->flag = host == host_priv_self();
+	}
 	if (host != host_priv_self())
-		return KERN_INVALID_HOST;
+		return call_fail(KERN_INVALID_HOST);
 	struct task *t;
 	if (call_begin(task, &t) != KERN_SUCCESS)
-		return KERN_INVALID_TASK;
+		return call_fail(KERN_INVALID_TASK);
 	if (access & ~VM_PROT_ALL)
 		return call_end(t, KERN_INVALID_VALUE, false);
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kern_return_t kr = range_of(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	kern_return_t kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
 	if (kr != KERN_SUCCESS)
 		return call_end(t, kr, false);
 
@@ -347,6 +424,10 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 			break;
 		e->wired_count++;
 	}
+	/* On a failure the entries before e are wired and e may have its own
+	 * object now. */
+	vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, start,
+	                     kr != KERN_SUCCESS ? e->end : end, 0, 0, 0);
 	vm_map_coalesce_range(m, start, end);
 	vm_map_spares_put(m, &s);
 	return call_end(t, kr, true);
@@ -393,20 +474,29 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
                                    vm_machine_attribute_t attribute,
                                    vm_machine_attribute_val_t *value)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_MACHINE_ATTRIBUTE);
+	if (a) {
+		a->task = task;
+		a->address = address;
+		a->size = size;
+		a->attribute = attribute;
+		a->value = value ? *value : 0;
+	}
 	if (value == NULL)
-		return KERN_INVALID_ARGUMENT;
+		return call_fail(KERN_INVALID_ARGUMENT);
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
-		return kr;
+		return call_fail(kr);
 	if (!attribute_takes(attribute, *value))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	/* This call's page: any range that is not wholly allocated is an
-	 * invalid argument, the user range's outside included. */
-	if (range_of(address, size, KERN_INVALID_ARGUMENT, &start, &end) != KERN_SUCCESS ||
+	/* This call's own rule (docs/semantics.md): any range that is not
+	 * wholly allocated is an invalid argument, the user range's outside
+	 * included. */
+	if (call_range(address, size, KERN_INVALID_ARGUMENT, &start, &end) != KERN_SUCCESS ||
 	    vm_map_first_hole(&t->map, start, end) != end)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 
@@ -417,24 +507,32 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
 	case MATTR_VAL_GET:
 		e = vm_map_store_lookup(&m->store, start);
 		*value = (e->flags & flag) ? MATTR_VAL_ON : MATTR_VAL_OFF;
+		if (a)
+			a->value_out = *value;
 		return call_end(t, KERN_SUCCESS, false);
 	case MATTR_VAL_CACHE_FLUSH:
 	case MATTR_VAL_DCACHE_FLUSH:
-	case MATTR_VAL_ICACHE_FLUSH:
-		/* Nothing to flush in a simulated cache: count it on each region. */
-		for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
+	case MATTR_VAL_ICACHE_FLUSH: {
+		/* Nothing to flush in a simulated cache: count it on each region,
+		 * unclipped, so the regions change whole. */
+		e = vm_map_store_lookup(&m->store, start);
+		vm_address_t first = e->start, last = end;
+		for (; e && e->start < end; e = e->next) {
 			if (*value == MATTR_VAL_CACHE_FLUSH)
 				e->cache_flushes++;
 			else if (*value == MATTR_VAL_DCACHE_FLUSH)
 				e->dcache_flushes++;
 			else
 				e->icache_flushes++;
+			last = e->end;
 		}
+		vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, first, last, 0, 0, 0);
 		vm_map_coalesce_range(m, start, end);
 		return call_end(t, KERN_SUCCESS, true);
+	}
 	default: {
-		struct attr_arg a = { flag, *value == MATTR_VAL_ON };
-		return call_end(t, vm_map_apply_range(m, start, end, apply_attr, &a), true);
+		struct attr_arg aa = { flag, *value == MATTR_VAL_ON };
+		return call_end(t, vm_map_apply_range(m, start, end, apply_attr, &aa), true);
 	}
 	}
 }
@@ -446,23 +544,38 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
                        vm_address_t src_address, boolean_t copy, vm_prot_t *cur_protection,
                        vm_prot_t *max_protection, vm_inherit_t inheritance)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_REMAP);
+	if (a) {
+		a->task = target_task;
+		a->other = src_task;
+		a->address = target_address ? *target_address : 0;
+		a->address2 = src_address;
+		a->size = size;
+		a->mask = mask;
+		a->flag = anywhere;
+		a->flag2 = copy;
+		a->inheritance = inheritance;
+	}
 	if (target_address == NULL || cur_protection == NULL || max_protection == NULL ||
 	    size == 0 || inheritance > VM_INHERIT_NONE)
-		return KERN_INVALID_ARGUMENT;
+		return call_fail(KERN_INVALID_ARGUMENT);
 	vm_call_enter();
 	struct task *tt = task_lookup(target_task), *st = task_lookup(src_task);
 	kern_return_t kr = KERN_INVALID_ARGUMENT;
 	if (tt == NULL || st == NULL || !task_lock_pair(tt, target_task, st, src_task))
 		goto out_unlocked;
 	vm_object_lock_acquire();
+	vm_report_task(&tt->map);
+	vm_report_task(&st->map);
 
-	/* The source, as the seed page says: from the page holding
+	/* The source, as docs/semantics.md says: from the page holding
 	 * src_address, size rounded up to whole pages. */
 	vm_address_t src = vm_trunc_page(src_address), rsize = vm_round_page(size);
 	if (rsize < size || src + rsize < src) {
 		kr = KERN_INVALID_ARGUMENT;
 		goto out;
 	}
+	vm_report_src_range(src, src + rsize);
 	if (src < vm_page_size || src + rsize > MACHVM_USER_MAX) {
 		kr = KERN_INVALID_ADDRESS;
 		goto out;
@@ -488,8 +601,11 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 			kr = KERN_NO_SPACE;
 			goto out;
 		}
+		vm_report_range(dst, dst + rsize);
 	} else {
 		dst = vm_trunc_page(*target_address);
+		if (dst + rsize > dst)
+			vm_report_range(dst, dst + rsize);
 		if (dst < vm_page_size || dst + rsize < dst || dst + rsize > MACHVM_USER_MAX) {
 			kr = KERN_INVALID_ADDRESS;
 			goto out;
@@ -502,12 +618,19 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 	}
 	kr = vm_map_remap_pieces(&tt->map, dst, &st->map, src, rsize, copy, inheritance,
 	                         cur_protection, max_protection);
-	if (kr == KERN_SUCCESS)
+	if (kr == KERN_SUCCESS) {
 		*target_address = dst;
+		if (a) {
+			a->prot = *cur_protection;
+			a->max_protection = *max_protection;
+		}
+	}
 out:
 	vm_object_lock_release();
+	vm_report_end(kr);
 	task_unlock_pair(tt, st);
 out_unlocked:
+	vm_report_end(kr);      /* only if not yet: the failures that locked nothing */
 	vm_call_exit(kr == KERN_SUCCESS);
 	return kr;
 }
@@ -591,15 +714,23 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
                                const void *data, vm_prot_t need, vm_size_t *count)
 {
 	if (count == NULL || (buf == NULL && data == NULL && size > 0))
-		return KERN_INVALID_ARGUMENT;
+		return call_fail(KERN_INVALID_ARGUMENT);
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
-		return kr;
+		return call_fail(kr);
 	*count = 0;
 	if (data_range_wraps(address, size))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	*count = transfer(t, address, size, buf, data, need, &kr);
+	/* Only vm_write has a report (vm_read starts none). */
+	struct machvm_call_args *a = vm_report_args();
+	if (a) {
+		a->count = *count;
+		if (*count > 0)
+			vm_report_map_change(t->map.task, MACHVM_CHANGE_CONTENTS, address,
+			                     address + *count, 0, 0, 0);
+	}
 	return call_end(t, kr, need == VM_PROT_WRITE);
 }
 
@@ -612,6 +743,12 @@ kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size, void *b
 kern_return_t vm_write(task_t task, vm_address_t address, const void *data, vm_size_t size,
                        vm_size_t *count)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_WRITE);
+	if (a) {
+		a->task = task;
+		a->address = address;
+		a->size = size;
+	}
 	return data_call(task, address, size, NULL, data, VM_PROT_WRITE, count);
 }
 
@@ -633,10 +770,17 @@ static kern_return_t range_accessible(struct task *t, vm_address_t addr, vm_size
 kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
                       vm_address_t dest_address)
 {
+	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_COPY);
+	if (a) {
+		a->task = task;
+		a->address = source_address;
+		a->address2 = dest_address;
+		a->size = size;
+	}
 	struct task *t;
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
-		return kr;
+		return call_fail(kr);
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	if (data_range_wraps(source_address, size) || data_range_wraps(dest_address, size))
@@ -654,8 +798,12 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 	if (buf == NULL)
 		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
 	(void)transfer(t, source_address, size, buf, NULL, VM_PROT_READ, &kr);
-	if (kr == KERN_SUCCESS)
-		(void)transfer(t, dest_address, size, NULL, buf, VM_PROT_WRITE, &kr);
+	if (kr == KERN_SUCCESS) {
+		vm_size_t done = transfer(t, dest_address, size, NULL, buf, VM_PROT_WRITE, &kr);
+		if (done > 0)
+			vm_report_map_change(t->map.task, MACHVM_CHANGE_CONTENTS, dest_address,
+			                     dest_address + done, 0, 0, 0);
+	}
 	free(buf);
 	return call_end(t, kr, true);
 }
