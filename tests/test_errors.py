@@ -1,4 +1,4 @@
-"""Errors as the contract's table maps them: errno and last_error for each
+"""Errors as fs_layout.md's table maps them: errno and last_error for each
 kern_return_t; garbage input to every writable file; read-only files;
 vanished paths; handles on terminated tasks."""
 import errno

@@ -229,7 +229,25 @@ def check_cow_chains(mnt, out):
     assert int(stats['shadows_created']) >= 3
 
 
+def check_events(mnt, out):
+    t = int(re.search(r'^task (\d+)$', out, re.M).group(1))
+    c = int(re.search(r'^child (\d+)$', out, re.M).group(1))
+    mine = after(out, r'cat tasks/%d/events' % t, r'^\d+ ')
+    assert [l.split()[1] for l in mine] == ['task_create', 'vm_allocate', 'vm_protect',
+                                            'vm_protect', 'task_create', 'vm_protect']
+    assert mine[2].endswith('changes=split@0x11000,split@0x12000,attributes:0x11000-0x12000')
+    assert 'merged@0x11000' in mine[3] and 'merged@0x12000' in mine[3]
+    assert ' task=%d parent=%d ' % (c, t) in mine[4]
+    assert 'kr=KERN_INVALID_ADDRESS changes=-' in mine[5]
+    assert mine == mnt.read('tasks/%d/events' % t).splitlines()
+    followed = after(out, r'cat /tmp/events\.', r'^\d+ ')
+    assert followed == mine
+    assert 'the follower saw 6 lines' in out
+    assert '-> refused (expected)' in out
+
+
 CHECKS = {
+    'events.sh': check_events,
     'tour.sh': check_tour,
     'fork_inheritance.sh': check_fork_inheritance,
     'protection.sh': check_protection,

@@ -60,10 +60,10 @@ def test_dump_layout_lists_the_contract_tree():
     assert len(paths) == len(set(paths)), 'a path listed twice'
     paths = set(paths)
     region = 'tasks/<id>/regions/<start>/'
-    want = {'/', 'host/', 'host/page_size', 'host/stats', 'host/save', 'tasks/', 'tasks/ctl',
-            'tasks/last_error', 'tasks/<id>/', 'tasks/<id>/regions/', region}
+    want = {'/', 'host/', 'host/page_size', 'host/stats', 'host/save', 'host/events', 'tasks/',
+            'tasks/ctl', 'tasks/last_error', 'tasks/<id>/', 'tasks/<id>/regions/', region}
     want |= {'tasks/<id>/' + f for f in ('ctl', 'parent', 'status', 'last_error', 'maps',
-                                         'maps.json', 'mem', 'remap')}
+                                         'maps.json', 'mem', 'remap', 'events')}
     want |= {region + f for f in ('start', 'end', 'size', 'protection', 'max_protection',
                                   'inheritance', 'wired', 'attr', 'shared', 'share_mode',
                                   'object', 'offset', 'info')}

@@ -62,7 +62,7 @@ def test_ctl_usage_before_any_write(mnt):
 
 
 def test_shell_exec_read_pattern(mnt):
-    """The contract's own example: exec 3<>tasks/ctl; echo fork 1 >&3; read id <&3."""
+    """fs_layout.md's own example: exec 3<>tasks/ctl; echo fork 1 >&3; read id <&3."""
     mnt.create_task()
     script = 'cd "$1"; exec 3<>tasks/ctl; echo fork 1 >&3; read id <&3; echo "id=$id"'
     out = subprocess.run(['bash', '-c', script, 'bash', mnt.path], capture_output=True,

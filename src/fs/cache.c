@@ -22,7 +22,6 @@
 #include <machvm/machvm.h>
 
 #include "log.h"
-#include "taskinfo.h"
 
 /* ---- lists ---------------------------------------------------------- */
 
@@ -239,126 +238,6 @@ fs_cache_send(struct fs_inval *l)
 	enqueue(NULL, R_NONE, 0, 0, l);
 }
 
-/* ---- what changed ------------------------------------------------------ */
-
-/* The row of the directory of level l. */
-static unsigned
-level_row(enum fs_level l)
-{
-	for (unsigned r = 0; r < fs_nrows; r++)
-		if (fs_rows[r].opens == l)
-			return r;
-	return 0;
-}
-
-static fuse_ino_t
-dir_ino(enum fs_level l, task_t task)
-{
-	struct fs_node n = { level_row(l), task, 0, false };
-
-	return fs_node_ino(&n);
-}
-
-static vm_size_t
-page_size(void)
-{
-	static vm_size_t ps;
-
-	if (ps == 0 && host_page_size(mach_host_self(), &ps) != KERN_SUCCESS)
-		ps = 4096;
-	return ps;
-}
-
-static void
-add_region(struct fs_inval *l, task_t task, vm_address_t start)
-{
-	char name[24];
-
-	snprintf(name, sizeof name, "0x%016llx", (unsigned long long)start);
-	fs_inval_add(l, dir_ino(FS_L_REGIONS, task), name);
-}
-
-/* See fs_cache_changed; extend: take hi on to the end of the region that
- * holds it now. */
-static void
-changed(task_t task, vm_address_t lo, vm_address_t hi, bool extend, struct fs_inval *l)
-{
-	vm_size_t ps = page_size(), size;
-	vm_address_t *known, a;
-	size_t n;
-
-	lo &= ~(ps - 1);
-	if (hi > MACHVM_USER_MAX || hi + ps - 1 < hi)
-		hi = MACHVM_USER_MAX;
-	hi = (hi + ps - 1) & ~(ps - 1);
-	a = hi;
-	if (extend && l && hi < MACHVM_USER_MAX) {
-		vm_prot_t prot, max;
-		vm_inherit_t inh;
-		boolean_t shared;
-		mach_port_t object;
-		vm_offset_t offset;
-
-		if (vm_region(task, &a, &size, &prot, &max, &inh, &shared, &object, &offset)
-		    == KERN_SUCCESS && a <= hi)
-			hi = a + size;
-	}
-	n = fs_taskinfo_changed(task, lo, hi, ps, &known);
-	for (size_t i = 0; l && i < n; i++)
-		if (fs_region_find(task, known[i], &size) != 0)
-			add_region(l, task, known[i]);
-	free(known);
-}
-
-void
-fs_cache_changed(task_t task, vm_address_t lo, vm_address_t hi, struct fs_inval *l)
-{
-	changed(task, lo, hi, false, l);
-}
-
-void
-fs_cache_changed_after(task_t task, vm_address_t lo, vm_address_t hi, struct fs_inval *l)
-{
-	changed(task, lo, hi, true, l);
-}
-
-void
-fs_cache_task_gone(task_t task, struct fs_inval *l)
-{
-	vm_address_t *known;
-	size_t n = fs_taskinfo_changed(task, 0, MACHVM_USER_MAX, page_size(), &known);
-
-	for (size_t i = 0; i < n; i++)
-		add_region(l, task, known[i]);
-	free(known);
-}
-
-void
-fs_cache_task_files(task_t task, struct fs_inval *l)
-{
-	fuse_ino_t dir = dir_ino(FS_L_TASK, task);
-
-	for (unsigned r = 0; r < fs_nrows; r++)
-		if (fs_rows[r].parent == FS_L_TASK && !(fs_rows[r].flags & FS_DYNAMIC))
-			fs_inval_add(l, dir, fs_rows[r].name);
-}
-
-/* ---- content ------------------------------------------------------------ */
-
-static _Atomic uint64_t content_gen;
-
-void
-fs_cache_content_changed(void)
-{
-	atomic_fetch_add(&content_gen, 1);
-}
-
-uint64_t
-fs_cache_content_gen(void)
-{
-	return atomic_load(&content_gen);
-}
-
 /* ---- timeouts ----------------------------------------------------------- */
 
 bool
@@ -378,6 +257,8 @@ fs_cache_entry_timeout(const struct fs_node *n, bool owner_final)
 double
 fs_cache_attr_timeout(const struct fs_node *n, bool owner_final)
 {
-	(void)n;
+	/* An events file grows: its size is asked afresh (tail -f reads it). */
+	if (fs_row_of(n)->flags & FS_EVENTS)
+		return 0.0;
 	return owner_final ? FS_CACHE_TIMEOUT : 0.0;
 }

@@ -6,9 +6,8 @@
  * sizes and times are fixed), so only names can go stale, and only in two
  * ways: a region directory whose start stops being a region start (a
  * merge, a deallocation, a boundary moved), and the files of a terminated
- * task.  Every write that changes a map says which addresses it touched
- * (fs_cache_changed); the region directories there that the kernel holds
- * and that are gone now are invalidated before the write is answered.
+ * task.  Which names those are is coherence.c's business, from the
+ * engine's change reports; this module sends the invalidations.
  * Everything else is never cached: text is rendered at open (direct I/O),
  * directories are listed afresh, a failed lookup is not remembered, a
  * region directory reached by another spelling of its start is checked
@@ -61,32 +60,6 @@ void fs_cache_start(void);
 void fs_cache_stop(void);
 
 /*
- * task's map may have changed in [lo, hi] (page-rounded outwards): bumps
- * the task's generation and adds to l each region directory in that window
- * that the kernel holds and that no longer starts a region.  Called after
- * every call that can move region boundaries, whatever it returned; l may
- * be NULL (the generation still moves, which is what keeps the copy of the
- * starts honest).  lo > hi: the generation only.
- *
- * Why [lo, hi] is enough: a call on [lo, hi) clips the regions at lo and
- * hi (no start goes), changes the whole ones inside and merges equal
- * neighbours from the region before lo on, which removes starts in
- * [lo, hi] only (hi itself: the region after the range merged into it).
- */
-void fs_cache_changed(task_t task, vm_address_t lo, vm_address_t hi, struct fs_inval *l);
-/*
- * The same for calls that change whole regions without clipping them (the
- * source of vm_remap, a cache flush): hi is taken on to the end of the
- * region that holds it now, which covers the region after it merged in.
- */
-void fs_cache_changed_after(task_t task, vm_address_t lo, vm_address_t hi,
-                            struct fs_inval *l);
-/* Every region directory of a terminated task that the kernel holds. */
-void fs_cache_task_gone(task_t task, struct fs_inval *l);
-/* The task-level names of task (its fixed files and regions/). */
-void fs_cache_task_files(task_t task, struct fs_inval *l);
-
-/*
  * Answers req once l's invalidations are done: at once when l is empty,
  * else from the notifier.  Takes l over (it is empty afterwards).
  * reply_write answers a write of count bytes, reply_err with err (0: ok).
@@ -95,15 +68,6 @@ void fs_cache_reply_write(fuse_req_t req, struct fs_inval *l, size_t count);
 void fs_cache_reply_err(fuse_req_t req, struct fs_inval *l, int err);
 /* Sends l's invalidations without holding up any reply.  Takes l over. */
 void fs_cache_send(struct fs_inval *l);
-
-/*
- * The content generation: it moves after every engine call that can change
- * what any file shows (every ctl and region-file write, every write to mem,
- * every rmdir), before that call is answered.  A text rendered at
- * generation g is the current text for as long as the generation is g.
- */
-void fs_cache_content_changed(void);
-uint64_t fs_cache_content_gen(void);
 
 /*
  * The timeouts for an entry or attributes of n: FS_CACHE_TIMEOUT, or 0 for

@@ -20,10 +20,13 @@
 
 #include <machvm/machvm.h>
 
-#include "cache.h"
+#include "coherence.h"
 #include "errors.h"
+#include "fields.h"
 #include "log.h"
+#include "node.h"
 #include "render.h"
+#include "save.h"
 #include "taskinfo.h"
 
 /* The most words a command line may have (remap has the most: 7). */
@@ -32,391 +35,111 @@
 /* A write whose working copies take this much gives the memory back after. */
 #define BULK_WRITE (256 * 1024)
 
-/* ---- run functions --------------------------------------------------- */
+/* ---- the engine calls ------------------------------------------------ */
 
 /*
- * The engine call as made, for last_error and the -d log: formatted only
- * when it will be shown (the call failed, or the daemon logs).
+ * One function per verb, each making its one engine call and nothing else
+ * (see fs_call_fn): the run frame below does the rest from the verb's
+ * columns.
  */
-static bool
-want_call(kern_return_t kr)
-{
-	return kr != KERN_SUCCESS || fs_log_debugging();
-}
 
-static void __attribute__((format(printf, 2, 3)))
-call_text(struct fs_run *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(r->call, sizeof r->call, fmt, ap);
-	va_end(ap);
-}
-
-/* Ends a run: KERN_SUCCESS -> 0 with "ok" unless a result was set, else -errno. */
-static int
-finish(struct fs_run *r, kern_return_t kr)
-{
-	r->kr = kr;
-	if (kr != KERN_SUCCESS)
-		return -fs_errno(kr);
-	if (r->result[0] == '\0')
-		memcpy(r->result, "ok\n", 4);
-	return 0;
-}
-
-/*
- * Calls that can move a task's region boundaries run under the task's
- * change lock (striped by id), each with the bookkeeping after it: so a
- * fork can compare the parent's region count before and after it (see
- * run_fork).  The engine serializes calls on one task anyway.
- */
-#define CHANGE_STRIPES 64
-
-static pthread_mutex_t change_locks[CHANGE_STRIPES];
-static pthread_once_t change_once = PTHREAD_ONCE_INIT;
-
-static void
-change_locks_init(void)
-{
-	for (size_t i = 0; i < CHANGE_STRIPES; i++)
-		pthread_mutex_init(&change_locks[i], NULL);
-}
-
-static void
-lock_tasks(task_t a, task_t b)
-{
-	size_t x = a % CHANGE_STRIPES, y = b % CHANGE_STRIPES;
-
-	pthread_once(&change_once, change_locks_init);
-	if (x > y) {
-		size_t t = x;
-
-		x = y;
-		y = t;
-	}
-	pthread_mutex_lock(&change_locks[x]);
-	if (y != x)
-		pthread_mutex_lock(&change_locks[y]);
-}
-
-static void
-unlock_tasks(task_t a, task_t b)
-{
-	size_t x = a % CHANGE_STRIPES, y = b % CHANGE_STRIPES;
-
-	if (y != x)
-		pthread_mutex_unlock(&change_locks[y]);
-	pthread_mutex_unlock(&change_locks[x]);
-}
-
-/*
- * After a call that may have moved region boundaries of task in
- * [addr, addr + size] (whatever it returned: a failed vm_wire can have
- * clipped): the kernel's stale names go to ctx's list (cache.h).
- */
-static void
-changed(const struct fs_ctx *ctx, task_t task, vm_address_t addr, vm_size_t size)
-{
-	vm_address_t end = addr + size < addr ? MACHVM_USER_MAX : addr + size;
-
-	fs_cache_changed(task, addr, end, ctx->inval);
-}
-
-bool
-fs_may_change(task_t task, const struct fs_ctx *ctx)
-{
-	uid_t uid;
-	gid_t gid;
-
-	if (ctx->uid == 0)
-		return true;
-	fs_taskinfo_owner(task, &uid, &gid);
-	return uid == ctx->uid;
-}
-
-static int
-run_create(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-           struct fs_run *r)
-{
-	task_t child;
-	kern_return_t kr;
-
-	(void)n;
-	(void)c;
-	fs_taskinfo_creating(true);
-	kr = task_create(TASK_NULL, FALSE, &child);
-	if (kr == KERN_SUCCESS) {
-		if (fs_taskinfo_add(child, ctx->uid, ctx->gid) != 0)
-			fs_error("task %u: no memory to record its owner", (unsigned)child);
-		snprintf(r->result, sizeof r->result, "%u\n", (unsigned)child);
-	}
-	fs_taskinfo_creating(false);
-	if (want_call(kr))
-		call_text(r, "task_create(TASK_NULL, inherit_memory FALSE)");
-	return finish(r, kr);
-}
-
-/* The number of regions of a live task, or -1. */
-static long long
-region_count(task_t task)
-{
-	size_t n;
-
-	return machvm_task_region_count(task, &n) == KERN_SUCCESS ? (long long)n : -1;
-}
-
-/*
- * Forking shares the parent's memory with the child (inheritance share), so
- * it counts as changing the parent: only its owner may.
- *
- * Fork coalesces the parent's whole map, so any region directory of the
- * parent the kernel holds could have gone.  Fork only ever merges the
- * parent's regions, so when their count is the same before and after (the
- * change lock keeps other writers out meanwhile), no start came or went:
- * nothing to check, and the copy of the starts stays good.  Only when the
- * count dropped are the held names checked one by one.
- */
-static int
-run_fork(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-         struct fs_run *r)
-{
-	long long before = -1;
-	task_t child;
-	kern_return_t kr;
-
-	(void)n;
-	if (machvm_task_alive(c->task) && !fs_may_change(c->task, ctx)) {
-		snprintf(r->why, sizeof r->why, "task %u belongs to another user",
-		         (unsigned)c->task);
-		return -EACCES;
-	}
-	lock_tasks(c->task, c->task);
-	if (fs_taskinfo_known_count(c->task) > 0) {
-		uint64_t gen;
-		struct fs_starts *list = fs_taskinfo_starts(c->task, &gen);
-
-		/* The listing's copy of the starts, when current, is the count. */
-		before = list ? (long long)list->count : region_count(c->task);
-		fs_starts_put(list);
-	}
-	fs_taskinfo_creating(true);
-	kr = task_create(c->task, TRUE, &child);
-	if (kr == KERN_SUCCESS) {
-		if (fs_taskinfo_add(child, ctx->uid, ctx->gid) != 0)
-			fs_error("task %u: no memory to record its owner", (unsigned)child);
-		snprintf(r->result, sizeof r->result, "%u\n", (unsigned)child);
-	}
-	fs_taskinfo_creating(false);
-	/* Same count: no start came or went, the parent's names all hold. */
-	if (before < 0 || region_count(c->task) != before)
-		changed(ctx, c->task, 0, MACHVM_USER_MAX);
-	unlock_tasks(c->task, c->task);
-	if (want_call(kr))
-		call_text(r, "task_create(task %u, inherit_memory TRUE)", (unsigned)c->task);
-	return finish(r, kr);
-}
-
-static int
-run_allocate(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-             struct fs_run *r)
-{
-	vm_address_t asked = c->anywhere ? 0 : c->addr, a = asked;
-	kern_return_t kr;
-
-	lock_tasks(n->task, n->task);
-	kr = vm_allocate(n->task, &a, c->size, c->anywhere);
-	if (kr == KERN_SUCCESS)
-		changed(ctx, n->task, a, c->size);
-	unlock_tasks(n->task, n->task);
-	if (kr == KERN_SUCCESS)
-		snprintf(r->result, sizeof r->result, "0x%016llx\n", (unsigned long long)a);
-	if (want_call(kr))
-		call_text(r, "vm_allocate(task %u, 0x%llx, %llu, %s)", (unsigned)n->task,
-		          (unsigned long long)asked, (unsigned long long)c->size,
-		          c->anywhere ? "anywhere" : "fixed");
-	return finish(r, kr);
-}
-
-static int
-run_deallocate(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-               struct fs_run *r)
-{
-	kern_return_t kr;
-
-	lock_tasks(n->task, n->task);
-	kr = vm_deallocate(n->task, c->addr, c->size);
-	changed(ctx, n->task, c->addr, c->size);
-	unlock_tasks(n->task, n->task);
-	if (want_call(kr))
-		call_text(r, "vm_deallocate(task %u, 0x%llx, %llu)", (unsigned)n->task,
-		          (unsigned long long)c->addr, (unsigned long long)c->size);
-	return finish(r, kr);
-}
-
-static int
-run_protect(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+static kern_return_t
+call_create(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
             struct fs_run *r)
 {
-	kern_return_t kr;
-	char prot[4];
-
-	lock_tasks(n->task, n->task);
-	kr = vm_protect(n->task, c->addr, c->size, c->set_max, c->prot);
-	changed(ctx, n->task, c->addr, c->size);
-	unlock_tasks(n->task, n->task);
-	if (want_call(kr)) {
-		fs_prot_letters(c->prot, prot);
-		call_text(r, "vm_protect(task %u, 0x%llx, %llu, set_maximum %s, %s)",
-		          (unsigned)n->task, (unsigned long long)c->addr,
-		          (unsigned long long)c->size, c->set_max ? "TRUE" : "FALSE", prot);
-	}
-	return finish(r, kr);
+	(void)n; (void)ctx; (void)r;
+	return task_create(TASK_NULL, FALSE, &c->out_task);
 }
 
-static int
-run_inherit(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-            struct fs_run *r)
+static kern_return_t
+call_fork(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+          struct fs_run *r)
 {
-	kern_return_t kr;
-
-	lock_tasks(n->task, n->task);
-	kr = vm_inherit(n->task, c->addr, c->size, c->inherit);
-	changed(ctx, n->task, c->addr, c->size);
-	unlock_tasks(n->task, n->task);
-	if (want_call(kr))
-		call_text(r, "vm_inherit(task %u, 0x%llx, %llu, %s)", (unsigned)n->task,
-		          (unsigned long long)c->addr, (unsigned long long)c->size,
-		          fs_inherit_name(c->inherit));
-	return finish(r, kr);
+	(void)n; (void)ctx; (void)r;
+	return task_create(c->task, TRUE, &c->out_task);
 }
 
-static int
-run_map_inherit(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+static kern_return_t
+call_allocate(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+              struct fs_run *r)
+{
+	(void)ctx; (void)r;
+	c->out_addr = c->anywhere ? 0 : c->addr;
+	return vm_allocate(n->task, &c->out_addr, c->size, c->anywhere);
+}
+
+static kern_return_t
+call_deallocate(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
                 struct fs_run *r)
 {
-	kern_return_t kr;
+	(void)ctx; (void)r;
+	return vm_deallocate(n->task, c->addr, c->size);
+}
 
-	lock_tasks(n->task, n->task);
-	kr = vm_map_inherit(n->task, c->addr, c->end, c->inherit);
-	if (c->end > c->addr)
-		changed(ctx, n->task, c->addr, c->end - c->addr);
-	unlock_tasks(n->task, n->task);
-	if (want_call(kr))
-		call_text(r, "vm_map_inherit(task %u, 0x%llx, 0x%llx, %s)", (unsigned)n->task,
-		          (unsigned long long)c->addr, (unsigned long long)c->end,
-		          fs_inherit_name(c->inherit));
-	return finish(r, kr);
+static kern_return_t
+call_protect(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+             struct fs_run *r)
+{
+	(void)ctx; (void)r;
+	return vm_protect(n->task, c->addr, c->size, c->set_max, c->prot);
+}
+
+static kern_return_t
+call_inherit(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+             struct fs_run *r)
+{
+	(void)ctx; (void)r;
+	return vm_inherit(n->task, c->addr, c->size, c->inherit);
+}
+
+static kern_return_t
+call_map_inherit(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+                 struct fs_run *r)
+{
+	(void)ctx; (void)r;
+	return vm_map_inherit(n->task, c->addr, c->end, c->inherit);
 }
 
 /* Only root and the mounting user hold the privileged host port; anyone
  * else's request goes to the engine with the ordinary one, which refuses it
  * (KERN_INVALID_HOST -> EPERM), so the engine stays the one judge. */
-static int
-run_wire(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-         struct fs_run *r)
-{
-	host_priv_t host = ctx->privileged ? host_priv_self() : mach_host_self();
-	kern_return_t kr;
-	char prot[4];
-
-	lock_tasks(n->task, n->task);
-	kr = vm_wire(host, n->task, c->addr, c->size, c->prot);
-	changed(ctx, n->task, c->addr, c->size);
-	unlock_tasks(n->task, n->task);
-	if (want_call(kr)) {
-		fs_prot_letters(c->prot, prot);
-		call_text(r, "vm_wire(%s, task %u, 0x%llx, %llu, %s)",
-		          ctx->privileged ? "host_priv_self()" : "mach_host_self()",
-		          (unsigned)n->task, (unsigned long long)c->addr,
-		          (unsigned long long)c->size, prot);
-	}
-	return finish(r, kr);
-}
-
-static int
-run_attr(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-         struct fs_run *r)
-{
-	vm_machine_attribute_val_t value = c->value;
-	kern_return_t kr;
-
-	lock_tasks(n->task, n->task);
-	kr = vm_machine_attribute(n->task, c->addr, c->size, c->attr, &value);
-	/* A flush counts on whole regions without clipping them: the region
-	 * after the range may merge into the last one (as for remap's source). */
-	if (c->value != MATTR_VAL_GET)
-		fs_cache_changed_after(n->task, c->addr, c->addr + c->size < c->addr ?
-		                       MACHVM_USER_MAX : c->addr + c->size, ctx->inval);
-	unlock_tasks(n->task, n->task);
-	if (kr == KERN_SUCCESS && c->value == MATTR_VAL_GET)
-		snprintf(r->result, sizeof r->result, "%s\n", fs_attr_value_name(value));
-	if (want_call(kr))
-		call_text(r, "vm_machine_attribute(task %u, 0x%llx, %llu, %u, %d)",
-		          (unsigned)n->task, (unsigned long long)c->addr,
-		          (unsigned long long)c->size, c->attr, c->value);
-	return finish(r, kr);
-}
-
-/* Copies bytes only: no region boundary moves. */
-static int
-run_copy(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-         struct fs_run *r)
-{
-	kern_return_t kr = vm_copy(n->task, c->addr, c->size, c->dest);
-
-	(void)ctx;
-	if (want_call(kr))
-		call_text(r, "vm_copy(task %u, 0x%llx, %llu, 0x%llx)", (unsigned)n->task,
-		          (unsigned long long)c->addr, (unsigned long long)c->size,
-		          (unsigned long long)c->dest);
-	return finish(r, kr);
-}
-
-/* A sharing remap lets this task write the source's memory, so it needs the
- * source's owner; a copy only reads it, which everyone may. */
-static int
-run_remap(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+static kern_return_t
+call_wire(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
           struct fs_run *r)
 {
-	const struct fs_remap_args *m = &c->remap;
-	vm_address_t a = m->address;
-	vm_prot_t cur = VM_PROT_NONE, max = VM_PROT_NONE;
-	char curs[4], maxs[4];
-	kern_return_t kr;
+	(void)r;
+	return vm_wire(ctx->privileged ? host_priv_self() : mach_host_self(), n->task,
+	               c->addr, c->size, c->prot);
+}
 
-	if (!m->copy && machvm_task_alive(m->src_task) && !fs_may_change(m->src_task, ctx)) {
-		snprintf(r->why, sizeof r->why,
-		         "task %u belongs to another user (a copy is allowed, share is not)",
-		         (unsigned)m->src_task);
-		return -EACCES;
-	}
-	lock_tasks(n->task, m->src_task);
-	kr = vm_remap(n->task, &a, m->size, m->mask, m->anywhere, m->src_task,
-	              m->src_addr, m->copy, &cur, &max, m->inherit);
-	/* The source's entries change too (shared, or copy-on-write), and are
-	 * coalesced as far as the region after the range. */
-	fs_cache_changed_after(m->src_task, m->src_addr, m->src_addr + m->size < m->src_addr ?
-	                       MACHVM_USER_MAX : m->src_addr + m->size, ctx->inval);
-	if (kr == KERN_SUCCESS)
-		changed(ctx, n->task, a, m->size);
-	unlock_tasks(n->task, m->src_task);
-	if (kr == KERN_SUCCESS) {
-		fs_prot_letters(cur, curs);
-		fs_prot_letters(max, maxs);
-		snprintf(r->result, sizeof r->result,
-		         "address 0x%016llx cur_protection %s max_protection %s\n",
-		         (unsigned long long)a, curs, maxs);
-	}
-	if (want_call(kr))
-		call_text(r, "vm_remap(task %u, 0x%llx, %llu, mask 0x%llx, %s, task %u, 0x%llx, %s, %s)",
-		          (unsigned)n->task, (unsigned long long)m->address,
-		          (unsigned long long)m->size, (unsigned long long)m->mask,
-		          m->anywhere ? "anywhere" : "fixed", (unsigned)m->src_task,
-		          (unsigned long long)m->src_addr, m->copy ? "copy" : "share",
-		          fs_inherit_name(m->inherit));
-	return finish(r, kr);
+static kern_return_t
+call_attr(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+          struct fs_run *r)
+{
+	(void)ctx; (void)r;
+	c->out_value = c->value;
+	return vm_machine_attribute(n->task, c->addr, c->size, c->attr, &c->out_value);
+}
+
+static kern_return_t
+call_copy(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+          struct fs_run *r)
+{
+	(void)ctx; (void)r;
+	return vm_copy(n->task, c->addr, c->size, c->dest);
+}
+
+static kern_return_t
+call_remap(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+           struct fs_run *r)
+{
+	const struct fs_remap_args *m = &c->remap;
+
+	(void)ctx; (void)r;
+	c->out_addr = m->address;
+	c->out_cur = c->out_max = VM_PROT_NONE;
+	return vm_remap(n->task, &c->out_addr, m->size, m->mask, m->anywhere, m->src_task,
+	                m->src_addr, m->copy, &c->out_cur, &c->out_max, m->inherit);
 }
 
 static int
@@ -429,27 +152,39 @@ args_remap(char *const *words, size_t n, struct fs_cmd *c, struct fs_why *why)
 
 /* Forms of one verb are adjacent; a form with a leading keyword comes first. */
 const struct fs_verb fs_verbs[] = {
-	{ FS_L_TASKS, "create", "", NULL, run_create, "task_create" },
-	{ FS_L_TASKS, "fork", "<parent>", NULL, run_fork, "task_create" },
-	{ FS_L_TASK, "allocate", "anywhere <size>", NULL, run_allocate, "vm_allocate" },
-	{ FS_L_TASK, "allocate", "<addr> <size>", NULL, run_allocate, "vm_allocate" },
-	{ FS_L_TASK, "deallocate", "<addr> <size>", NULL, run_deallocate, "vm_deallocate" },
-	{ FS_L_TASK, "protect", "<addr> <size> <prot> [max]", NULL, run_protect, "vm_protect" },
-	{ FS_L_TASK, "inherit", "<addr> <size> <inheritance>", NULL, run_inherit, "vm_inherit" },
-	{ FS_L_TASK, "map_inherit", "<start> <end> <inheritance>", NULL, run_map_inherit,
-	  "vm_map_inherit" },
-	{ FS_L_TASK, "wire", "<addr> <size> <access>", NULL, run_wire, "vm_wire" },
-	{ FS_L_TASK, "attr", "<addr> <size> <attribute> <value>", NULL, run_attr,
-	  "vm_machine_attribute" },
-	{ FS_L_TASK, "copy", "<source> <size> <dest>", NULL, run_copy, "vm_copy" },
+	{ FS_L_HOST, "save", "", NULL, fs_call_save, "machvm_host_export",
+	  OWN_MOUNTER, LOCK_NONE, RES_OK },
+	{ FS_L_TASKS, "create", "", NULL, call_create, "task_create",
+	  OWN_FILE, LOCK_NONE, RES_TASK },
+	{ FS_L_TASKS, "fork", "<parent>", NULL, call_fork, "task_create",
+	  OWN_PARENT, LOCK_PARENT, RES_TASK },
+	{ FS_L_TASK, "allocate", "anywhere <size>", NULL, call_allocate, "vm_allocate",
+	  OWN_FILE, LOCK_FILE, RES_ADDRESS },
+	{ FS_L_TASK, "allocate", "<addr> <size>", NULL, call_allocate, "vm_allocate",
+	  OWN_FILE, LOCK_FILE, RES_ADDRESS },
+	{ FS_L_TASK, "deallocate", "<addr> <size>", NULL, call_deallocate, "vm_deallocate",
+	  OWN_FILE, LOCK_FILE, RES_OK },
+	{ FS_L_TASK, "protect", "<addr> <size> <prot> [max]", NULL, call_protect, "vm_protect",
+	  OWN_FILE, LOCK_FILE, RES_OK },
+	{ FS_L_TASK, "inherit", "<addr> <size> <inheritance>", NULL, call_inherit, "vm_inherit",
+	  OWN_FILE, LOCK_FILE, RES_OK },
+	{ FS_L_TASK, "map_inherit", "<start> <end> <inheritance>", NULL, call_map_inherit,
+	  "vm_map_inherit", OWN_FILE, LOCK_FILE, RES_OK },
+	{ FS_L_TASK, "wire", "<addr> <size> <access>", NULL, call_wire, "vm_wire",
+	  OWN_FILE, LOCK_FILE, RES_OK },
+	{ FS_L_TASK, "attr", "<addr> <size> <attribute> <value>", NULL, call_attr,
+	  "vm_machine_attribute", OWN_FILE, LOCK_FILE, RES_VALUE },
+	{ FS_L_TASK, "copy", "<source> <size> <dest>", NULL, call_copy, "vm_copy",
+	  OWN_FILE, LOCK_FILE, RES_OK },
 	{ FS_L_TASK, "remap",
 	  "src=<task>:<addr> size=<n> [at=<addr>|anywhere[=<hint>]] [mask=<m>] "
-	  "[copy|share] [inherit=<inheritance>]", args_remap, run_remap, "vm_remap" },
+	  "[copy|share] [inherit=<inheritance>]", args_remap, call_remap, "vm_remap",
+	  OWN_SHARE_SOURCE, LOCK_FILE_SOURCE, RES_REMAP },
 };
 const size_t fs_nverbs = sizeof fs_verbs / sizeof fs_verbs[0];
 
-static const struct fs_verb *
-verb_named(enum fs_level level, const char *name)
+const struct fs_verb *
+fs_verb_named(enum fs_level level, const char *name)
 {
 	for (size_t i = 0; i < fs_nverbs; i++)
 		if (fs_verbs[i].level == level && strcmp(fs_verbs[i].verb, name) == 0)
@@ -686,7 +421,7 @@ fs_write_remap(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_
 	size_t count = fs_split_words(line, words, MAX_WORDS);
 
 	(void)n;
-	c->verb = verb_named(FS_L_TASK, "remap");
+	c->verb = fs_verb_named(FS_L_TASK, "remap");
 	if (count > MAX_WORDS) {
 		fs_why_set(why, "too many words (at most %d)", MAX_WORDS);
 		return -1;
@@ -694,11 +429,12 @@ fs_write_remap(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_
 	return fs_parse_remap(words, count, &c->remap, why);
 }
 
-/* A region file's value: one verb over the whole region. */
+/* A region file's value: the row's verb over the whole region, whose
+ * range the run frame finds when it runs. */
 static int
-region_cmd(struct fs_cmd *c, const char *verb)
+region_cmd(const struct fs_node *n, struct fs_cmd *c)
 {
-	c->verb = verb_named(FS_L_TASK, verb);
+	c->verb = fs_verb_named(FS_L_TASK, fs_row_of(n)->verb);
 	c->region = true;
 	return 0;
 }
@@ -706,38 +442,34 @@ region_cmd(struct fs_cmd *c, const char *verb)
 int
 fs_write_protection(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why)
 {
-	(void)n;
 	if (fs_parse_prot(line, &c->prot, why) != 0)
 		return -1;
-	return region_cmd(c, "protect");
+	return region_cmd(n, c);
 }
 
 int
 fs_write_max_protection(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why)
 {
-	(void)n;
 	if (fs_parse_prot(line, &c->prot, why) != 0)
 		return -1;
 	c->set_max = true;
-	return region_cmd(c, "protect");
+	return region_cmd(n, c);
 }
 
 int
 fs_write_inheritance(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why)
 {
-	(void)n;
 	if (fs_parse_inherit(line, &c->inherit, why) != 0)
 		return -1;
-	return region_cmd(c, "inherit");
+	return region_cmd(n, c);
 }
 
 int
 fs_write_wired(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why)
 {
-	(void)n;
 	if (fs_parse_prot(line, &c->prot, why) != 0)
 		return -1;
-	return region_cmd(c, "wire");
+	return region_cmd(n, c);
 }
 
 int
@@ -746,7 +478,6 @@ fs_write_attr(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_w
 	char *words[3];
 	size_t count = fs_split_words(line, words, 3);
 
-	(void)n;
 	if (count != 2) {
 		fs_why_set(why, "expected '<attribute> <value>', e.g. 'cache off'");
 		return -1;
@@ -754,13 +485,13 @@ fs_write_attr(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_w
 	if (fs_parse_attr(words[0], &c->attr, why) != 0 ||
 	    fs_parse_attr_value(words[1], &c->value, why) != 0)
 		return -1;
-	return region_cmd(c, "attr");
+	return region_cmd(n, c);
 }
 
 /* ---- usage texts ----------------------------------------------------- */
 
-static int
-usage_text(enum fs_level level, struct fs_buf *out)
+int
+fs_usage_text(enum fs_level level, struct fs_buf *out)
 {
 	for (size_t i = 0; i < fs_nverbs; i++) {
 		const struct fs_verb *v = &fs_verbs[i];
@@ -775,7 +506,7 @@ int
 fs_read_tasks_ctl(const struct fs_node *n, struct fs_buf *out)
 {
 	(void)n;
-	return usage_text(FS_L_TASKS, out);
+	return fs_usage_text(FS_L_TASKS, out);
 }
 
 int
@@ -783,18 +514,284 @@ fs_read_task_ctl(const struct fs_node *n, struct fs_buf *out)
 {
 	if (!machvm_task_alive(n->task))
 		return -ENOENT;
-	return usage_text(FS_L_TASK, out);
+	return fs_usage_text(FS_L_TASK, out);
 }
 
 int
 fs_read_remap(const struct fs_node *n, struct fs_buf *out)
 {
-	const struct fs_verb *v = verb_named(FS_L_TASK, "remap");
+	const struct fs_verb *v = fs_verb_named(FS_L_TASK, "remap");
 
 	if (!machvm_task_alive(n->task))
 		return -ENOENT;
 	fs_buf_printf(out, "%s\n", v->args);
 	return fs_buf_status(out);
+}
+
+/* ---- the run frame --------------------------------------------------- */
+
+/*
+ * Every write to a task through the files runs under that task's change
+ * lock (striped by id; two, in stripe order, for a remap), so that the
+ * region a region file acts on is found and changed with no other write in
+ * between.  The engine serializes calls on one task anyway; this lock
+ * spans the lookup and the call.
+ */
+#define CHANGE_STRIPES 64
+
+static pthread_mutex_t change_locks[CHANGE_STRIPES];
+static pthread_once_t change_once = PTHREAD_ONCE_INIT;
+
+static void
+change_locks_init(void)
+{
+	for (size_t i = 0; i < CHANGE_STRIPES; i++)
+		pthread_mutex_init(&change_locks[i], NULL);
+}
+
+static void
+lock_tasks(task_t a, task_t b)
+{
+	size_t x = a % CHANGE_STRIPES, y = b % CHANGE_STRIPES;
+
+	pthread_once(&change_once, change_locks_init);
+	if (x > y) {
+		size_t t = x;
+
+		x = y;
+		y = t;
+	}
+	pthread_mutex_lock(&change_locks[x]);
+	if (y != x)
+		pthread_mutex_lock(&change_locks[y]);
+}
+
+static void
+unlock_tasks(task_t a, task_t b)
+{
+	size_t x = a % CHANGE_STRIPES, y = b % CHANGE_STRIPES;
+
+	if (y != x)
+		pthread_mutex_unlock(&change_locks[y]);
+	pthread_mutex_unlock(&change_locks[x]);
+}
+
+bool
+fs_may_change(task_t task, const struct fs_ctx *ctx)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (ctx->uid == 0)
+		return true;
+	fs_taskinfo_owner(task, &uid, &gid);
+	return uid == ctx->uid;
+}
+
+/* The owner column: 0, or -EACCES with the reason in r->why. */
+static int
+check_owner(const struct fs_ctx *ctx, const struct fs_cmd *c, struct fs_run *r)
+{
+	task_t other = TASK_NULL;
+	const char *more = "";
+
+	switch (c->verb->owner) {
+	case OWN_FILE:
+		return 0;
+	case OWN_MOUNTER:
+		if (ctx->privileged)
+			return 0;
+		snprintf(r->why, sizeof r->why, "only the user who mounted may save the host");
+		return -EACCES;
+	case OWN_PARENT:
+		other = c->task;
+		break;
+	case OWN_SHARE_SOURCE:
+		if (c->remap.copy)
+			return 0;
+		other = c->remap.src_task;
+		more = " (a copy is allowed, share is not)";
+		break;
+	}
+	if (!machvm_task_alive(other) || fs_may_change(other, ctx))
+		return 0;
+	snprintf(r->why, sizeof r->why, "task %u belongs to another user%s", (unsigned)other, more);
+	return -EACCES;
+}
+
+/* The tasks the locks column names. */
+static bool
+lock_pair(const struct fs_node *n, const struct fs_cmd *c, task_t *a, task_t *b)
+{
+	switch (c->verb->locks) {
+	case LOCK_NONE:
+		return false;
+	case LOCK_FILE:
+		*a = *b = n->task;
+		return true;
+	case LOCK_PARENT:
+		*a = *b = c->task;
+		return true;
+	case LOCK_FILE_SOURCE:
+		*a = n->task;
+		*b = c->remap.src_task;
+		return true;
+	}
+	return false;
+}
+
+/* The engine call as the engine took it, for last_error and the -d log:
+ * "vm_protect(task 1, 0x10000, 4096, set_maximum FALSE, r--)". */
+static void
+call_text(const struct machvm_report *rep, char *buf, size_t cap)
+{
+	const struct machvm_call_args *a = &rep->args;
+	unsigned long long addr = a->address, size = a->size;
+	char prot[4];
+
+	fs_prot_letters(a->prot, prot);
+	switch (rep->call) {
+	case MACHVM_CALL_TASK_CREATE:
+		if (a->flag)
+			snprintf(buf, cap, "task_create(task %u, inherit_memory TRUE)", (unsigned)a->task);
+		else
+			snprintf(buf, cap, "task_create(TASK_NULL, inherit_memory FALSE)");
+		break;
+	case MACHVM_CALL_VM_ALLOCATE:
+		snprintf(buf, cap, "vm_allocate(task %u, 0x%llx, %llu, %s)", (unsigned)a->task,
+		         addr, size, a->flag ? "anywhere" : "fixed");
+		break;
+	case MACHVM_CALL_VM_DEALLOCATE:
+		snprintf(buf, cap, "vm_deallocate(task %u, 0x%llx, %llu)", (unsigned)a->task,
+		         addr, size);
+		break;
+	case MACHVM_CALL_VM_PROTECT:
+		snprintf(buf, cap, "vm_protect(task %u, 0x%llx, %llu, set_maximum %s, %s)",
+		         (unsigned)a->task, addr, size, a->flag ? "TRUE" : "FALSE", prot);
+		break;
+	case MACHVM_CALL_VM_INHERIT:
+		snprintf(buf, cap, "vm_inherit(task %u, 0x%llx, %llu, %s)", (unsigned)a->task,
+		         addr, size, fs_inherit_name(a->inheritance));
+		break;
+	case MACHVM_CALL_VM_MAP_INHERIT:
+		snprintf(buf, cap, "vm_map_inherit(task %u, 0x%llx, 0x%llx, %s)", (unsigned)a->task,
+		         addr, (unsigned long long)a->address2, fs_inherit_name(a->inheritance));
+		break;
+	case MACHVM_CALL_VM_WIRE:
+		snprintf(buf, cap, "vm_wire(%s, task %u, 0x%llx, %llu, %s)",
+		         a->flag ? "host_priv_self()" : "mach_host_self()", (unsigned)a->task,
+		         addr, size, prot);
+		break;
+	case MACHVM_CALL_VM_MACHINE_ATTRIBUTE:
+		snprintf(buf, cap, "vm_machine_attribute(task %u, 0x%llx, %llu, %u, %d)",
+		         (unsigned)a->task, addr, size, a->attribute, a->value);
+		break;
+	case MACHVM_CALL_VM_COPY:
+		snprintf(buf, cap, "vm_copy(task %u, 0x%llx, %llu, 0x%llx)", (unsigned)a->task,
+		         addr, size, (unsigned long long)a->address2);
+		break;
+	case MACHVM_CALL_VM_REMAP:
+		snprintf(buf, cap, "vm_remap(task %u, 0x%llx, %llu, mask 0x%llx, %s, task %u, "
+		         "0x%llx, %s, %s)", (unsigned)a->task, addr, size,
+		         (unsigned long long)a->mask, a->flag ? "anywhere" : "fixed",
+		         (unsigned)a->other, (unsigned long long)a->address2,
+		         a->flag2 ? "copy" : "share", fs_inherit_name(a->inheritance));
+		break;
+	default:
+		snprintf(buf, cap, "%s(task %u)", machvm_call_name(rep->call), (unsigned)a->task);
+		break;
+	}
+}
+
+/* The result column: what a read shows after success. */
+static void
+result_text(const struct fs_cmd *c, struct fs_run *r)
+{
+	char cur[4], max[4];
+
+	switch (c->verb->result) {
+	case RES_TASK:
+		snprintf(r->result, sizeof r->result, "%u\n", (unsigned)c->out_task);
+		return;
+	case RES_ADDRESS:
+		snprintf(r->result, sizeof r->result, "0x%016llx\n", (unsigned long long)c->out_addr);
+		return;
+	case RES_VALUE:
+		if (c->value == MATTR_VAL_GET) {
+			snprintf(r->result, sizeof r->result, "%s\n", fs_attr_value_name(c->out_value));
+			return;
+		}
+		break;
+	case RES_REMAP:
+		fs_prot_letters(c->out_cur, cur);
+		fs_prot_letters(c->out_max, max);
+		snprintf(r->result, sizeof r->result,
+		         "address 0x%016llx cur_protection %s max_protection %s\n",
+		         (unsigned long long)c->out_addr, cur, max);
+		return;
+	case RES_OK:
+		break;
+	}
+	snprintf(r->result, sizeof r->result, "ok\n");
+}
+
+/*
+ * Runs one parsed command: the owner check, the change locks, the region
+ * of a region file found under them, the call, and its text and result.
+ * What the call makes stale is collected in scope by the engine's report
+ * (coherence.c), not decided here.  0, or -errno with r saying why.
+ */
+static int
+run(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+    struct fs_run *r, struct fs_scope *scope)
+{
+	const struct fs_verb *v = c->verb;
+	kern_return_t kr = KERN_SUCCESS;
+	task_t a = TASK_NULL, b = TASK_NULL;
+	bool locked;
+	int rc = check_owner(ctx, c, r);
+
+	if (rc)
+		return rc;
+	locked = lock_pair(n, c, &a, &b);
+	if (locked)
+		lock_tasks(a, b);
+	if (c->region) {
+		vm_region_extended_info_t x;
+
+		c->addr = n->start;
+		if (fs_region_get(n->task, n->start, false, &x) == 0) {
+			c->size = x.size;
+		} else {
+			snprintf(r->why, sizeof r->why, "no region starts at 0x%016llx any more",
+			         (unsigned long long)n->start);
+			rc = -ENOENT;
+		}
+	}
+	if (rc == 0) {
+		if (v->result == RES_TASK)
+			fs_taskinfo_creating(true);
+		scope->have_report = false;
+		kr = v->run(n, ctx, c, r);
+		if (v->result == RES_TASK) {
+			if (kr == KERN_SUCCESS && fs_taskinfo_add(c->out_task, ctx->uid, ctx->gid) != 0)
+				fs_error("task %u: no memory to record its owner", (unsigned)c->out_task);
+			fs_taskinfo_creating(false);
+		}
+	}
+	if (locked)
+		unlock_tasks(a, b);
+	if (rc)
+		return rc;
+	r->kr = kr;
+	if (scope->have_report && (kr != KERN_SUCCESS || fs_log_debugging()))
+		call_text(&scope->report, r->call, sizeof r->call);
+	else if (r->call[0] == '\0')
+		snprintf(r->call, sizeof r->call, "%s", v->call);
+	if (kr != KERN_SUCCESS)
+		return -fs_errno(kr);
+	result_text(c, r);
+	return 0;
 }
 
 /* ---- running a write ------------------------------------------------- */
@@ -843,7 +840,7 @@ lazy_path(const struct fs_node *n, char *buf, size_t cap)
 
 int
 fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
-             const char *data, size_t len, struct fs_buf *result)
+             const char *data, size_t len, struct fs_buf *result, struct fs_scope *scope)
 {
 	const struct fs_row *row = fs_row_of(n);
 	char path[128], shown[208], failure[FS_LAST_ERROR_MAX], *orig, *work;
@@ -916,17 +913,7 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 		struct fs_cmd *c = &cmds[i];
 		struct fs_run r = { .kr = KERN_SUCCESS };
 
-		if (c->region) {
-			c->addr = n->start;
-			if (fs_region_find(n->task, n->start, &c->size) != 0) {
-				snprintf(r.why, sizeof r.why,
-				         "no region starts at 0x%016llx any more",
-				         (unsigned long long)n->start);
-				rc = -ENOENT;
-			}
-		}
-		if (rc == 0)
-			rc = c->verb->run(n, ctx, c, &r);
+		rc = run(n, ctx, c, &r, scope);
 		if (rc == 0) {
 			result->len = 0;
 			fs_buf_put(result, r.result, strlen(r.result));
@@ -949,10 +936,6 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 			fs_debug("%s", failure);
 		}
 	}
-
-	/* Whatever ran may have changed what files show (cache.h). */
-	if (ncmds > 0)
-		fs_cache_content_changed();
 
 	/* After a failure the file reads the failure's line next. */
 	if (rc != 0) {

@@ -20,14 +20,11 @@
 #include "parse.h"
 #include "tree.h"
 
-struct fs_inval;
-
 /* Who is asking: from the FUSE request. */
 struct fs_ctx {
 	uid_t uid;
 	gid_t gid;
 	bool  privileged;   /* root or the mounting user: may wire (host_priv_self) */
-	struct fs_inval *inval;  /* names the write makes stale go here (cache.h); may be NULL */
 };
 
 struct fs_verb;
@@ -49,6 +46,11 @@ struct fs_cmd {
 	bool set_max;
 	struct fs_remap_args remap;
 	const char *line;       /* the input line, for messages */
+	/* What the call returned, for the result column. */
+	task_t out_task;
+	vm_address_t out_addr;
+	vm_machine_attribute_val_t out_value;
+	vm_prot_t out_cur, out_max;
 };
 
 /* What running a command did. */
@@ -59,10 +61,42 @@ struct fs_run {
 	char why[192];          /* for a failure that is not the engine's: the reason */
 };
 
-typedef int (*fs_run_fn)(const struct fs_node *n, const struct fs_ctx *ctx,
-                         struct fs_cmd *c, struct fs_run *r);
+/*
+ * Makes a verb's one engine call with c's arguments on n's task, leaving
+ * what it returned in c's out_* fields.  Nothing else: checks, locks,
+ * coherence, results and messages are the run frame's (ctl.c), driven by
+ * the verb's columns.  r is for the rare call that is not the engine's
+ * (host/save), to say what it did.
+ */
+typedef kern_return_t (*fs_call_fn)(const struct fs_node *n, const struct fs_ctx *ctx,
+                                    struct fs_cmd *c, struct fs_run *r);
 typedef int (*fs_args_fn)(char *const *words, size_t n, struct fs_cmd *c,
                           struct fs_why *why);
+
+/* Whose task a verb needs the caller to own, beyond the file's own. */
+enum fs_owner {
+	OWN_FILE,           /* only the file's task (checked at open) */
+	OWN_PARENT,         /* and the <parent> task (fork shares its memory) */
+	OWN_SHARE_SOURCE,   /* and a sharing remap's source (it can write it) */
+	OWN_MOUNTER,        /* only root or the mounting user (save) */
+};
+
+/* The tasks a verb changes, locked around it (see the run frame). */
+enum fs_locks {
+	LOCK_NONE,
+	LOCK_FILE,          /* the file's task */
+	LOCK_PARENT,        /* the <parent> task */
+	LOCK_FILE_SOURCE,   /* the file's task and the remap source */
+};
+
+/* What a read shows after the command succeeded. */
+enum fs_result {
+	RES_OK,             /* "ok" */
+	RES_TASK,           /* the new task's id (its owner is recorded) */
+	RES_ADDRESS,        /* the address the call chose */
+	RES_VALUE,          /* an attribute's value for a get, else "ok" */
+	RES_REMAP,          /* "address ... cur_protection ... max_protection ..." */
+};
 
 /*
  * A row of the command table.  args is both the usage and the grammar:
@@ -72,16 +106,22 @@ typedef int (*fs_args_fn)(char *const *words, size_t n, struct fs_cmd *c,
  * a parse function takes its arguments its own way (remap's key=value).
  */
 struct fs_verb {
-	enum fs_level level;    /* FS_L_TASKS: tasks/ctl; FS_L_TASK: tasks/<id>/ctl */
+	enum fs_level level;    /* FS_L_TASKS: tasks/ctl; FS_L_TASK: tasks/<id>/ctl; FS_L_HOST: host/save */
 	const char *verb;
 	const char *args;
 	fs_args_fn parse;
-	fs_run_fn run;
+	fs_call_fn run;
 	const char *call;       /* the engine call it makes */
+	enum fs_owner owner;
+	enum fs_locks locks;
+	enum fs_result result;
 };
 
 extern const struct fs_verb fs_verbs[];
 extern const size_t fs_nverbs;
+
+/* The first row of verb name in the commands of level, or NULL. */
+const struct fs_verb *fs_verb_named(enum fs_level level, const char *name);
 
 /* The fewest and the most arguments a row takes, counted from its args. */
 void fs_verb_arg_count(const struct fs_verb *v, unsigned *min, unsigned *max);
@@ -89,16 +129,22 @@ void fs_verb_arg_count(const struct fs_verb *v, unsigned *min, unsigned *max);
 /* Whether ctx may change task (root, or the uid that created it). */
 bool fs_may_change(task_t task, const struct fs_ctx *ctx);
 
+struct fs_scope;
+
 /*
  * Runs a write of data[0..len) to the writable file n (see the top of this
- * file).  On return result holds what a read of the same open file should
- * show next (the last command's result, or the error line); it is left empty
- * when the write held only white space.  0, or -errno.
+ * file).  What its engine calls made stale is collected in scope
+ * (coherence.h).  On return result holds what a read of the same open file
+ * should show next (the last command's result, or the error line); it is
+ * left empty when the write held only white space.  0, or -errno.
  */
 int fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
-                 const char *data, size_t len, struct fs_buf *result);
+                 const char *data, size_t len, struct fs_buf *result,
+                 struct fs_scope *scope);
 
-/* The usage texts: what the ctl and remap files read before any write. */
+/* The usage texts: what the ctl and remap files read before any write.
+ * fs_usage_text: one line per command of level, from the command table. */
+int fs_usage_text(enum fs_level level, struct fs_buf *out);
 int fs_read_tasks_ctl(const struct fs_node *n, struct fs_buf *out);
 int fs_read_task_ctl(const struct fs_node *n, struct fs_buf *out);
 int fs_read_remap(const struct fs_node *n, struct fs_buf *out);

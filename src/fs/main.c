@@ -20,6 +20,8 @@
 #include <machvm/machvm.h>
 
 #include "../persist/state.h"
+#include "coherence.h"
+#include "events.h"
 #include "log.h"
 #include "parse.h"
 #include "save.h"
@@ -28,9 +30,14 @@
 
 #define MACHVMFS_VERSION "0.1"
 
+/* The events host/events and tasks/<id>/events keep (-o events=N). */
+#define DEFAULT_EVENTS 4096
+#define MAX_EVENTS     1000000
+
 struct options {
 	char *page_size;
 	char *state;
+	char *events;
 	int   dump_layout;
 	int   bench_config;
 };
@@ -40,6 +47,7 @@ struct options {
 static const struct fuse_opt option_spec[] = {
 	OPT("page_size=%s", page_size, 0),
 	OPT("state=%s", state, 0),
+	OPT("events=%s", events, 0),
 	OPT("--dump-layout", dump_layout, 1),
 	OPT("--bench-config", bench_config, 1),
 	FUSE_OPT_END
@@ -60,10 +68,12 @@ usage(const char *prog)
 	       "    -o state=FILE          keep the host in FILE: loaded at mount (a missing\n"
 	       "                           FILE starts empty), saved at unmount and by\n"
 	       "                           writing 'save' to host/save\n"
+	       "    -o events=N            host/events and tasks/<id>/events keep the\n"
+	       "                           last N events (default %d)\n"
 	       "    --dump-layout          print the file and command tables and exit\n"
 	       "    --bench-config         print what the kernel is told to cache, as\n"
 	       "                           key=value lines, and exit\n"
-	       "\n", prog, prog);
+	       "\n", prog, prog, DEFAULT_EVENTS);
 }
 
 /* Engine panics go to the log before the engine aborts. */
@@ -113,15 +123,18 @@ int
 main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options opt = { NULL, NULL, 0, 0 };
+	struct options opt = { NULL, NULL, NULL, 0, 0 };
+	uint64_t keep_events = DEFAULT_EVENTS;
 	struct fuse_cmdline_opts cmd;
 	struct fuse_session *se;
 	vm_size_t page_size;
 	char *state_path = NULL;
 	int ret = 1;
 
-	if (fs_tree_check() != 0) {
-		fprintf(stderr, "machvmfs: internal error: the file table is out of order\n");
+	const char *why;
+
+	if (fs_tree_check(&why) != 0) {
+		fprintf(stderr, "machvmfs: internal error in the file table: %s\n", why);
 		return 1;
 	}
 	if (fuse_opt_parse(&args, &opt, option_spec, NULL) != 0)
@@ -144,6 +157,17 @@ main(int argc, char *argv[])
 		goto out_args;
 	}
 	page_size = check_page_size(opt.page_size);
+	if (opt.events) {
+		struct fs_why why;
+
+		if (fs_parse_number("events", opt.events, &keep_events, &why) != 0 ||
+		    keep_events == 0 || keep_events > MAX_EVENTS) {
+			fprintf(stderr, "machvmfs: -o events=%s: %s\n", opt.events,
+			        keep_events == 0 || keep_events > MAX_EVENTS ?
+			        "the events kept must be a number from 1 to 1000000" : why.text);
+			goto out_args;
+		}
+	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out_args;
 	if (cmd.show_help) {
@@ -203,6 +227,11 @@ main(int argc, char *argv[])
 		goto out_unmount;
 	}
 	(void)host_page_size(mach_host_self(), &page_size);
+	if (fs_events_init((size_t)keep_events) != 0) {
+		fs_error("no memory for the events log");
+		goto out_unmount;
+	}
+	fs_coherence_init();
 	fs_debug("serving %s, page size %llu, %s", cmd.mountpoint,
 	         (unsigned long long)page_size,
 	         cmd.singlethread ? "single-threaded" : "multithreaded");
@@ -226,6 +255,7 @@ main(int argc, char *argv[])
 	}
 	/* A signal ends the loop with its number: a clean stop too. */
 	ret = ret < 0 ? 1 : 0;
+	fs_coherence_fini();
 	if (state_path) {
 		char msg[512];
 
@@ -241,12 +271,14 @@ out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);
+	fs_events_fini();
 	fs_taskinfo_fini();
 out_cmd:
 	free(cmd.mountpoint);
 out_args:
 	free(opt.page_size);
 	free(opt.state);
+	free(opt.events);
 	free(state_path);
 	fuse_opt_free_args(&args);
 	return ret;

@@ -7,17 +7,15 @@
  * opened with direct_io, and a file's text is rendered once at open and
  * kept in the handle, so a reader sees one snapshot however small its
  * reads and every open sees the state of that moment.  st_size is 0 for
- * text files (the size is not known before rendering, as in procfs) and
- * the top of the user range for mem.
+ * text files (the size is not known before rendering, as in procfs), the
+ * top of the user range for mem, and the bytes so far for an events file
+ * (which reads the log itself, events.c).
  *
- * Entries the kernel holds for region directories are counted (lookups and
- * readdirplus up, FORGET down) so a change knows which names to
- * invalidate.  A name is counted before the reply that hands it out, and
- * found again if the task's map changed while it was being looked up (the
- * generation moved): a change either sees the count or is seen by the
- * lookup.  The kernel holds the directory's lock across a lookup or a
- * readdir, and an invalidation takes that lock, so an invalidation that
- * races with the reply lands after the name is in place.
+ * Entries the kernel holds for region directories are counted as held
+ * (coherence.h: lookups and readdirplus up, FORGET down) before the reply
+ * that hands them out, so a change knows which names to invalidate; every
+ * engine call a request makes runs in a scope whose invalidations are sent
+ * before the request is answered.
  *
  * Locking: no lock is shared between requests on different open files; the
  * lists of open files are split into stripes.  A handle's lock guards its
@@ -30,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -39,12 +38,14 @@
 #include <machvm/machvm.h>
 
 #include "cache.h"
+#include "coherence.h"
 #include "ctl.h"
 #include "errors.h"
+#include "events.h"
 #include "log.h"
+#include "node.h"
 #include "render.h"
 #include "taskinfo.h"
-#include "tree.h"
 
 /* Readdir offsets: 1 after ".", 2 after "..", then OFF_BASE + generator position. */
 #define OFF_BASE 2
@@ -142,6 +143,7 @@ struct fs_handle {
 	pthread_mutex_t lock;
 	struct fs_text *text;   /* the snapshot, or the last write's result; NULL: none */
 	uint64_t        base;   /* the file offset at which text begins (see fs_read) */
+	struct fs_events_reader *events;        /* an events file's reader */
 };
 
 /* An open directory. */
@@ -156,6 +158,8 @@ static void
 handle_free(struct fs_handle *h)
 {
 	text_put(h->text);
+	if (h->events)
+		fs_events_close(h->events);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -169,6 +173,19 @@ handle_free(struct fs_handle *h)
  */
 #define TEXT_HEAP_MAX (32 << 20)
 
+/* The events log wakes pollers through these (it knows nothing of FUSE). */
+static void
+wake_poller(void *ph)
+{
+	fuse_lowlevel_notify_poll(ph);
+}
+
+static void
+drop_poller(void *ph)
+{
+	fuse_pollhandle_destroy(ph);
+}
+
 void
 fs_ops_init(uid_t uid, gid_t gid)
 {
@@ -177,6 +194,7 @@ fs_ops_init(uid_t uid, gid_t gid)
 	mount_uid = uid;
 	mount_gid = gid;
 	clock_gettime(CLOCK_REALTIME, &mount_time);
+	fs_events_set_waker(wake_poller, drop_poller);
 	for (size_t i = 0; i < OPEN_STRIPES; i++)
 		pthread_mutex_init(&stripes[i].lock, NULL);
 }
@@ -199,7 +217,7 @@ static struct fs_ctx
 ctx_of(fuse_req_t req)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	struct fs_ctx c = { fc->uid, fc->gid, fc->uid == 0 || fc->uid == mount_uid, NULL };
+	struct fs_ctx c = { fc->uid, fc->gid, fc->uid == 0 || fc->uid == mount_uid };
 
 	return c;
 }
@@ -252,7 +270,12 @@ fill_attr(const struct fs_node *n, struct stat *st, struct owner *o)
 		st->st_uid = mount_uid;
 		st->st_gid = mount_gid;
 	}
-	st->st_size = (row->flags & FS_DATA) ? (off_t)MACHVM_USER_MAX : 0;
+	if (row->flags & FS_DATA)
+		st->st_size = (off_t)MACHVM_USER_MAX;
+	else if (row->flags & FS_EVENTS)
+		st->st_size = (off_t)fs_events_size(n->task);
+	else
+		st->st_size = 0;
 	st->st_blksize = 4096;
 	st->st_atim = st->st_mtim = st->st_ctim = mount_time;
 	return final;
@@ -300,22 +323,6 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	fs_debug("mounted, protocol %u.%u", conn->proto_major, conn->proto_minor);
 }
 
-/*
- * Counts the kernel's new entry for a region directory (see the top):
- * false if the region went away meanwhile (the count is taken back).
- */
-static bool
-track_entry(const struct fs_node *n, uint64_t gen_before)
-{
-	vm_size_t size;
-
-	if (fs_taskinfo_known_add(n->task, &n->start, 1) == gen_before ||
-	    fs_region_find(n->task, n->start, &size) == 0)
-		return true;
-	fs_taskinfo_known_drop(n->task, n->start, 1);
-	return false;
-}
-
 static void
 fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -326,11 +333,11 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc = node_of(parent, &dir);
 
 	if (rc == 0 && fs_row_of(&dir)->opens == FS_L_REGIONS)
-		gen = fs_taskinfo_gen(dir.task);
+		gen = fs_coherence_gen(dir.task);
 	if (rc == 0)
 		rc = fs_lookup(&dir, name, &child);
 	tracked = rc == 0 && fs_cache_tracked(&child);
-	if (tracked && !track_entry(&child, gen))
+	if (tracked && fs_coherence_hold(child.task, &child.start, 1, gen, NULL) == 0)
 		rc = -ENOENT;
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -342,7 +349,7 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 	e.attr_timeout = fs_cache_attr_timeout(&child, final);
 	e.entry_timeout = fs_cache_entry_timeout(&child, final);
 	if (fuse_reply_entry(req, &e) != 0 && tracked)
-		fs_taskinfo_known_drop(child.task, child.start, 1);
+		fs_coherence_release(child.task, child.start, 1);
 }
 
 static void
@@ -351,7 +358,7 @@ forget_one(fuse_ino_t ino, uint64_t nlookup)
 	struct fs_node n;
 
 	if (fs_ino_node(ino, &n) == 0 && fs_cache_tracked(&n))
-		fs_taskinfo_known_drop(n.task, n.start, nlookup);
+		fs_coherence_release(n.task, n.start, nlookup);
 }
 
 static void
@@ -390,14 +397,23 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_node n;
 	struct stat st;
+	bool final;
 	int rc = inode_node_of(ino, &n);
 
-	(void)fi;
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fuse_reply_attr(req, &st, fs_cache_attr_timeout(&n, fill_attr(&n, &st, NULL)));
+	final = fill_attr(&n, &st, NULL);
+	/* fstat of an open events file: its size in that reader's offsets
+	 * (they differ from the stream's after a missed-events line). */
+	if (fi && (fs_row_of(&n)->flags & FS_EVENTS)) {
+		struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+
+		if (h && h->events)
+			st.st_size = (off_t)fs_events_reader_size(h->events);
+	}
+	fuse_reply_attr(req, &st, fs_cache_attr_timeout(&n, final));
 }
 
 /*
@@ -471,16 +487,14 @@ text_slots_init(void)
 static bool
 text_kept(const struct fs_node *n)
 {
-	fs_read_fn read = fs_row_of(n)->read;
-
-	return read == fs_read_maps || read == fs_read_maps_json;
+	return fs_row_of(n)->flags & FS_KEPT;
 }
 
 static struct text_slot *
 text_slot_of(const struct fs_node *n)
 {
 	pthread_once(&text_slots_once, text_slots_init);
-	return &text_slots[(n->task * 2 + (fs_row_of(n)->read == fs_read_maps)) % TEXT_SLOTS];
+	return &text_slots[(n->task * 7 + n->row) % TEXT_SLOTS];
 }
 
 /* The kept text of n if it is current (a reference), else NULL. */
@@ -524,7 +538,7 @@ text_keep(const struct fs_node *n, struct fs_text *t, uint64_t gen)
 static int
 open_text(const struct fs_node *n, struct fs_text **out)
 {
-	uint64_t gen = text_kept(n) ? fs_cache_content_gen() : 0;
+	uint64_t gen = text_kept(n) ? fs_coherence_content_gen() : 0;
 	struct fs_buf b;
 	int rc;
 
@@ -572,7 +586,15 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->node = n;
 	pthread_mutex_init(&h->lock, NULL);
-	if (render && (rc = open_text(&n, &h->text)) != 0) {
+	if (fs_row_of(&n)->flags & FS_EVENTS) {
+		/* The reader first, then the task: a termination after this
+		 * check is seen by the reader (events.h). */
+		h->events = fs_events_open(n.task);
+		rc = !h->events ? -ENOMEM : fs_node_check(&n);
+	}
+	if (rc == 0 && render)
+		rc = open_text(&n, &h->text);
+	if (rc) {
 		handle_free(h);
 		fuse_reply_err(req, -rc);
 		return;
@@ -631,6 +653,28 @@ mem_read(fuse_req_t req, const struct fs_node *n, size_t size, off_t off)
 }
 
 /*
+ * An events file reads the log (events.c): a task's stream stays readable
+ * after its task is gone, up to its task_terminate line and then the end,
+ * so a follower ends cleanly.
+ */
+static void
+events_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
+{
+	struct fs_buf b;
+	int rc;
+
+	fs_buf_init(&b);
+	rc = off < 0 ? -EINVAL : fs_events_read(h->events, (uint64_t)off, size, &b);
+	if (rc == 0)
+		rc = fs_buf_status(&b);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, b.data, b.len);
+	fs_buf_free(&b);
+}
+
+/*
  * Text files: reads at offsets past base are taken relative to base, where
  * the last write on this open file ended, so `exec 3<>ctl; echo create >&3;
  * read id <&3` reads the result from the start; reads below base are plain
@@ -646,6 +690,10 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t n = 0, at = 0;
 
 	(void)ino;
+	if (h->events) {
+		events_read(req, h, size, off);
+		return;
+	}
 	if (h->node.task != TASK_NULL && !machvm_task_alive(h->node.task)) {
 		fuse_reply_err(req, ESRCH);
 		return;
@@ -672,40 +720,53 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	text_put(t);
 }
 
+/* Answers a write once what its calls made stale is out of the kernel:
+ * rc < 0 an error, else count bytes written. */
+static void
+reply_scope(fuse_req_t req, struct fs_scope *scope, int rc, size_t count)
+{
+	if (rc < 0)
+		fs_cache_reply_err(req, &scope->before, -rc);
+	else
+		fs_cache_reply_write(req, &scope->before, count);
+	fs_cache_send(&scope->after);
+	fs_scope_free(scope);
+}
+
 static void
 mem_write(fuse_req_t req, const struct fs_node *n, const char *buf, size_t size,
           off_t off)
 {
+	struct fs_scope scope;
 	vm_size_t count = 0;
 	kern_return_t kr;
+	int rc = 0;
 
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	fs_scope_begin(&scope);
 	kr = vm_write(n->task, (vm_address_t)off, buf, size, &count);
-	fs_cache_content_changed();     /* pages, objects, share modes */
-	if (kr == KERN_SUCCESS) {
-		fuse_reply_write(req, count);
-	} else if (!machvm_task_alive(n->task)) {
-		fuse_reply_err(req, ESRCH);
-	} else {
-		fuse_reply_err(req, fs_fail(n->task, NULL, 0, kr,
-		                            "tasks/%u/mem: vm_write(task %u, 0x%llx, %zu) failed",
-		                            (unsigned)n->task, (unsigned)n->task,
-		                            (unsigned long long)off, size));
-	}
+	fs_scope_end(&scope);
+	if (kr != KERN_SUCCESS && !machvm_task_alive(n->task))
+		rc = -ESRCH;
+	else if (kr != KERN_SUCCESS)
+		rc = -fs_fail(n->task, NULL, 0, kr,
+		              "tasks/%u/mem: vm_write(task %u, 0x%llx, %zu) failed",
+		              (unsigned)n->task, (unsigned)n->task, (unsigned long long)off, size);
+	reply_scope(req, &scope, rc, count);
 }
 
-/* A write that changes maps is answered once the names it made stale are
- * gone from the kernel (cache.h). */
+/* A write is answered once the names it made stale are gone from the
+ * kernel (coherence.h). */
 static void
 fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
          struct fuse_file_info *fi)
 {
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	struct fs_ctx ctx = ctx_of(req);
-	struct fs_inval inval;
+	struct fs_scope scope;
 	struct fs_buf result;
 	int rc;
 
@@ -718,9 +779,9 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off
 		mem_write(req, &h->node, buf, size, off);
 		return;
 	}
-	fs_inval_init(&inval);
-	ctx.inval = &inval;
-	rc = fs_ctl_write(&h->node, &ctx, buf, size, &result);
+	fs_scope_begin(&scope);
+	rc = fs_ctl_write(&h->node, &ctx, buf, size, &result, &scope);
+	fs_scope_end(&scope);
 	if (result.len && (fs_row_of(&h->node)->flags & FS_RESULT)) {
 		struct fs_text *t = text_new(&result), *old = NULL;
 
@@ -734,10 +795,30 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off
 		text_put(old);
 	}
 	fs_buf_free(&result);
-	if (rc)
-		fs_cache_reply_err(req, &inval, -rc);
-	else
-		fs_cache_reply_write(req, &inval, size);
+	reply_scope(req, &scope, rc, size);
+}
+
+/*
+ * poll(2): an events file is ready when its stream has grown past where
+ * this reader last read (events.c keeps the handle to wake it on the next
+ * line); every other file is always ready, as regular files are.
+ */
+static void
+fs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+        struct fuse_pollhandle *ph)
+{
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	unsigned revents = POLLIN | POLLOUT;
+
+	(void)ino;
+	if (h->events) {
+		revents = fs_events_poll(h->events, ph);
+		if (revents == 0)
+			ph = NULL;      /* kept by the log until it wakes it */
+	}
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, revents);
 }
 
 static void
@@ -774,22 +855,9 @@ struct dent {
 	struct fs_node node;
 	off_t          next;
 	size_t         size;            /* bytes it takes in the reply */
-	bool           tracked;         /* counted in the known set */
+	bool           tracked;         /* counted as held (coherence.h) */
 	char           name[24];
 };
-
-/* The row of region directories (tasks/<id>/regions/<start>/). */
-static unsigned
-region_dir_row(void)
-{
-	static unsigned row;
-
-	if (row == 0)
-		for (unsigned r = 0; r < fs_nrows; r++)
-			if (fs_rows[r].opens == FS_L_REGION)
-				row = r;
-	return row;
-}
 
 /* The bytes an entry named name takes in a reply, by the length of the
  * name (asked of libfuse once per length). */
@@ -811,124 +879,30 @@ dirent_size(fuse_req_t req, const char *name, bool plus)
 	return n;
 }
 
-/* "0x" and 16 lower-case hex digits, as tree.c names region directories. */
-static void
-region_name(vm_address_t a, char out[24])
-{
-	static const char hex[] = "0123456789abcdef";
-	uint64_t v = a;
+/* A batch being filled from the generator. */
+struct batch {
+	fuse_req_t   req;
+	bool         plus;
+	size_t       room;              /* bytes left in the reply */
+	struct dent *ents;
+	size_t       count;
+};
 
-	out[0] = '0';
-	out[1] = 'x';
-	for (int i = 17; i >= 2; i -= 2) {
-		out[i] = hex[v & 15];
-		out[i - 1] = hex[(v >> 4) & 15];
-		v >>= 8;
-	}
-	out[18] = '\0';
-}
-
-/* Every region start of task, by walking the map; NULL on failure. */
-static struct fs_starts *
-starts_walk(task_t task)
-{
-	size_t cap = 256;
-	struct fs_starts *s = malloc(sizeof *s + cap * sizeof s->start[0]);
-	vm_address_t a = 0;
-
-	if (!s)
-		return NULL;
-	atomic_init(&s->refs, 1);
-	s->count = 0;
-	for (;;) {
-		vm_size_t size;
-		vm_prot_t prot, max;
-		vm_inherit_t inh;
-		boolean_t shared;
-		mach_port_t object;
-		vm_offset_t offset;
-
-		if (vm_region(task, &a, &size, &prot, &max, &inh, &shared, &object, &offset)
-		    != KERN_SUCCESS)
-			break;
-		if (s->count == cap) {
-			struct fs_starts *bigger;
-
-			cap *= 2;
-			bigger = realloc(s, sizeof *s + cap * sizeof s->start[0]);
-			if (!bigger) {
-				free(s);
-				return NULL;
-			}
-			s = bigger;
-		}
-		s->start[s->count++] = a;
-		if (a + size <= a)
-			break;
-		a += size;
-	}
-	/* Kept until the map changes: give the slack back. */
-	if (s->count < cap) {
-		struct fs_starts *fit = realloc(s, sizeof *s + s->count * sizeof s->start[0]);
-
-		if (fit)
-			s = fit;
-	}
-	return s;
-}
-
-/*
- * Entries of regions/ from position pos into ents (at most room bytes),
- * from the task's list of starts: taken when a listing starts and kept
- * until the map changes, so listing a big map again costs no engine call
- * per region.  Without a current list in the middle of a listing: 1, the
- * caller walks with the generator.  0 or 1; *gen is the generation the
- * entries were seen at.
- */
 static int
-gen_regions_from_list(const struct fs_node *dir, uint64_t pos, bool start, bool plus,
-                      fuse_req_t req, size_t room, struct dent *ents, size_t *count,
-                      uint64_t *gen)
+batch_add(void *arg, const struct fs_entry *g)
 {
-	struct fs_starts *s = fs_taskinfo_starts(dir->task, gen);
-	uint64_t key = pos >= FS_POS_DYN ? pos - FS_POS_DYN : 0;
-	size_t lo = 0, hi, used = 0;
+	struct batch *b = arg;
+	struct dent *e = &b->ents[b->count];
 
-	if (!s) {
-		if (!start)
-			return 1;
-		s = starts_walk(dir->task);
-		if (!s)
-			return 1;
-		fs_taskinfo_starts_keep(dir->task, s, *gen);
-	}
-	hi = s->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->start[mid] < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*count = 0;
-	for (size_t i = lo; i < s->count; i++) {
-		struct dent *e = &ents[*count];
-
-		memset(&e->node, 0, sizeof e->node);
-		e->tracked = false;
-		e->node.row = region_dir_row();
-		e->node.task = dir->task;
-		e->node.start = s->start[i];
-		region_name(s->start[i], e->name);
-		e->next = (off_t)(FS_POS_DYN + s->start[i] + 1 + OFF_BASE);
-		e->size = dirent_size(req, e->name, plus);
-		if (used + e->size > room)
-			break;
-		used += e->size;
-		(*count)++;
-	}
-	fs_starts_put(s);
+	e->node = g->node;
+	e->tracked = false;
+	memcpy(e->name, g->name, sizeof e->name);
+	e->next = (off_t)(g->next + OFF_BASE);
+	e->size = dirent_size(b->req, e->name, b->plus);
+	if (e->size > b->room)
+		return 1;
+	b->room -= e->size;
+	b->count++;
 	return 0;
 }
 
@@ -946,11 +920,11 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 	struct fs_dirhandle *d = (struct fs_dirhandle *)(uintptr_t)fi->fh;
 	const struct fs_dirsnap *snap = NULL;
 	enum fs_level level = fs_row_of(&d->node)->opens;
-	struct dent *ents;
+	struct batch b = { req, plus, size, NULL, 0 };
 	struct owner owner = { 0 };
 	struct fuse_entry_param region;
 	bool have_region = false;
-	size_t count = 0, used = 0, room = size;
+	size_t used = 0;
 	uint64_t gen = 0;
 	char *buf;
 	int rc = 0;
@@ -968,101 +942,68 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 		snap = &d->snap;
 	}
 	/* Every entry takes at least 32 bytes (24 + a name, 8-aligned). */
-	ents = malloc((size / 32 + 1) * sizeof *ents);
+	b.ents = malloc((size / 32 + 1) * sizeof *b.ents);
 	buf = malloc(size ? size : 1);
-	if (rc || !buf || !ents) {
-		free(ents);
+	if (rc || !buf || !b.ents) {
+		free(b.ents);
 		free(buf);
 		fuse_reply_err(req, rc ? -rc : ENOMEM);
 		return;
 	}
 
-	/* The batch: ".", "..", then the generator's (or the list's) entries. */
+	/* The batch: ".", "..", then the generator's entries. */
 	while (off >= 0 && off < OFF_BASE) {
-		struct dent *e = &ents[count];
+		struct dent *e = &b.ents[b.count];
 
 		memset(e, 0, sizeof *e);
 		e->node = off == 0 ? d->node : fs_node_parent(&d->node);
 		snprintf(e->name, sizeof e->name, "%s", off == 0 ? "." : "..");
 		e->next = off + 1;
 		e->size = dirent_size(req, e->name, plus);
-		if (e->size > room)
+		if (e->size > b.room)
 			break;
-		room -= e->size;
-		count++;
+		b.room -= e->size;
+		b.count++;
 		off++;
 	}
-	if (off >= OFF_BASE && room > 0) {
-		size_t more = 0;
-		int slow = 1;
-
-		if (level == FS_L_REGIONS)
-			slow = gen_regions_from_list(&d->node, (uint64_t)off - OFF_BASE,
-			                             off == OFF_BASE, plus, req, room,
-			                             ents + count, &more, &gen);
-		else
-			gen = 0;
-		if (slow) {
-			if (level == FS_L_REGIONS)
-				gen = fs_taskinfo_gen(d->node.task);
-			while (off >= 0) {
-				struct fs_entry g;
-				struct dent *e = &ents[count + more];
-
-				rc = fs_gen(&d->node, (uint64_t)off - OFF_BASE, 0, snap, &g);
-				if (rc)
-					break;
-				e->node = g.node;
-				e->tracked = false;
-				memcpy(e->name, g.name, sizeof e->name);
-				e->next = (off_t)(g.next + OFF_BASE);
-				e->size = dirent_size(req, e->name, plus);
-				if (e->size > room)
-					break;
-				room -= e->size;
-				more++;
-				off = e->next;
-			}
-		}
-		count += more;
-	}
-	if (rc && rc != -ENOENT && count == 0) {
-		free(ents);
+	if (off >= OFF_BASE && b.room > 0)
+		rc = fs_gen(&d->node, (uint64_t)off - OFF_BASE, 0, snap, batch_add, &b, &gen);
+	if (rc && rc != -ENOENT && b.count == 0) {
+		free(b.ents);
 		free(buf);
 		fuse_reply_err(req, -rc);
 		return;
 	}
 
 	/* Count the region directories handed out; if the map changed since
-	 * they were found, keep only those that are still there. */
-	if (plus && level == FS_L_REGIONS && count > 0) {
-		vm_address_t *starts = malloc(count * sizeof *starts);
+	 * they were found, those gone are left out. */
+	if (plus && level == FS_L_REGIONS && b.count > 0) {
+		vm_address_t *starts = malloc(b.count * sizeof *starts);
+		bool *gone = malloc(b.count * sizeof *gone);
 		size_t n = 0;
 
-		if (!starts)
+		if (!starts || !gone)
 			abort();        /* a name handed out uncounted could go stale */
-		for (size_t i = 0; i < count; i++) {
-			ents[i].tracked = fs_cache_tracked(&ents[i].node);
-			if (ents[i].tracked)
-				starts[n++] = ents[i].node.start;
+		for (size_t i = 0; i < b.count; i++) {
+			b.ents[i].tracked = fs_cache_tracked(&b.ents[i].node);
+			if (b.ents[i].tracked)
+				starts[n++] = b.ents[i].node.start;
 		}
-		if (n && fs_taskinfo_known_add(d->node.task, starts, n) != gen) {
-			for (size_t i = 0; i < count; i++) {
-				vm_size_t rsize;
-
-				if (ents[i].tracked &&
-				    fs_region_find(d->node.task, ents[i].node.start, &rsize) != 0) {
-					fs_taskinfo_known_drop(d->node.task, ents[i].node.start, 1);
-					ents[i].tracked = false;
-					ents[i].name[0] = '\0';         /* left out */
-				}
+		fs_coherence_hold(d->node.task, starts, n, gen, gone);
+		for (size_t i = 0, k = 0; i < b.count; i++) {
+			if (!b.ents[i].tracked)
+				continue;
+			if (gone[k++]) {
+				b.ents[i].tracked = false;
+				b.ents[i].name[0] = '\0';         /* left out */
 			}
 		}
 		free(starts);
+		free(gone);
 	}
 
-	for (size_t i = 0; i < count; i++) {
-		struct dent *e = &ents[i];
+	for (size_t i = 0; i < b.count; i++) {
+		struct dent *e = &b.ents[i];
 		struct stat st;
 
 		if (e->name[0] == '\0')
@@ -1070,13 +1011,14 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 		if (plus) {
 			struct fuse_entry_param p;
 			bool dot = i < 2 && (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0);
+			bool region_dir = e->node.row == fs_region_row();
 
 			if (dot) {
 				/* No entry for . and ..: nothing to count, nothing cached. */
 				memset(&p, 0, sizeof p);
 				p.attr.st_ino = fs_node_ino(&e->node);
 				p.attr.st_mode = S_IFDIR;
-			} else if (e->node.row == region_dir_row() && have_region) {
+			} else if (region_dir && have_region) {
 				/* Region directories differ only in their inode. */
 				p = region;
 				p.ino = p.attr.st_ino = fs_node_ino(&e->node);
@@ -1088,7 +1030,7 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 				p.ino = p.attr.st_ino;
 				p.attr_timeout = fs_cache_attr_timeout(&e->node, final);
 				p.entry_timeout = fs_cache_entry_timeout(&e->node, final);
-				if (e->node.row == region_dir_row() && !e->node.alias) {
+				if (region_dir && !e->node.alias) {
 					region = p;
 					have_region = true;
 				}
@@ -1104,11 +1046,11 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 	}
 	if (fuse_reply_buf(req, buf, used) != 0 && plus) {
 		/* The kernel never saw these entries: take the counts back. */
-		for (size_t i = 0; i < count; i++)
-			if (ents[i].tracked)
-				fs_taskinfo_known_drop(d->node.task, ents[i].node.start, 1);
+		for (size_t i = 0; i < b.count; i++)
+			if (b.ents[i].tracked)
+				fs_coherence_release(d->node.task, b.ents[i].node.start, 1);
 	}
-	free(ents);
+	free(b.ents);
 	free(buf);
 }
 
@@ -1210,12 +1152,20 @@ fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t
  * inside: those under regions/ before the reply, the task's own files
  * after it (the kernel holds the task directory's lock until the reply).
  */
+/*
+ * rmdir tasks/<id> terminates the task; no other directory can go.  The
+ * kernel drops the task's own entry itself; the names below it that it
+ * holds are invalidated too (coherence.h), for a process whose working
+ * directory is inside: those under regions/ before the reply, the task's
+ * own files after it (the kernel holds the task directory's lock until the
+ * reply).
+ */
 static void
 fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs_ctx ctx = ctx_of(req);
 	struct fs_node dir, child;
-	struct fs_inval inval, later;
+	struct fs_scope scope;
 	kern_return_t kr;
 	int rc = node_of(parent, &dir);
 
@@ -1229,21 +1179,20 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	fs_scope_begin(&scope);
 	kr = task_terminate(child.task);
-	fs_cache_content_changed();     /* other tasks' share modes and counts */
+	fs_scope_end(&scope);
 	if (kr == KERN_SUCCESS) {
-		fs_inval_init(&inval);
-		fs_inval_init(&later);
-		fs_cache_task_gone(child.task, &inval);
-		fs_cache_task_files(child.task, &later);
 		fs_taskinfo_remove(child.task);
 		fs_debug("tasks/%u: terminated", (unsigned)child.task);
-		fs_cache_reply_err(req, &inval, 0);
-		fs_cache_send(&later);
+		rc = 0;
 	} else {
 		/* Lost a race with another rmdir: it is gone all the same. */
-		fuse_reply_err(req, machvm_task_alive(child.task) ? fs_errno(kr) : ENOENT);
+		rc = machvm_task_alive(child.task) ? -fs_errno(kr) : -ENOENT;
 	}
+	fs_cache_reply_err(req, &scope.before, -rc);
+	fs_cache_send(&scope.after);
+	fs_scope_free(&scope);
 }
 
 /* Names are made by the tree, never by users. */
@@ -1291,6 +1240,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.read         = fs_read,
 	.write        = fs_write,
 	.release      = fs_release,
+	.poll         = fs_poll,
 	.opendir      = fs_opendir,
 	.readdir      = fs_readdir,
 	.readdirplus  = fs_readdirplus,

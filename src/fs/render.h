@@ -1,6 +1,7 @@
 /*
- * render.h - the text (and JSON) of every readable file, and the growable
- * buffer it is written into.
+ * render.h - the growable buffer every file's text is written into, the
+ * names of values, and the texts of the host and task files (the region
+ * files and maps are fields.c's).
  *
  * Each fs_read_* function renders one kind of file for one node, from one
  * engine query, into a fresh buffer: that text is the open file's snapshot.
@@ -25,6 +26,10 @@ struct fs_buf {
 void fs_buf_init(struct fs_buf *b);
 void fs_buf_free(struct fs_buf *b);
 void fs_buf_put(struct fs_buf *b, const char *s, size_t n);
+/* Room for n more bytes at the end of b (NULL, and b failed, when memory
+ * runs out); fs_buf_commit then keeps the first n written there. */
+char *fs_buf_room(struct fs_buf *b, size_t n);
+void fs_buf_commit(struct fs_buf *b, size_t n);
 void fs_buf_printf(struct fs_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* 0, or -ENOMEM if anything written to b was lost. */
@@ -42,20 +47,5 @@ int fs_read_host_stats(const struct fs_node *n, struct fs_buf *out);
 int fs_read_last_error(const struct fs_node *n, struct fs_buf *out);
 int fs_read_parent(const struct fs_node *n, struct fs_buf *out);
 int fs_read_status(const struct fs_node *n, struct fs_buf *out);
-int fs_read_maps(const struct fs_node *n, struct fs_buf *out);
-int fs_read_maps_json(const struct fs_node *n, struct fs_buf *out);
-int fs_read_start(const struct fs_node *n, struct fs_buf *out);
-int fs_read_end(const struct fs_node *n, struct fs_buf *out);
-int fs_read_size(const struct fs_node *n, struct fs_buf *out);
-int fs_read_protection(const struct fs_node *n, struct fs_buf *out);
-int fs_read_max_protection(const struct fs_node *n, struct fs_buf *out);
-int fs_read_inheritance(const struct fs_node *n, struct fs_buf *out);
-int fs_read_wired(const struct fs_node *n, struct fs_buf *out);
-int fs_read_attr(const struct fs_node *n, struct fs_buf *out);
-int fs_read_shared(const struct fs_node *n, struct fs_buf *out);
-int fs_read_share_mode(const struct fs_node *n, struct fs_buf *out);
-int fs_read_object(const struct fs_node *n, struct fs_buf *out);
-int fs_read_offset(const struct fs_node *n, struct fs_buf *out);
-int fs_read_info(const struct fs_node *n, struct fs_buf *out);
 
 #endif

@@ -18,41 +18,30 @@ fs_save_init(const char *path)
 	state_path = path;
 }
 
-/* Only root and the mounting user may make the daemon write its file. */
-static int
-run_save(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
-         struct fs_run *r)
+/* The privilege check is the verb's owner column (ctl.c). */
+kern_return_t
+fs_call_save(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+             struct fs_run *r)
 {
 	char msg[160];
 
 	(void)n;
+	(void)ctx;
 	(void)c;
-	if (!ctx->privileged) {
-		snprintf(r->why, sizeof r->why, "only the user who mounted may save the host");
-		return -EACCES;
-	}
 	if (state_save(state_path, msg, sizeof msg) != 0) {
 		fs_error("host/save: %s", msg);
 		snprintf(r->call, sizeof r->call, "saving the host (%s)", msg);
-		r->kr = KERN_FAILURE;
-		return -EIO;
+		return KERN_FAILURE;
 	}
 	fs_debug("host/save: saved to %s", state_path);
-	snprintf(r->result, sizeof r->result, "ok\n");
-	return 0;
+	return KERN_SUCCESS;
 }
-
-/* Not in the ctl files' command table: host/save has no other verb. */
-static const struct fs_verb save_verb = {
-	FS_L_HOST, "save", "", NULL, run_save, "state_save"
-};
 
 int
 fs_read_save(const struct fs_node *n, struct fs_buf *out)
 {
 	(void)n;
-	fs_buf_printf(out, "save\n");
-	return fs_buf_status(out);
+	return fs_usage_text(FS_L_HOST, out);
 }
 
 int
@@ -67,6 +56,6 @@ fs_write_save(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_w
 		fs_why_set(why, "no state file: mount with -o state=FILE");
 		return -1;
 	}
-	c->verb = &save_verb;
+	c->verb = fs_verb_named(FS_L_HOST, "save");
 	return 0;
 }

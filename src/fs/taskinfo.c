@@ -7,12 +7,8 @@
  * rest of the id: consecutive ids spread evenly.
  *
  * Lock legend: every field of a shard and of the records in its chains is
- * guarded by that shard's lock.  No other lock is taken while one is held.
- *
- * The known set of a record is its own small hash table: open addressing
- * with linear probing, at most three quarters full, one 64-bit word a slot
- * (the region's page number and its lookup count), deleted by shifting
- * back the entries that follow.
+ * guarded by that shard's lock.  No other lock is taken while one is held
+ * (the engine is asked for the map's generation before a lock is taken).
  */
 #include "taskinfo.h"
 
@@ -25,28 +21,9 @@
 
 #include <machvm/machvm.h>
 
+#include "coherence.h"
+
 #define SHARDS 64
-
-/*
- * A known-set slot: the region's start >> 12 (never 0: the user range starts
- * at one page) above KNOWN_BITS bits of lookup count; 0 is a free slot.  A
- * count that reaches KNOWN_MAX stays there: the name is then never
- * dropped, which only costs needless checks.
- */
-#define KNOWN_BITS 28
-#define KNOWN_MAX  ((UINT64_C(1) << KNOWN_BITS) - 1)
-
-static vm_address_t
-slot_start(uint64_t slot)
-{
-	return (vm_address_t)(slot >> KNOWN_BITS) << 12;
-}
-
-static uint64_t
-slot_make(vm_address_t start, uint64_t count)
-{
-	return ((uint64_t)start >> 12) << KNOWN_BITS | count;
-}
 
 struct record {
 	struct record *next;
@@ -55,10 +32,6 @@ struct record {
 	gid_t gid;
 	bool owner_set;         /* fs_taskinfo_add ran */
 	char *last_error;       /* malloc'd; NULL: no failure yet */
-	uint64_t gen;           /* bumped by every change to the map */
-	uint64_t *known;        /* slots */
-	size_t known_cap;       /* 0 or a power of two */
-	size_t known_count;
 	struct fs_starts *starts;       /* NULL, or the list made at starts_gen */
 	uint64_t starts_gen;
 };
@@ -137,7 +110,6 @@ static void
 record_free(struct record *r)
 {
 	free(r->last_error);
-	free(r->known);
 	fs_starts_put(r->starts);
 	free(r);
 }
@@ -304,7 +276,7 @@ fs_taskinfo_get_error(task_t id, char *buf, size_t cap)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* ---- what the kernel holds ------------------------------------------- */
+/* ---- the region starts ------------------------------------------- */
 
 /* The record of a live task, made if missing; NULL for a dead task or when
  * out of memory.  Checking liveness under the lock means a record made
@@ -320,207 +292,6 @@ live_record_locked(struct shard *s, task_t id)
 	return get_locked(s, id);
 }
 
-static size_t
-slot_of(vm_address_t start, size_t cap)
-{
-	uint64_t h = start * 0x9e3779b97f4a7c15ULL;
-
-	return (size_t)(h >> 32) & (cap - 1);
-}
-
-/* The slot holding start, or the free slot where it would go. */
-static size_t
-known_find(const struct record *r, vm_address_t start)
-{
-	size_t i = slot_of(start, r->known_cap);
-
-	while (r->known[i] != 0 && slot_start(r->known[i]) != start)
-		i = (i + 1) & (r->known_cap - 1);
-	return i;
-}
-
-/* Moves the table to cap slots (a power of two, room for every entry);
- * false when out of memory (the old table is kept). */
-static bool
-known_resize(struct record *r, size_t cap)
-{
-	uint64_t *old = r->known, *table = calloc(cap, sizeof *table);
-	size_t oldcap = r->known_cap;
-
-	if (!table)
-		return false;
-	r->known = table;
-	r->known_cap = cap;
-	for (size_t i = 0; i < oldcap; i++)
-		if (old[i])
-			r->known[known_find(r, slot_start(old[i]))] = old[i];
-	free(old);
-	return true;
-}
-
-/* Keeps the table at most three quarters full; false when out of memory. */
-static bool
-known_reserve(struct record *r, size_t more)
-{
-	size_t cap = r->known_cap ? r->known_cap : 16;
-
-	while ((r->known_count + more) * 4 > cap * 3)
-		cap *= 2;
-	return cap == r->known_cap || known_resize(r, cap);
-}
-
-uint64_t
-fs_taskinfo_gen(task_t id)
-{
-	struct shard *s = shard_of(id);
-	struct record *r;
-	uint64_t gen;
-
-	pthread_mutex_lock(&s->lock);
-	r = find_locked(s, id);
-	gen = r ? r->gen : 0;
-	pthread_mutex_unlock(&s->lock);
-	return gen;
-}
-
-/*
- * When the table cannot grow, an entry is still counted in the slots there
- * are (an old one is kept counted): missing an entry could leave the kernel
- * with a stale name, so out of memory the daemon aborts instead.
- */
-uint64_t
-fs_taskinfo_known_add(task_t id, const vm_address_t *starts, size_t n)
-{
-	struct shard *s = shard_of(id);
-	struct record *r;
-	uint64_t gen = 0;
-
-	pthread_mutex_lock(&s->lock);
-	r = live_record_locked(s, id);
-	if (r) {
-		if (!known_reserve(r, n))
-			abort();
-		for (size_t i = 0; i < n; i++) {
-			uint64_t *k = &r->known[known_find(r, starts[i])];
-
-			if (*k == 0) {
-				*k = slot_make(starts[i], 0);
-				r->known_count++;
-			}
-			if ((*k & KNOWN_MAX) < KNOWN_MAX)
-				(*k)++;
-		}
-		gen = r->gen;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return gen;
-}
-
-size_t
-fs_taskinfo_known_count(task_t id)
-{
-	struct shard *s = shard_of(id);
-	struct record *r;
-	size_t n;
-
-	pthread_mutex_lock(&s->lock);
-	r = find_locked(s, id);
-	n = r ? r->known_count : 0;
-	pthread_mutex_unlock(&s->lock);
-	return n;
-}
-
-void
-fs_taskinfo_known_drop(task_t id, vm_address_t start, uint64_t count)
-{
-	struct shard *s = shard_of(id);
-	struct record *r;
-
-	pthread_mutex_lock(&s->lock);
-	r = find_locked(s, id);
-	if (r && r->known_cap) {
-		size_t hole = known_find(r, start), mask = r->known_cap - 1;
-		uint64_t *k = &r->known[hole], have = *k & KNOWN_MAX;
-
-		if (*k != 0 && (have == KNOWN_MAX || have > count)) {
-			if (have < KNOWN_MAX)
-				*k -= count;
-		} else if (*k != 0) {
-			/* Remove, then move back every entry of the run after it
-			 * that may not stay where it is. */
-			r->known[hole] = 0;
-			r->known_count--;
-			for (size_t i = (hole + 1) & mask; r->known[i]; i = (i + 1) & mask) {
-				size_t home = slot_of(slot_start(r->known[i]), r->known_cap);
-
-				/* Leave it if its home lies cyclically in (hole, i]. */
-				if (hole <= i ? (home > hole && home <= i) : (home > hole || home <= i))
-					continue;
-				r->known[hole] = r->known[i];
-				r->known[i] = 0;
-				hole = i;
-			}
-			/* Give memory back once the kernel has let go of most. */
-			if (r->known_count == 0) {
-				free(r->known);
-				r->known = NULL;
-				r->known_cap = 0;
-			} else if (r->known_cap > 64 && r->known_count * 8 < r->known_cap) {
-				(void)known_resize(r, r->known_cap / 4);
-			}
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
-}
-
-size_t
-fs_taskinfo_changed(task_t id, vm_address_t lo, vm_address_t hi, vm_size_t page,
-                    vm_address_t **out)
-{
-	struct shard *s = shard_of(id);
-	vm_address_t *found = NULL;
-	struct record *r;
-	size_t n = 0;
-
-	*out = NULL;
-	pthread_mutex_lock(&s->lock);
-	r = live_record_locked(s, id);
-	if (r) {
-		r->gen++;
-		if (r->known_count && lo <= hi) {
-			uint64_t pages = (hi - lo) / page + 1;
-
-			found = malloc((pages < r->known_count ? pages : r->known_count) *
-			               sizeof *found);
-			if (!found)
-				abort();        /* see fs_taskinfo_known_add */
-			if (pages < r->known_cap) {
-				/* A small window: look up each page start in it. */
-				for (uint64_t p = 0; p < pages; p++) {
-					size_t k = known_find(r, lo + p * page);
-
-					if (r->known[k])
-						found[n++] = slot_start(r->known[k]);
-				}
-			} else {
-				for (size_t i = 0; i < r->known_cap; i++) {
-					vm_address_t a = slot_start(r->known[i]);
-
-					if (r->known[i] && a >= lo && a <= hi)
-						found[n++] = a;
-				}
-			}
-		}
-	}
-	pthread_mutex_unlock(&s->lock);
-	if (n == 0) {
-		free(found);
-		return 0;
-	}
-	*out = found;
-	return n;
-}
-
 struct fs_starts *
 fs_taskinfo_starts(task_t id, uint64_t *gen)
 {
@@ -528,10 +299,10 @@ fs_taskinfo_starts(task_t id, uint64_t *gen)
 	struct fs_starts *st = NULL;
 	struct record *r;
 
+	*gen = fs_coherence_gen(id);
 	pthread_mutex_lock(&s->lock);
 	r = find_locked(s, id);
-	*gen = r ? r->gen : 0;
-	if (r && r->starts && r->starts_gen == r->gen) {
+	if (r && r->starts && r->starts_gen == *gen) {
 		st = r->starts;
 		atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
 	}
@@ -546,9 +317,11 @@ fs_taskinfo_starts_keep(task_t id, struct fs_starts *st, uint64_t gen)
 	struct fs_starts *old = NULL;
 	struct record *r;
 
+	if (gen == 0 || fs_coherence_gen(id) != gen)
+		return;
 	pthread_mutex_lock(&s->lock);
 	r = live_record_locked(s, id);
-	if (r && r->gen == gen) {
+	if (r) {
 		atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
 		old = r->starts;
 		r->starts = st;

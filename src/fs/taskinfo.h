@@ -4,13 +4,11 @@
  *
  * The engine knows nothing of users or files, so ownership (the uid and gid
  * that created a task through tasks/ctl) and last_error live here.  So does
- * the bookkeeping that keeps the kernel's caches fresh (cache.h): a
- * generation counter bumped by every change to the task's map, the set of
- * region directories the kernel holds an entry for, and a copy of the
- * region starts for listing regions/.  Lookups are O(1) under one of 64
- * striped locks, so readers of different tasks never wait for each other,
- * and no lock is ever held across an engine call (machvm_task_alive, which
- * takes no lock, excepted).
+ * a copy of the region starts for listing regions/, kept while the map's
+ * generation stands still.  Lookups are O(1) under one of 64 striped
+ * locks, so readers of different tasks never wait for each other, and no
+ * lock is ever held across an engine call (machvm_task_alive, which takes
+ * no lock, excepted).
  */
 #ifndef MACHVMFS_TASKINFO_H
 #define MACHVMFS_TASKINFO_H
@@ -54,32 +52,6 @@ bool fs_taskinfo_owner(task_t id, uid_t *uid, gid_t *gid);
 void fs_taskinfo_set_error(task_t id, const char *line);
 void fs_taskinfo_get_error(task_t id, char *buf, size_t cap);
 
-/* ---- what the kernel holds (see cache.h) ------------------------------ */
-
-/* The task's generation: it changes with every change to the task's map. */
-uint64_t fs_taskinfo_gen(task_t id);
-
-/*
- * The kernel was handed an entry for each region directory starts[0..n)
- * (canonical names) of a live task: counts one more lookup of each.
- * Returns the generation at that moment; if it differs from one read
- * before the regions were found, they must be checked again.
- */
-uint64_t fs_taskinfo_known_add(task_t id, const vm_address_t *starts, size_t n);
-/* How many region directories of the task the kernel holds. */
-size_t fs_taskinfo_known_count(task_t id);
-/* The kernel forgot count lookups of one region directory (FORGET). */
-void fs_taskinfo_known_drop(task_t id, vm_address_t start, uint64_t count);
-
-/*
- * The task's map changed somewhere in [lo, hi] (page size page): bumps the
- * generation and returns (malloc'd, in *out; NULL when none) the starts in
- * [lo, hi] the kernel holds entries for, for the caller to check.  The
- * count, or 0.
- */
-size_t fs_taskinfo_changed(task_t id, vm_address_t lo, vm_address_t hi,
-                           vm_size_t page, vm_address_t **out);
-
 /* ---- a copy of the region starts, for listing regions/ ---------------- */
 
 /* An immutable, shared, ascending list of a task's region starts. */
@@ -90,8 +62,9 @@ struct fs_starts {
 };
 
 /*
- * The task's list if it is as new as the map (a reference the caller
- * drops with fs_starts_put), else NULL; *gen is the generation now.
+ * The task's list if it was made at the map's generation now (a reference
+ * the caller drops with fs_starts_put), else NULL; *gen is the generation
+ * now (coherence.h).
  */
 struct fs_starts *fs_taskinfo_starts(task_t id, uint64_t *gen);
 /* Keeps s (taking a reference) as the task's list made at generation gen,

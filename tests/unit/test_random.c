@@ -15,7 +15,7 @@
  * windows is unallocated, and the generator never lets a call succeed that
  * would allocate one (such a call is simply not made).
  *
- * For every call the model computes the return code the semantics page and
+ * For every call the model computes the return code docs/semantics.md and
  * the project's interpretation decisions demand (the first problem in address
  * order, holes, rounding, size 0, overflow, dead tasks), the engine must
  * return it, and a failed call must leave every region report and every
@@ -523,7 +523,7 @@ static void mtask_free_pages(struct mtask *m)
 /* ---- expected results ------------------------------------------------------- */
 
 /* The codes a call may return: one, or several where the order of two
- * independent checks is not fixed by the semantics page. */
+ * independent checks is not fixed by docs/semantics.md. */
 struct want {
 	kern_return_t kr[4];
 	int n;
