@@ -245,3 +245,17 @@ def test_wired_copy_region_is_copied_eagerly(mnt):
     assert mnt.mem_read(c, A, 10) == b'wired data'
     mnt.mem_write(t, A, b'WIRED')
     assert mnt.mem_read(c, A, 10) == b'wired data'
+
+
+def test_needs_copy_file_follows_the_first_write(mnt, three):
+    """regions/<start>/needs_copy: yes while a copied region still shares its
+    object copy-on-write, no once a write has given it a shadow of its own."""
+    P = mnt.P
+    assert mnt.region(three, A + P, 'needs_copy') == 'no'
+    child = mnt.fork(three)
+    assert mnt.region(child, A + P, 'needs_copy') == 'yes'
+    assert mnt.region(three, A + P, 'needs_copy') == 'yes'
+    mnt.mem_write(child, A + P, b'W')
+    assert mnt.region(child, A + P, 'needs_copy') == 'no'
+    assert mnt.region(three, A + P, 'needs_copy') == 'yes'
+    assert mnt.region(child, A + P, 'needs_copy') == mnt.info(child, A + P)['needs_copy']

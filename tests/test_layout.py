@@ -65,7 +65,8 @@ def test_dump_layout_lists_the_contract_tree():
     want |= {'tasks/<id>/' + f for f in ('ctl', 'parent', 'status', 'last_error', 'maps',
                                          'maps.json', 'mem', 'remap', 'events')}
     want |= {region + f for f in ('start', 'end', 'size', 'protection', 'max_protection',
-                                  'inheritance', 'wired', 'attr', 'shared', 'share_mode',
+                                  'inheritance', 'wired', 'attr', 'shared', 'needs_copy',
+                                  'share_mode',
                                   'object', 'offset', 'info')}
     assert paths == want
 

@@ -51,7 +51,7 @@ const struct fs_field fs_fields[] = {
 	FIELD(inheritance,    FT_INHERIT,    false, FF_FILE),
 	FIELD(wired,          FT_COUNT,      true,  FF_FILE),
 	FIELD(shared,         FT_BOOL,       false, FF_FILE),
-	FIELD(needs_copy,     FT_BOOL,       true,  0),
+	FIELD(needs_copy,     FT_BOOL,       true,  FF_FILE),
 	FIELD(share_mode,     FT_SHARE_MODE, true,  FF_FILE),
 	FIELD(object,         FT_OBJECT,     true,  FF_FILE),
 	FIELD(offset,         FT_HEX,        false, FF_FILE),

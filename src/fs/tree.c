@@ -90,6 +90,7 @@ const struct fs_row fs_rows[] = {
 	REGION_FILE("wired",          RW, fs_write_wired, "wire"),
 	REGION_FILE("attr",           RW, fs_write_attr, "attr"),
 	REGION_FILE("shared",         RO, NULL, NULL),
+	REGION_FILE("needs_copy",     RO, NULL, NULL),
 	REGION_FILE("share_mode",     RO, NULL, NULL),
 	REGION_FILE("object",         RO, NULL, NULL),
 	REGION_FILE("offset",         RO, NULL, NULL),
