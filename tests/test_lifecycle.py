@@ -147,6 +147,24 @@ def test_rmdir_terminates(mnt):
     fails(errno.ENOENT, mnt.read, 'tasks/%d/status' % t)
 
 
+def test_terminate_command(mnt):
+    """terminate <task> in tasks/ctl does what rmdir does."""
+    t = mnt.create_task()
+    mnt.allocate(t, 0x10000, mnt.P)
+    mnt.mem_write(t, 0x10000, b'going')
+    keep = mnt.create_task()
+    assert mnt.command('tasks/ctl', 'terminate %d' % t) == 'ok'
+    assert mnt.task_ids() == [keep]
+    assert not os.path.exists(mnt.tp(t))
+    assert mnt.host_stats()['resident_pages'] == 0
+    fails(errno.EINVAL, mnt.command, 'tasks/ctl', 'terminate %d' % t)
+    assert mnt.last_error() == ("KERN_INVALID_ARGUMENT: tasks/ctl: task_terminate(task %d) "
+                                "failed, got 'terminate %d'\n" % (t, t))
+    fails(errno.EINVAL, mnt.command, 'tasks/ctl', 'terminate')
+    assert 'usage: terminate <task>' in mnt.last_error()
+    assert mnt.task_ids() == [keep]
+
+
 def test_fork_of_terminated_task_is_esrch(mnt):
     t = mnt.create_task()
     mnt.terminate(t)

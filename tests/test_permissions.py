@@ -113,9 +113,10 @@ attempt('wired_file', write, 'tasks/%s/regions/%s/wired' % (t, r), 'r--\n')
 attempt('mem', memwrite, t, 0x10000, 'evil')
 attempt('remap', command, 'tasks/%s/remap' % t, 'src=%s:0x10000 size=4096' % t)
 attempt('rmdir', os.rmdir, p('tasks/%s' % t))
+attempt('terminate', command, 'tasks/ctl', 'terminate %s' % t)
 ''', t, hx(A))
     for key in ('allocate', 'protect', 'prot_file', 'max_file', 'inh_file', 'attr_file', 'mem',
-                'remap', 'rmdir'):
+                'remap', 'rmdir', 'terminate'):
         assert got[key] == 'EACCES', (key, got[key])
     assert got['wired_file'] in ('EACCES', 'EPERM')
     assert (m.read('tasks/%d/maps.json' % t), m.mem_read(t, A, 16), m.task_ids()) == before
@@ -139,6 +140,9 @@ attempt('wire', command, 'tasks/%s/ctl' % t, 'wire 0x10000 4096 r--')
 attempt('wire_error', read, 'tasks/%s/last_error' % t)
 attempt('wired_file', write, 'tasks/%s/regions/0x0000000000010000/wired' % t, 'r--\n')
 attempt('rmdir_child', os.rmdir, p('tasks/%s' % c))
+c2 = command('tasks/ctl', 'fork %s' % t)
+attempt('terminate_child', command, 'tasks/ctl', 'terminate %s' % c2)
+out['child2'] = c2
 ''')
     t = int(got['id'])
     assert t not in (root_task,) and t in m.task_ids()
@@ -155,6 +159,8 @@ attempt('rmdir_child', os.rmdir, p('tasks/%s' % c))
     assert got['wired_file'] == 'EPERM'
     assert got['rmdir_child'] == 'ok'
     assert int(got['child']) not in m.task_ids()
+    assert got['terminate_child'] == 'ok'
+    assert int(got['child2']) not in m.task_ids()
     assert m.region(t, 0x10000, 'wired') == '0'
     assert m.regions(t)[0]['inheritance'] == 'share'
 

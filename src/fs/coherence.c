@@ -28,6 +28,7 @@
 #include "fields.h"
 #include "log.h"
 #include "node.h"
+#include "taskinfo.h"
 
 #define SHARDS 64
 
@@ -246,7 +247,8 @@ stale_range(task_t task, vm_address_t lo, vm_address_t hi, struct fs_inval *l)
 }
 
 /* The task is gone: every held name of it goes to l, its own files to
- * after, and its set is forgotten (FORGETs for it find nothing). */
+ * after, its set is forgotten (FORGETs for it find nothing), and so is
+ * what the daemon kept of it (its owner, its last error). */
 static void
 task_gone(task_t task, struct fs_inval *l, struct fs_inval *after)
 {
@@ -263,6 +265,7 @@ task_gone(task_t task, struct fs_inval *l, struct fs_inval *after)
 	for (unsigned r = 0; r < fs_nrows; r++)
 		if (fs_rows[r].parent == FS_L_TASK && !(fs_rows[r].flags & FS_DYNAMIC))
 			fs_inval_add(after, dir, fs_rows[r].name);
+	fs_taskinfo_remove(task);
 }
 
 /*

@@ -60,6 +60,14 @@ call_fork(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 }
 
 static kern_return_t
+call_terminate(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+               struct fs_run *r)
+{
+	(void)n; (void)ctx; (void)r;
+	return task_terminate(c->task);
+}
+
+static kern_return_t
 call_allocate(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
               struct fs_run *r)
 {
@@ -157,7 +165,9 @@ const struct fs_verb fs_verbs[] = {
 	{ FS_L_TASKS, "create", "", NULL, call_create, "task_create",
 	  OWN_FILE, LOCK_NONE, RES_TASK },
 	{ FS_L_TASKS, "fork", "<parent>", NULL, call_fork, "task_create",
-	  OWN_PARENT, LOCK_PARENT, RES_TASK },
+	  OWN_TASK_ARG, LOCK_TASK_ARG, RES_TASK },
+	{ FS_L_TASKS, "terminate", "<task>", NULL, call_terminate, "task_terminate",
+	  OWN_TASK_ARG, LOCK_TASK_ARG, RES_OK },
 	{ FS_L_TASK, "allocate", "anywhere <size>", NULL, call_allocate, "vm_allocate",
 	  OWN_FILE, LOCK_FILE, RES_ADDRESS },
 	{ FS_L_TASK, "allocate", "<addr> <size>", NULL, call_allocate, "vm_allocate",
@@ -214,6 +224,7 @@ static const struct slot {
 	{ "<attribute>", T_ATTR, offsetof(struct fs_cmd, attr) },
 	{ "<value>", T_VALUE, offsetof(struct fs_cmd, value) },
 	{ "<parent>", T_TASK, offsetof(struct fs_cmd, task) },
+	{ "<task>", T_TASK, offsetof(struct fs_cmd, task) },
 };
 
 /* Parses word as the typed item item into c; -1 with why on failure. */
@@ -603,7 +614,7 @@ check_owner(const struct fs_ctx *ctx, const struct fs_cmd *c, struct fs_run *r)
 			return 0;
 		snprintf(r->why, sizeof r->why, "only the user who mounted may save the host");
 		return -EACCES;
-	case OWN_PARENT:
+	case OWN_TASK_ARG:
 		other = c->task;
 		break;
 	case OWN_SHARE_SOURCE:
@@ -629,7 +640,7 @@ lock_pair(const struct fs_node *n, const struct fs_cmd *c, task_t *a, task_t *b)
 	case LOCK_FILE:
 		*a = *b = n->task;
 		return true;
-	case LOCK_PARENT:
+	case LOCK_TASK_ARG:
 		*a = *b = c->task;
 		return true;
 	case LOCK_FILE_SOURCE:

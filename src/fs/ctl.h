@@ -41,7 +41,7 @@ struct fs_cmd {
 	vm_inherit_t inherit;
 	vm_machine_attribute_t attr;
 	vm_machine_attribute_val_t value;
-	task_t task;            /* <parent> */
+	task_t task;            /* <parent> <task> */
 	bool anywhere;
 	bool set_max;
 	struct fs_remap_args remap;
@@ -76,7 +76,7 @@ typedef int (*fs_args_fn)(char *const *words, size_t n, struct fs_cmd *c,
 /* Whose task a verb needs the caller to own, beyond the file's own. */
 enum fs_owner {
 	OWN_FILE,           /* only the file's task (checked at open) */
-	OWN_PARENT,         /* and the <parent> task (fork shares its memory) */
+	OWN_TASK_ARG,       /* and the task named (<parent>: fork shares its memory) */
 	OWN_SHARE_SOURCE,   /* and a sharing remap's source (it can write it) */
 	OWN_MOUNTER,        /* only root or the mounting user (save) */
 };
@@ -85,7 +85,7 @@ enum fs_owner {
 enum fs_locks {
 	LOCK_NONE,
 	LOCK_FILE,          /* the file's task */
-	LOCK_PARENT,        /* the <parent> task */
+	LOCK_TASK_ARG,      /* the task named (<parent>, <task>) */
 	LOCK_FILE_SOURCE,   /* the file's task and the remap source */
 };
 

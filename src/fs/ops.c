@@ -1183,7 +1183,6 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	kr = task_terminate(child.task);
 	fs_scope_end(&scope);
 	if (kr == KERN_SUCCESS) {
-		fs_taskinfo_remove(child.task);
 		fs_debug("tasks/%u: terminated", (unsigned)child.task);
 		rc = 0;
 	} else {
