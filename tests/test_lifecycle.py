@@ -153,9 +153,12 @@ def test_terminate_command(mnt):
     mnt.allocate(t, 0x10000, mnt.P)
     mnt.mem_write(t, 0x10000, b'going')
     keep = mnt.create_task()
+    os.stat(mnt.tp(t, 'regions'))
     assert mnt.command('tasks/ctl', 'terminate %d' % t) == 'ok'
     assert mnt.task_ids() == [keep]
-    assert not os.path.exists(mnt.tp(t))
+    # The names the kernel held are gone as soon as the write returns.
+    fails(errno.ENOENT, os.stat, mnt.tp(t))
+    fails(errno.ENOENT, os.stat, mnt.tp(t, 'regions'))
     assert mnt.host_stats()['resident_pages'] == 0
     fails(errno.EINVAL, mnt.command, 'tasks/ctl', 'terminate %d' % t)
     assert mnt.last_error() == ("KERN_INVALID_ARGUMENT: tasks/ctl: task_terminate(task %d) "

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,12 +247,15 @@ stale_range(task_t task, vm_address_t lo, vm_address_t hi, struct fs_inval *l)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* The task is gone: every held name of it goes to l, its own files to
- * after, its set is forgotten (FORGETs for it find nothing), and so is
- * what the daemon kept of it (its owner, its last error). */
+/* The task is gone: every held name of it goes to l, its own name and
+ * files to names (see fs_scope), its set is forgotten (FORGETs for it find
+ * nothing), and so is what the daemon kept of it (its owner, its last
+ * error). */
 static void
-task_gone(task_t task, struct fs_inval *l, struct fs_inval *after)
+task_gone(task_t task, struct fs_inval *l, struct fs_inval *names)
 {
+	char id[24];
+
 	struct shard *s = shard_of(task);
 	struct held *h;
 	uint64_t dir = fs_level_ino(FS_L_TASK, task);
@@ -264,7 +268,9 @@ task_gone(task_t task, struct fs_inval *l, struct fs_inval *after)
 	pthread_mutex_unlock(&s->lock);
 	for (unsigned r = 0; r < fs_nrows; r++)
 		if (fs_rows[r].parent == FS_L_TASK && !(fs_rows[r].flags & FS_DYNAMIC))
-			fs_inval_add(after, dir, fs_rows[r].name);
+			fs_inval_add(names, dir, fs_rows[r].name);
+	snprintf(id, sizeof id, "%u", (unsigned)task);
+	fs_inval_add(names, fs_level_ino(FS_L_TASKS, 0), id);
 	fs_taskinfo_remove(task);
 }
 
@@ -311,7 +317,7 @@ report_hook(void *arg, const struct machvm_report *r)
 			stale_range(c->task, c->start, c->end, l);
 			break;
 		case MACHVM_CHANGE_TASK_TERMINATED:
-			task_gone(c->task, l, after);
+			task_gone(c->task, l, s && !s->rmdir ? l : after);
 			break;
 		default:
 			break;

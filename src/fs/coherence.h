@@ -18,10 +18,11 @@
  *
  * A write collects what its calls make stale in a scope: the scope's names
  * are invalidated (by cache.c's notifier) before the write is answered.
- * The task-level names of a terminated task go in the scope's `after`
- * list: the kernel holds the task directory's lock until the rmdir is
- * answered.  A call made outside any scope still has its names
- * invalidated, without holding up anything.
+ * A terminated task's own name and files are too, except in an rmdir's
+ * scope: the kernel holds tasks/ and the task's directory locked until
+ * the rmdir is answered (and drops the name itself), so they go in the
+ * scope's `after` list.  A call made outside any scope still has its
+ * names invalidated, without holding up anything.
  *
  * The lookup protocol (why a name handed out is never missed): a lookup
  * reads the task's map generation, finds the region, counts the name as
@@ -51,6 +52,8 @@ void fs_coherence_fini(void);
 struct fs_scope {
 	struct fs_inval before;         /* invalidate, then answer */
 	struct fs_inval after;          /* invalidate after answering */
+	bool            rmdir;          /* the kernel holds tasks/ and the task's
+	                                 * directory locked until the answer */
 	bool            have_report;
 	struct machvm_report report;    /* the last report (its changes not kept) */
 	struct fs_scope *outer;

@@ -1180,6 +1180,7 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fs_scope_begin(&scope);
+	scope.rmdir = true;
 	kr = task_terminate(child.task);
 	fs_scope_end(&scope);
 	if (kr == KERN_SUCCESS) {
