@@ -6,6 +6,7 @@ import pwd
 import re
 import signal
 import subprocess
+import threading
 
 import pytest
 
@@ -355,3 +356,34 @@ def test_tree_is_fixed(mnt):
         'chmod ctl': 'EPERM', 'chown ctl': 'EPERM', 'unlink maps': 'EPERM'}
     assert t in mnt.task_ids()
     assert sorted(os.listdir(mnt.p('tasks'))) == ['1', 'ctl', 'last_error']
+
+
+def test_rmdir_and_terminate_race_never_hang(mnt):
+    """Tasks removed back to back, by rmdir and by tasks/ctl at once: each
+    removal's invalidations must never wait for a directory another
+    removal holds while that one waits for its answer."""
+    errors = []
+
+    def remover(how):
+        try:
+            for _ in range(150):
+                t = mnt.create_task()
+                mnt.allocate(t, 0x10000, mnt.P)
+                os.stat(mnt.rp(t, 0x10000))      # a name the removal must drop
+                if how == 'rmdir':
+                    os.rmdir(mnt.tp(t))
+                else:
+                    mnt.command('tasks/ctl', 'terminate %d' % t)
+                fails(errno.ENOENT, os.stat, mnt.tp(t))
+        except Exception as e:       # reported below, with the thread's kind
+            errors.append('%s: %r' % (how, e))
+
+    threads = [threading.Thread(target=remover, args=(how,), daemon=True)
+               for how in ('rmdir', 'rmdir', 'terminate', 'terminate')]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(90)
+    assert not any(th.is_alive() for th in threads), 'a removal hung'
+    assert errors == []
+    assert mnt.task_ids() == []

@@ -1,13 +1,13 @@
 /*
  * cache.c - see cache.h.
  *
- * The notifier is one thread and one FIFO of jobs, each a list of names to
- * invalidate and, optionally, a request to answer after them.  Jobs are
- * done in order, so a reply never overtakes the invalidations queued
- * before it.
+ * A notifier is one thread and one FIFO of jobs, each a list of names to
+ * invalidate and, optionally, a request to answer after them; a request is
+ * answered only once its own names are out.  There are two (see lanes
+ * below).
  *
- * Lock legend: queue_lock guards the queue, stopping and running; nothing
- * else is taken while it is held.
+ * Lock legend: a lane's lock guards its queue and running; nothing else is
+ * taken while it is held.
  */
 #include "cache.h"
 
@@ -22,6 +22,7 @@
 #include <machvm/machvm.h>
 
 #include "log.h"
+#include "node.h"
 
 /* ---- lists ---------------------------------------------------------- */
 
@@ -69,12 +70,29 @@ struct job {
 	struct fs_inval inval;
 };
 
+/*
+ * Two lanes, each one thread and one FIFO.  A name in tasks/ (a task
+ * terminated through tasks/ctl) can only be invalidated while no rmdir in
+ * tasks/ is running: the kernel holds tasks/ locked until that rmdir is
+ * answered.  An rmdir's answer never waits for such a name (the kernel
+ * drops the removed name itself), but in one FIFO it could wait behind a
+ * job that does, which waits for the rmdir: so those jobs have a lane of
+ * their own, and the rmdir's answer is never queued behind them.
+ */
+enum { LANE_MAIN, LANE_TASKS, LANES };
+
+static struct lane {
+	pthread_mutex_t lock;
+	pthread_cond_t  cond;
+	struct job     *head, **tail;
+	bool            running;
+	pthread_t       thread;
+} lanes[LANES] = {
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &lanes[0].head, false, 0 },
+	{ PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &lanes[1].head, false, 0 },
+};
+static _Atomic bool stopping;
 static struct fuse_session *session;
-static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
-static struct job *queue_head, **queue_tail = &queue_head;
-static bool running, stopping;
-static pthread_t notifier;
 
 void
 fs_cache_set_session(struct fuse_session *se)
@@ -113,46 +131,51 @@ finish(struct job *j)
 static void *
 notifier_main(void *arg)
 {
-	(void)arg;
-	pthread_mutex_lock(&queue_lock);
+	struct lane *q = arg;
+
+	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		struct job *j = queue_head;
+		struct job *j = q->head;
 
 		if (!j) {
-			if (stopping)
+			if (atomic_load(&stopping))
 				break;
-			pthread_cond_wait(&queue_cond, &queue_lock);
+			pthread_cond_wait(&q->cond, &q->lock);
 			continue;
 		}
-		queue_head = j->next;
-		if (!queue_head)
-			queue_tail = &queue_head;
-		pthread_mutex_unlock(&queue_lock);
+		q->head = j->next;
+		if (!q->head)
+			q->tail = &q->head;
+		pthread_mutex_unlock(&q->lock);
 		finish(j);
-		pthread_mutex_lock(&queue_lock);
+		pthread_mutex_lock(&q->lock);
 	}
-	pthread_mutex_unlock(&queue_lock);
+	pthread_mutex_unlock(&q->lock);
 	return NULL;
 }
 
 void
 fs_cache_start(void)
 {
-	pthread_mutex_lock(&queue_lock);
-	if (!running && !stopping) {
-		if (pthread_create(&notifier, NULL, notifier_main, NULL) == 0)
-			running = true;
-		else
-			fs_error("cannot start the notifier thread; invalidating from the workers");
+	for (size_t i = 0; i < LANES; i++) {
+		struct lane *q = &lanes[i];
+
+		pthread_mutex_lock(&q->lock);
+		if (!q->running && !atomic_load(&stopping)) {
+			if (pthread_create(&q->thread, NULL, notifier_main, q) == 0)
+				q->running = true;
+			else
+				fs_error("cannot start a notifier thread; invalidating from the workers");
+		}
+		pthread_mutex_unlock(&q->lock);
 	}
-	pthread_mutex_unlock(&queue_lock);
 }
 
 /*
- * The notifier drains the queue and ends.  It is waited for only so long:
- * once the workers are gone, a notification waiting for a directory lock
- * that a request nobody will answer holds (the mount detached lazily while
- * busy) would wait for ever, and the daemon must still exit.
+ * The notifiers drain their queues and end.  They are waited for only so
+ * long: once the workers are gone, a notification waiting for a directory
+ * lock that a request nobody will answer holds (the mount detached lazily
+ * while busy) would wait for ever, and the daemon must still exit.
  */
 #define STOP_WAIT_SECONDS 2
 
@@ -160,20 +183,34 @@ void
 fs_cache_stop(void)
 {
 	struct timespec until;
-	bool was_running;
 
-	pthread_mutex_lock(&queue_lock);
-	stopping = true;
-	was_running = running;
-	running = false;
-	pthread_cond_broadcast(&queue_cond);
-	pthread_mutex_unlock(&queue_lock);
-	if (!was_running)
-		return;
+	atomic_store(&stopping, true);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += STOP_WAIT_SECONDS;
-	if (pthread_timedjoin_np(notifier, NULL, &until) != 0)
-		fs_error("the notifier did not finish; leaving it behind");
+	for (size_t i = 0; i < LANES; i++) {
+		struct lane *q = &lanes[i];
+		bool was_running;
+
+		pthread_mutex_lock(&q->lock);
+		was_running = q->running;
+		q->running = false;
+		pthread_cond_broadcast(&q->cond);
+		pthread_mutex_unlock(&q->lock);
+		if (was_running && pthread_timedjoin_np(q->thread, NULL, &until) != 0)
+			fs_error("a notifier did not finish; leaving it behind");
+	}
+}
+
+/* The lane of a list: LANE_TASKS if it names anything in tasks/. */
+static struct lane *
+lane_of(const struct fs_inval *l)
+{
+	uint64_t tasks = fs_level_ino(FS_L_TASKS, 0);
+
+	for (size_t i = 0; i < l->count; i++)
+		if (l->items[i].parent == tasks)
+			return &lanes[LANE_TASKS];
+	return &lanes[LANE_MAIN];
 }
 
 /*
@@ -185,6 +222,7 @@ static void
 enqueue(fuse_req_t req, enum reply_kind kind, size_t count, int err, struct fs_inval *l)
 {
 	struct job *j = calloc(1, sizeof *j);
+	struct lane *q = lane_of(l);
 
 	if (!j)
 		abort();
@@ -194,14 +232,14 @@ enqueue(fuse_req_t req, enum reply_kind kind, size_t count, int err, struct fs_i
 	j->err = err;
 	j->inval = *l;
 	fs_inval_init(l);
-	pthread_mutex_lock(&queue_lock);
-	if (running) {
-		*queue_tail = j;
-		queue_tail = &j->next;
-		pthread_cond_signal(&queue_cond);
+	pthread_mutex_lock(&q->lock);
+	if (q->running) {
+		*q->tail = j;
+		q->tail = &j->next;
+		pthread_cond_signal(&q->cond);
 		j = NULL;
 	}
-	pthread_mutex_unlock(&queue_lock);
+	pthread_mutex_unlock(&q->lock);
 	if (j)
 		finish(j);
 }

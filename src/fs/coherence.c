@@ -247,12 +247,12 @@ stale_range(task_t task, vm_address_t lo, vm_address_t hi, struct fs_inval *l)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* The task is gone: every held name of it goes to l, its own name and
- * files to names (see fs_scope), its set is forgotten (FORGETs for it find
- * nothing), and so is what the daemon kept of it (its owner, its last
- * error). */
+/* The task is gone: every held name of it goes to l, its own files to
+ * files and its own name to name (NULL: the kernel drops it itself, an
+ * rmdir), its set is forgotten (FORGETs for it find nothing), and so is
+ * what the daemon kept of it (its owner, its last error). */
 static void
-task_gone(task_t task, struct fs_inval *l, struct fs_inval *names)
+task_gone(task_t task, struct fs_inval *l, struct fs_inval *files, struct fs_inval *name)
 {
 	char id[24];
 
@@ -268,9 +268,10 @@ task_gone(task_t task, struct fs_inval *l, struct fs_inval *names)
 	pthread_mutex_unlock(&s->lock);
 	for (unsigned r = 0; r < fs_nrows; r++)
 		if (fs_rows[r].parent == FS_L_TASK && !(fs_rows[r].flags & FS_DYNAMIC))
-			fs_inval_add(names, dir, fs_rows[r].name);
+			fs_inval_add(files, dir, fs_rows[r].name);
 	snprintf(id, sizeof id, "%u", (unsigned)task);
-	fs_inval_add(names, fs_level_ino(FS_L_TASKS, 0), id);
+	if (name)
+		fs_inval_add(name, fs_level_ino(FS_L_TASKS, 0), id);
 	fs_taskinfo_remove(task);
 }
 
@@ -317,7 +318,10 @@ report_hook(void *arg, const struct machvm_report *r)
 			stale_range(c->task, c->start, c->end, l);
 			break;
 		case MACHVM_CHANGE_TASK_TERMINATED:
-			task_gone(c->task, l, s && !s->rmdir ? l : after);
+			if (s && s->rmdir)
+				task_gone(c->task, l, after, NULL);
+			else
+				task_gone(c->task, l, l, l);
 			break;
 		default:
 			break;

@@ -20,8 +20,9 @@
  * are invalidated (by cache.c's notifier) before the write is answered.
  * A terminated task's own name and files are too, except in an rmdir's
  * scope: the kernel holds tasks/ and the task's directory locked until
- * the rmdir is answered (and drops the name itself), so they go in the
- * scope's `after` list.  A call made outside any scope still has its
+ * the rmdir is answered and drops the name itself, so its files go in the
+ * scope's `after` list (and the name nowhere; cache.c keeps names in
+ * tasks/ from ever holding up an rmdir's answer).  A call made outside any scope still has its
  * names invalidated, without holding up anything.
  *
  * The lookup protocol (why a name handed out is never missed): a lookup
