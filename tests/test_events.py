@@ -301,45 +301,45 @@ def test_terminating_while_polled_never_hangs_the_unmount(mount_factory):
     os.close(fd2)
 
 
-def test_tail_f_follows(mnt):
-    t = mnt.create_task()
-    tail = subprocess.Popen(['tail', '-n', '+1', '-f', '-s', '0.1', mnt.p('host/events')],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def follow(argv, act, want):
+    """Runs a tail command, does act(), and returns the events it printed
+    once it has printed want lines (or 15 s passed)."""
+    tail = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines = []
     try:
         reader = threading.Thread(target=lambda: lines.extend(iter(tail.stdout.readline, b'')))
         reader.daemon = True
         reader.start()
-        for i in range(5):
-            mnt.allocate(t, 0x10000 + 2 * i * mnt.P, mnt.P)
+        act()
         deadline = time.monotonic() + 15
-        while len(lines) < 6 and time.monotonic() < deadline:
+        while len(lines) < want and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         tail.terminate()
         tail.wait(10)
-    got = parse(b''.join(lines).decode())
+    return parse(b''.join(lines).decode())
+
+
+def test_tail_f_follows(mnt):
+    t = mnt.create_task()
+
+    def act():
+        for i in range(5):
+            mnt.allocate(t, 0x10000 + 2 * i * mnt.P, mnt.P)
+
+    got = follow(['tail', '-n', '+1', '-f', '-s', '0.1', mnt.p('host/events')], act, 6)
     assert [e['call'] for e in got] == ['task_create'] + ['vm_allocate'] * 5
 
 
 def test_tail_F_follows_by_name(mnt):
     t = mnt.create_task()
-    tail = subprocess.Popen(['tail', '-n', '0', '-F', '-s', '0.1', mnt.p('tasks/%d/events' % t)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    lines = []
-    try:
-        reader = threading.Thread(target=lambda: lines.extend(iter(tail.stdout.readline, b'')))
-        reader.daemon = True
-        reader.start()
+
+    def act():
         time.sleep(0.5)
         mnt.allocate(t, 0x10000, mnt.P)
-        deadline = time.monotonic() + 15
-        while not lines and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        tail.terminate()
-        tail.wait(10)
-    assert [e['call'] for e in parse(b''.join(lines).decode())] == ['vm_allocate']
+
+    got = follow(['tail', '-n', '0', '-F', '-s', '0.1', mnt.p('tasks/%d/events' % t)], act, 1)
+    assert [e['call'] for e in got] == ['vm_allocate']
 
 
 def test_cat_and_grep_r_end(mnt):
