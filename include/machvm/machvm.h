@@ -20,6 +20,10 @@ extern "C" {
  * address is P (page 0 is never mapped), the highest plus one is 2^47. */
 #define MACHVM_USER_MAX  ((vm_address_t)1 << 47)
 
+/* Every task id a host hands out is below MACHVM_TASK_ID_LIMIT; a
+ * task_create that would need a larger one fails (KERN_RESOURCE_SHORTAGE). */
+#define MACHVM_TASK_ID_LIMIT  ((task_t)1 << 22)
+
 /*
  * Starts the host with page size page_size (0 means 4096; else a power of two
  * from 4096 to 65536).  Call it before any other engine call; the VM calls do

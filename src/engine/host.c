@@ -25,7 +25,7 @@ unsigned int vm_page_shift = 12;
  * without a lock.  At most TASK_CHUNK * TASK_CHUNKS ids per host run.
  */
 #define TASK_CHUNK  1024
-#define TASK_CHUNKS 4096
+#define TASK_CHUNKS (MACHVM_TASK_ID_LIMIT / TASK_CHUNK)
 
 typedef struct task *_Atomic task_slot_t;
 

@@ -23,8 +23,13 @@
 
 #include "tree.h"
 
+#include <machvm/machvm.h>
+
 #define FS_TASK_BITS  22
 #define FS_KIND_BITS  7
+
+_Static_assert(MACHVM_TASK_ID_LIMIT <= ((uint64_t)1 << FS_TASK_BITS),
+               "inode numbers must have room for every task id the engine hands out");
 
 /* The root directory's node. */
 struct fs_node fs_root_node(void);
