@@ -409,55 +409,6 @@ lprintf(struct line *l, const char *fmt, ...)
 }
 
 static const char *
-call_name(machvm_call_t c)
-{
-	/* Our own table: the module must not depend on the engine's. */
-	static const char *const names[] = {
-		[MACHVM_CALL_TASK_CREATE] = "task_create",
-		[MACHVM_CALL_TASK_TERMINATE] = "task_terminate",
-		[MACHVM_CALL_VM_ALLOCATE] = "vm_allocate",
-		[MACHVM_CALL_VM_DEALLOCATE] = "vm_deallocate",
-		[MACHVM_CALL_VM_PROTECT] = "vm_protect",
-		[MACHVM_CALL_VM_INHERIT] = "vm_inherit",
-		[MACHVM_CALL_VM_MAP_INHERIT] = "vm_map_inherit",
-		[MACHVM_CALL_VM_WIRE] = "vm_wire",
-		[MACHVM_CALL_VM_MACHINE_ATTRIBUTE] = "vm_machine_attribute",
-		[MACHVM_CALL_VM_REMAP] = "vm_remap",
-		[MACHVM_CALL_VM_WRITE] = "vm_write",
-		[MACHVM_CALL_VM_COPY] = "vm_copy",
-	};
-
-	if ((unsigned)c < sizeof names / sizeof names[0] && names[c])
-		return names[c];
-	return "unknown";
-}
-
-static const char *
-change_name(machvm_change_kind_t k)
-{
-	static const char *const names[] = {
-		[MACHVM_CHANGE_SPLIT] = "split",
-		[MACHVM_CHANGE_MERGED] = "merged",
-		[MACHVM_CHANGE_MOVED] = "moved",
-		[MACHVM_CHANGE_ADDED] = "added",
-		[MACHVM_CHANGE_REMOVED] = "removed",
-		[MACHVM_CHANGE_ATTRIBUTES] = "attributes",
-		[MACHVM_CHANGE_CONTENTS] = "contents",
-		[MACHVM_CHANGE_TASK_CREATED] = "task_created",
-		[MACHVM_CHANGE_TASK_TERMINATED] = "task_terminated",
-		[MACHVM_CHANGE_OBJECT_CREATED] = "object_created",
-		[MACHVM_CHANGE_OBJECT_SHADOWED] = "object_shadowed",
-		[MACHVM_CHANGE_OBJECT_COLLAPSED] = "object_collapsed",
-		[MACHVM_CHANGE_OBJECT_BYPASSED] = "object_bypassed",
-		[MACHVM_CHANGE_OBJECT_DESTROYED] = "object_destroyed",
-	};
-
-	if ((unsigned)k < sizeof names / sizeof names[0] && names[k])
-		return names[k];
-	return "unknown";
-}
-
-static const char *
 tf(boolean_t b)
 {
 	return b ? "TRUE" : "FALSE";
@@ -618,7 +569,7 @@ put_args(struct line *l, const struct machvm_report *r)
 static void
 put_change(struct line *l, const struct machvm_change *c, task_t line_task)
 {
-	const char *name = change_name(c->kind);
+	const char *name = machvm_change_name(c->kind);
 
 	switch (c->kind) {
 	case MACHVM_CHANGE_TASK_CREATED:
@@ -676,7 +627,7 @@ format_line(struct line *l, const struct machvm_report *r)
 
 	l->len = 0;
 	l->full = false;
-	lprintf(l, "%s", call_name(r->call));
+	lprintf(l, "%s", machvm_call_name(r->call));
 	put_args(l, r);
 	if (a->has_range)
 		lprintf(l, " range=0x%" PRIx64 "-0x%" PRIx64, (uint64_t)a->start, (uint64_t)a->end);
