@@ -1,7 +1,8 @@
 /*
  * events.c - see events.h.
  *
- * Every event is stored once, as its line of text.  Each stream (the host's,
+ * Every event is stored once, as its line of text, in one arena allocated
+ * at the first event (see arena_take).  Each stream (the host's,
  * and one per task that has state) is a ring of references to its kept
  * events with the stream offset each begins at, so a stream's kept bytes
  * are [first entry's offset, size) without a gap, found by binary search.
@@ -48,9 +49,11 @@
 #define MAX_TASKS       64      /* distinct tasks one report may name (the engine's name 2) */
 #define MAX_TOKENS      32      /* changes listed before +N_more */
 #define RING_MIN        8
+#define REC_PER_EVENT   24      /* a record's header, two task ids and padding */
+#define ARENA_SLACK     (2 * LINE_MAX_BYTES)    /* the end a wrapped record leaves */
 #define BUCKETS_MIN     16
 
-/* One logged event: its line (text follows the task array). */
+/* One logged event, a record in the arena: its line (text follows the task array). */
 struct ev {
 	uint32_t len;           /* bytes of text, the newline included */
 	uint16_t ntasks;        /* task streams it was appended to */
@@ -104,6 +107,8 @@ static bool inited;
 static size_t keep_events, keep_bytes;
 static size_t window_bytes;     /* text bytes of the kept events */
 static size_t held;             /* bytes asked of malloc */
+static char *arena;             /* the records; allocated at the first event */
+static size_t arena_cap, a_tail;
 static uint64_t last_seq;
 static struct stream host;
 static struct stream **buckets;
@@ -373,7 +378,47 @@ evict_oldest(void)
 			ring_pop(s);
 	}
 	window_bytes -= e->len;
-	mem_free(e, sizeof *e + e->ncap * sizeof(task_t) + e->len);
+	if (host.len == 0)
+		a_tail = 0;
+}
+
+/*
+ * The arena holds every kept event's record in log order: a record is
+ * appended at a_tail and the oldest, at the front, is the host ring's first
+ * event, so logging an event allocates nothing and the records of the window
+ * lie together.  A record that does not fit before the arena's end goes to
+ * its start, and the end stays unused until the front has passed it.
+ */
+static size_t
+rec_bytes(size_t ntasks, size_t len)
+{
+	return (sizeof(struct ev) + ntasks * sizeof(task_t) + len + 7) & ~(size_t)7;
+}
+
+/* Room for n bytes at the tail, or NULL: the front must move first. */
+static struct ev *
+arena_take(size_t n)
+{
+	size_t at;
+
+	if (host.len == 0) {
+		if (n > arena_cap)
+			return NULL;
+		at = 0;
+	} else {
+		size_t front = (size_t)((char *)ring_at(&host, 0)->ev - arena);
+
+		if (a_tail > front && arena_cap - a_tail >= n)
+			at = a_tail;            /* used: [front, a_tail) */
+		else if (a_tail > front && front >= n)
+			at = 0;                 /* wrap */
+		else if (a_tail <= front && front - a_tail >= n)
+			at = a_tail;            /* used: [front, end) and [0, a_tail) */
+		else
+			return NULL;
+	}
+	a_tail = at + n;
+	return (struct ev *)(void *)(arena + at);
 }
 
 /* ---- the line ------------------------------------------------------- */
@@ -384,28 +429,66 @@ struct line {
 	bool   full;
 };
 
+/*
+ * Appenders: a line is made of strings and numbers only, so it is built
+ * without printf (a line is made for every call the engine makes).  Each
+ * keeps room for the newline; a piece that would not fit ends the line
+ * there (it cannot happen with MAX_TOKENS changes, but the bound is kept).
+ */
 static void
-lprintf(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Appends, keeping room for the newline; a line that would not fit is cut
- * (it cannot happen with MAX_TOKENS changes, but the bound is kept). */
-static void
-lprintf(struct line *l, const char *fmt, ...)
+put_mem(struct line *l, const char *p, size_t n)
 {
-	size_t room = sizeof l->buf - 1 - l->len;
-	va_list ap;
-	int n;
-
-	if (l->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(l->buf + l->len, room, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= room) {
+	if (l->full || n > sizeof l->buf - 1 - l->len) {
 		l->full = true;
 		return;
 	}
-	l->len += (size_t)n;
+	memcpy(l->buf + l->len, p, n);
+	l->len += n;
+}
+
+static void
+put_s(struct line *l, const char *s)
+{
+	put_mem(l, s, strlen(s));
+}
+
+/* v in decimal. */
+static void
+put_u(struct line *l, uint64_t v)
+{
+	char b[20];
+	size_t i = sizeof b;
+
+	do {
+		b[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put_mem(l, b + i, sizeof b - i);
+}
+
+/* v as 0x and lowercase hex digits, without leading zeros. */
+static void
+put_x(struct line *l, uint64_t v)
+{
+	char b[18];
+	size_t i = sizeof b;
+
+	do {
+		b[--i] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v);
+	b[--i] = 'x';
+	b[--i] = '0';
+	put_mem(l, b + i, sizeof b - i);
+}
+
+/* " key=" */
+static void
+put_key(struct line *l, const char *key)
+{
+	put_mem(l, " ", 1);
+	put_s(l, key);
+	put_mem(l, "=", 1);
 }
 
 static const char *
@@ -417,56 +500,65 @@ tf(boolean_t b)
 static void
 put_task(struct line *l, const char *key, task_t t)
 {
+	put_key(l, key);
 	if (t == TASK_NULL)
-		lprintf(l, " %s=none", key);
+		put_s(l, "none");
 	else
-		lprintf(l, " %s=%u", key, (unsigned)t);
+		put_u(l, t);
 }
 
 static void
 put_addr(struct line *l, const char *key, vm_address_t a)
 {
-	lprintf(l, " %s=0x%" PRIx64, key, (uint64_t)a);
+	put_key(l, key);
+	put_x(l, a);
 }
 
 static void
 put_dec(struct line *l, const char *key, uint64_t v)
 {
-	lprintf(l, " %s=%" PRIu64, key, v);
+	put_key(l, key);
+	put_u(l, v);
 }
 
 static void
 put_bool(struct line *l, const char *key, boolean_t b)
 {
-	lprintf(l, " %s=%s", key, tf(b));
+	put_key(l, key);
+	put_s(l, tf(b));
 }
 
 static void
 put_prot(struct line *l, const char *key, vm_prot_t p)
 {
-	lprintf(l, " %s=%c%c%c", key, (p & VM_PROT_READ) ? 'r' : '-',
-	        (p & VM_PROT_WRITE) ? 'w' : '-', (p & VM_PROT_EXECUTE) ? 'x' : '-');
+	char rwx[3] = { (p & VM_PROT_READ) ? 'r' : '-', (p & VM_PROT_WRITE) ? 'w' : '-',
+	                (p & VM_PROT_EXECUTE) ? 'x' : '-' };
+
+	put_key(l, key);
+	put_mem(l, rwx, 3);
 }
 
 static void
 put_inherit(struct line *l, const char *key, vm_inherit_t i)
 {
+	put_key(l, key);
 	switch (i) {
-	case VM_INHERIT_SHARE: lprintf(l, " %s=share", key); break;
-	case VM_INHERIT_COPY:  lprintf(l, " %s=copy", key); break;
-	case VM_INHERIT_NONE:  lprintf(l, " %s=none", key); break;
-	default:               lprintf(l, " %s=%u", key, i); break;
+	case VM_INHERIT_SHARE: put_s(l, "share"); break;
+	case VM_INHERIT_COPY:  put_s(l, "copy"); break;
+	case VM_INHERIT_NONE:  put_s(l, "none"); break;
+	default:               put_u(l, i); break;
 	}
 }
 
 static void
 put_attribute(struct line *l, vm_machine_attribute_t a)
 {
+	put_key(l, "attribute");
 	switch (a) {
-	case MATTR_CACHE:     lprintf(l, " attribute=cache"); break;
-	case MATTR_MIGRATE:   lprintf(l, " attribute=migrate"); break;
-	case MATTR_REPLICATE: lprintf(l, " attribute=replicate"); break;
-	default:              lprintf(l, " attribute=%u", a); break;
+	case MATTR_CACHE:     put_s(l, "cache"); break;
+	case MATTR_MIGRATE:   put_s(l, "migrate"); break;
+	case MATTR_REPLICATE: put_s(l, "replicate"); break;
+	default:              put_u(l, a); break;
 	}
 }
 
@@ -479,10 +571,15 @@ put_value(struct line *l, const char *key, vm_machine_attribute_val_t v)
 		[MATTR_VAL_ICACHE_FLUSH] = "icache_flush",
 	};
 
-	if (v >= 0 && (size_t)v < sizeof names / sizeof names[0] && names[v])
-		lprintf(l, " %s=%s", key, names[v]);
-	else
-		lprintf(l, " %s=%d", key, v);
+	put_key(l, key);
+	if (v >= 0 && (size_t)v < sizeof names / sizeof names[0] && names[v]) {
+		put_s(l, names[v]);
+	} else if (v < 0) {
+		put_mem(l, "-", 1);
+		put_u(l, -(uint64_t)(int64_t)v);
+	} else {
+		put_u(l, (uint64_t)v);
+	}
 }
 
 static void
@@ -574,16 +671,26 @@ put_change(struct line *l, const struct machvm_change *c, task_t line_task)
 	switch (c->kind) {
 	case MACHVM_CHANGE_TASK_CREATED:
 	case MACHVM_CHANGE_TASK_TERMINATED:
-		lprintf(l, "%s:%u*%" PRIu64, name, (unsigned)c->task, c->count);
+		put_s(l, name);
+		put_mem(l, ":", 1);
+		put_u(l, c->task);
+		put_mem(l, "*", 1);
+		put_u(l, c->count);
 		return;
 	case MACHVM_CHANGE_OBJECT_CREATED:
 	case MACHVM_CHANGE_OBJECT_DESTROYED:
-		lprintf(l, "%s:%" PRIu64, name, c->object);
+		put_s(l, name);
+		put_mem(l, ":", 1);
+		put_u(l, c->object);
 		return;
 	case MACHVM_CHANGE_OBJECT_SHADOWED:
 	case MACHVM_CHANGE_OBJECT_COLLAPSED:
 	case MACHVM_CHANGE_OBJECT_BYPASSED:
-		lprintf(l, "%s:%" PRIu64 "/%" PRIu64, name, c->object, c->object2);
+		put_s(l, name);
+		put_mem(l, ":", 1);
+		put_u(l, c->object);
+		put_mem(l, "/", 1);
+		put_u(l, c->object2);
 		return;
 	case MACHVM_CHANGE_SPLIT:
 	case MACHVM_CHANGE_MERGED:
@@ -594,25 +701,37 @@ put_change(struct line *l, const struct machvm_change *c, task_t line_task)
 	case MACHVM_CHANGE_CONTENTS:
 		break;
 	default:
-		lprintf(l, "unknown");
+		put_s(l, "unknown");
 		return;
 	}
-	lprintf(l, "%s", name);
-	if (c->task != TASK_NULL && c->task != line_task)
-		lprintf(l, "[%u]", (unsigned)c->task);
+	put_s(l, name);
+	if (c->task != TASK_NULL && c->task != line_task) {
+		put_mem(l, "[", 1);
+		put_u(l, c->task);
+		put_mem(l, "]", 1);
+	}
 	switch (c->kind) {
 	case MACHVM_CHANGE_SPLIT:
 	case MACHVM_CHANGE_MERGED:
-		lprintf(l, "@0x%" PRIx64, (uint64_t)c->at);
+		put_mem(l, "@", 1);
+		put_x(l, c->at);
 		break;
 	case MACHVM_CHANGE_MOVED:
-		lprintf(l, "@0x%" PRIx64 ">0x%" PRIx64, (uint64_t)c->at, (uint64_t)c->to);
+		put_mem(l, "@", 1);
+		put_x(l, c->at);
+		put_mem(l, ">", 1);
+		put_x(l, c->to);
 		break;
 	default:
-		lprintf(l, ":0x%" PRIx64 "-0x%" PRIx64, (uint64_t)c->start, (uint64_t)c->end);
+		put_mem(l, ":", 1);
+		put_x(l, c->start);
+		put_mem(l, "-", 1);
+		put_x(l, c->end);
 		if ((c->kind == MACHVM_CHANGE_ADDED || c->kind == MACHVM_CHANGE_REMOVED) &&
-		    c->count != 1)
-			lprintf(l, "*%" PRIu64, c->count);
+		    c->count != 1) {
+			put_mem(l, "*", 1);
+			put_u(l, c->count);
+		}
 		break;
 	}
 }
@@ -627,29 +746,41 @@ format_line(struct line *l, const struct machvm_report *r)
 
 	l->len = 0;
 	l->full = false;
-	lprintf(l, "%s", machvm_call_name(r->call));
+	put_s(l, machvm_call_name(r->call));
 	put_args(l, r);
-	if (a->has_range)
-		lprintf(l, " range=0x%" PRIx64 "-0x%" PRIx64, (uint64_t)a->start, (uint64_t)a->end);
-	if (a->has_src_range)
-		lprintf(l, " src_range=0x%" PRIx64 "-0x%" PRIx64,
-		        (uint64_t)a->src_start, (uint64_t)a->src_end);
+	if (a->has_range) {
+		put_key(l, "range");
+		put_x(l, a->start);
+		put_mem(l, "-", 1);
+		put_x(l, a->end);
+	}
+	if (a->has_src_range) {
+		put_key(l, "src_range");
+		put_x(l, a->src_start);
+		put_mem(l, "-", 1);
+		put_x(l, a->src_end);
+	}
 	if (r->call == MACHVM_CALL_VM_REMAP && r->kr == KERN_SUCCESS) {
 		put_prot(l, "cur_protection", a->prot);
 		put_prot(l, "max_protection", a->max_protection);
 	}
-	lprintf(l, " kr=%s changes=", kern_return_name(r->kr));
+	put_key(l, "kr");
+	put_s(l, kern_return_name(r->kr));
+	put_key(l, "changes");
 	for (size_t i = 0; i < shown; i++) {
 		if (i)
-			lprintf(l, ",");
+			put_mem(l, ",", 1);
 		put_change(l, &r->changes[i], line_task);
 	}
-	if (r->nchanges > shown)
-		lprintf(l, ",+%zu_more", r->nchanges - shown);
+	if (r->nchanges > shown) {
+		put_s(l, ",+");
+		put_u(l, r->nchanges - shown);
+		put_s(l, "_more");
+	}
 	if (r->incomplete)
-		lprintf(l, "%sincomplete", shown ? "," : "");
+		put_s(l, shown ? ",incomplete" : "incomplete");
 	else if (!shown)
-		lprintf(l, "-");
+		put_mem(l, "-", 1);
 	l->buf[l->len++] = '\n';
 }
 
@@ -661,6 +792,9 @@ teardown(void)
 {
 	while (host.len)
 		evict_oldest();
+	mem_free(arena, arena_cap);
+	arena = NULL;
+	a_tail = 0;
 	for (size_t i = 0; i < nbuckets; i++) {
 		struct stream *s, *next;
 
@@ -679,7 +813,15 @@ teardown(void)
 int
 fs_events_init(size_t keep)
 {
-	if (keep == 0 || keep > SIZE_MAX / (2 * BYTES_PER_EVENT))
+	return fs_events_init_arena(keep, 0);
+}
+
+int
+fs_events_init_arena(size_t keep, size_t arena_bytes)
+{
+	if (keep == 0 || keep > SIZE_MAX / (2 * (BYTES_PER_EVENT + REC_PER_EVENT)))
+		return -EINVAL;
+	if (arena_bytes && arena_bytes < KEEP_BYTES_MIN)
 		return -EINVAL;
 	pthread_mutex_lock(&lock);
 	if (inited)
@@ -687,6 +829,7 @@ fs_events_init(size_t keep)
 	keep_events = keep;
 	keep_bytes = keep * BYTES_PER_EVENT < KEEP_BYTES_MIN ? KEEP_BYTES_MIN
 	                                                     : keep * BYTES_PER_EVENT;
+	arena_cap = arena_bytes ? arena_bytes : keep_bytes + keep * REC_PER_EVENT + ARENA_SLACK;
 	window_bytes = held = 0;
 	last_seq = 0;
 	memset(&host, 0, sizeof host);
@@ -725,6 +868,23 @@ name_task(task_t *tasks, bool *create, size_t *n, task_t t, bool may_create)
 	(*n)++;
 }
 
+/* "seq " into buf (24 bytes); its length. */
+static size_t
+seq_text(char *buf, uint64_t seq)
+{
+	char b[20];
+	size_t i = sizeof b, n;
+
+	do {
+		b[--i] = (char)('0' + seq % 10);
+		seq /= 10;
+	} while (seq);
+	n = sizeof b - i;
+	memcpy(buf, b + i, n);
+	buf[n] = ' ';
+	return n + 1;
+}
+
 void
 fs_events_record(const struct machvm_report *r)
 {
@@ -735,7 +895,7 @@ fs_events_record(const struct machvm_report *r)
 	task_t tasks[MAX_TASKS];
 	bool create[MAX_TASKS];
 	struct ev *e;
-	int n;
+	size_t n, old_tail;
 
 	format_line(&l, r);
 	/* Changes name tasks the call changed, so alive ones; arguments of a
@@ -748,20 +908,24 @@ fs_events_record(const struct machvm_report *r)
 	pthread_mutex_lock(&lock);
 	if (!inited)
 		goto out;
-	n = snprintf(seq, sizeof seq, "%" PRIu64 " ", ++last_seq);
-	size = (size_t)n + l.len;
+	n = seq_text(seq, ++last_seq);
+	size = n + l.len;
 	while (host.len && (host.len >= keep_events || window_bytes + size > keep_bytes))
 		evict_oldest();
-	e = mem_alloc(sizeof *e + ntasks * sizeof(task_t) + size);
+	if (!arena && (arena = mem_alloc(arena_cap)) == NULL)
+		goto out;
+	old_tail = a_tail;
+	while ((e = arena_take(rec_bytes(ntasks, size))) == NULL && host.len)
+		evict_oldest();
 	if (!e)
 		goto out;
 	e->len = (uint32_t)size;
 	e->ncap = (uint16_t)ntasks;
 	e->ntasks = 0;
-	memcpy(ev_text(e), seq, (size_t)n);
+	memcpy(ev_text(e), seq, n);
 	memcpy(ev_text(e) + n, l.buf, l.len);
 	if (!ring_push(&host, e)) {
-		mem_free(e, sizeof *e + ntasks * sizeof(task_t) + size);
+		a_tail = host.len ? old_tail : 0;
 		goto out;
 	}
 	window_bytes += size;

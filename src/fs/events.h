@@ -100,8 +100,12 @@
  * T the most task streams one event goes to (2 for every report the engine
  * makes) and S the task streams that have state, it stays at or below
  *
- *     keep_bytes + keep_events * (40 + 68 * T) + 256 * S + 256
+ *     keep_bytes + 8192 + keep_events * (64 + 68 * T) + 256 * S + 256
  *         + FS_EVENTS_READER_BYTES per open reader
+ *
+ * The events' records live in one block of keep_bytes + 8192 +
+ * 24 * keep_events bytes, allocated at the first event and freed by
+ * fs_events_fini, so logging an event allocates nothing.
  *
  * A task stream has state while its task is alive and has had an event, or
  * while a reader holds it; a stream that never had an event costs nothing,
@@ -132,6 +136,13 @@ struct fs_events_reader;
  * keep_events events (and keep_bytes as above).  0, or -EINVAL for 0 events.
  * Reports before it are not logged. */
 int fs_events_init(size_t keep_events);
+/*
+ * fs_events_init with a records' block of arena_bytes (at least 8192, the
+ * longest record's room) instead of the size the window needs, so that the
+ * block, not the window, decides what is kept: for the unit tests.  0 is
+ * fs_events_init; -EINVAL as there, or for a block under 8192 bytes.
+ */
+int fs_events_init_arena(size_t keep_events, size_t arena_bytes);
 /* Frees everything; every reader must have been closed. */
 void fs_events_fini(void);
 

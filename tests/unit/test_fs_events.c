@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include "../../src/fs/events.h"
@@ -1121,8 +1122,89 @@ bound(size_t keep, size_t streams, size_t readers)
 {
 	size_t keep_bytes = keep * 256 < 8192 ? 8192 : keep * 256;
 
-	return keep_bytes + keep * (40 + 68 * 2) + 256 * streams + 256 +
+	return keep_bytes + 8192 + keep * (64 + 68 * 2) + 256 * streams + 256 +
 	       FS_EVENTS_READER_BYTES * readers;
+}
+
+/*
+ * Records of every length, from a bare line to one of MAX_TOKENS changes,
+ * go through the arena many times over (it wraps at a different place each
+ * time): every kept line reads back whole, in order, with the changes it
+ * was logged with.  First with an arena that holds about a dozen of the
+ * longest lines, so that it decides what is kept, then with the one the
+ * window needs, where the window decides.
+ */
+static void
+wrap_round(size_t keep)
+{
+	struct machvm_change c[40];
+	uint64_t seq = 0;
+
+	for (int i = 0; i < 20000; i++) {
+		struct machvm_report r = mk(MACHVM_CALL_VM_PROTECT, KERN_SUCCESS, 7);
+		size_t n = (size_t)(i * 7919) % 41;     /* 0 .. 40 changes */
+
+		for (size_t k = 0; k < n; k++)
+			c[k] = ch(k % 2 ? MACHVM_CHANGE_ATTRIBUTES : MACHVM_CHANGE_CONTENTS, 7,
+			          0x10000 + 0x2000 * k, 0x11000 + 0x2000 * k);
+		r.changes = c;
+		r.nchanges = n;
+		fs_events_record(&r);
+		seq++;
+		if (i % 997 != 0 && i < 19990)
+			continue;
+		char *all = read_all(TASK_NULL), *line = all, *nl;
+		uint64_t expect = 0;
+		size_t lines = 0;
+
+		if (strncmp(line, "# missed ", 9) == 0)
+			line = strchr(line, '\n') + 1;
+		while ((nl = strchr(line, '\n')) != NULL) {
+			uint64_t got = strtoull(line, NULL, 10);
+			size_t changes = 0, want;
+			char *p = strstr(line, " changes=");
+
+			CHECK(expect == 0 || got == expect);
+			expect = got + 1;
+			CHECK(p != NULL && p < nl);
+			want = (size_t)((got - 1) * 7919) % 41;
+			if (want > 32)
+				CHECK(strstr(p, ",+") != NULL && strstr(p, ",+") < nl);
+			for (char *q = p; q < nl; q++)
+				changes += *q == ':';
+			CHECK_EQ(changes, want < 32 ? want : 32);
+			lines++;
+			line = nl + 1;
+		}
+		CHECK_EQ(*line, '\0');
+		CHECK_EQ(expect, seq + 1);              /* the newest is there */
+		CHECK(lines >= 1 && lines <= keep);
+		free(all);
+	}
+}
+
+TEST(arena_wraps_keep_every_line_whole)
+{
+	CHECK_EQ(fs_events_init_arena(1000, 8191), -EINVAL);
+	CHECK_EQ(fs_events_init_arena(1000, 9000), 0);
+	wrap_round(1000);
+	fs_events_fini();
+	CHECK_EQ(fs_events_memory(), 0);
+
+	CHECK_EQ(fs_events_init(40), 0);
+	wrap_round(40);
+	/* Short lines only: the count window alone decides what is kept. */
+	for (int i = 0; i < 500; i++)
+		rec_write(7);
+	char *all = read_all(TASK_NULL);
+	size_t lines = 0;
+
+	for (char *q = all; *q; q++)
+		lines += *q == '\n';
+	CHECK_EQ(lines, 40 + 1);            /* and the missed line */
+	free(all);
+	fs_events_fini();
+	CHECK_EQ(fs_events_memory(), 0);
 }
 
 TEST(memory_bound)
