@@ -291,15 +291,15 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address,
  *   KERN_INVALID_ARGUMENT    count NULL, or buf NULL with size > 0;
  *                            task not alive
  *   (*count is set to 0 from here on)
- *   KERN_INVALID_ARGUMENT    address + size overflows or its page rounding
- *                            wraps (even for size 0)
+ *   KERN_INVALID_ARGUMENT    size > 0 and address + size overflows or its
+ *                            page rounding wraps
  *   KERN_INVALID_ADDRESS     the first byte is unallocated (anything outside
  *                            the user range is)
  *   KERN_PROTECTION_FAILURE  the first byte's current protection lacks read
  *   KERN_SUCCESS             *count bytes read; past the first byte a hole
  *                            or an unreadable page ends the read early
  *                            (*count < size; buf past *count untouched).
- *                            Size 0 reads nothing.
+ *                            Size 0 reads nothing, at any address.
  */
 kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size,
                       void *buf, vm_size_t *count);
@@ -313,7 +313,9 @@ kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size,
  *   KERN_INVALID_ARGUMENT    count NULL, or data NULL with size > 0;
  *                            task not alive
  *   (*count is set to 0 from here on)
- *   KERN_INVALID_ARGUMENT    address + size overflows or its rounding wraps
+ *   KERN_INVALID_ARGUMENT    size > 0 and address + size overflows or its
+ *                            rounding wraps
+ *   KERN_SUCCESS             size 0, at any address: nothing written
  *   KERN_INVALID_ADDRESS     the first byte is unallocated
  *   KERN_PROTECTION_FAILURE  the first byte's current protection lacks write
  *   KERN_RESOURCE_SHORTAGE   no memory for the first page

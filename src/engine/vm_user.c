@@ -720,7 +720,9 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
 	if (kr != KERN_SUCCESS)
 		return call_fail(kr);
 	*count = 0;
-	if (data_range_wraps(address, size))
+	/* Size 0 moves nothing and succeeds wherever the address is, as for
+	 * every other call (vm.h): only a non-empty range can wrap. */
+	if (size > 0 && data_range_wraps(address, size))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	*count = transfer(t, address, size, buf, data, need, &kr);
 	/* Only vm_write has a report (vm_read starts none). */
