@@ -20,8 +20,10 @@ extern "C" {
  * address is P (page 0 is never mapped), the highest plus one is 2^47. */
 #define MACHVM_USER_MAX  ((vm_address_t)1 << 47)
 
-/* Every task id a host hands out is below MACHVM_TASK_ID_LIMIT; a
- * task_create that would need a larger one fails (KERN_RESOURCE_SHORTAGE). */
+/* Every task id a host hands out is below MACHVM_TASK_ID_LIMIT.  Ids are
+ * reused: task_create takes the lowest id that no live task has (and no
+ * pin holds, machvm_task_pin), so only MACHVM_TASK_ID_LIMIT - 1 tasks
+ * alive at once could exhaust them (task_create: KERN_RESOURCE_SHORTAGE). */
 #define MACHVM_TASK_ID_LIMIT  ((task_t)1 << 22)
 
 /*
@@ -57,7 +59,38 @@ typedef struct machvm_host_stats {
 	uint64_t collapses;          /* backing objects merged into their shadow */
 	uint64_t bypasses;           /* backing objects skipped by their shadow */
 	uint64_t pages_copied;       /* pages copied (COW faults and eager copies) */
+	uint64_t memory_used;        /* bytes charged to the memory account */
+	uint64_t memory_limit;       /* machvm_host_set_memory_limit; 0: none */
 } machvm_host_stats_t;
+
+/*
+ * Bounds the memory the host may hold: P bytes per resident page plus the
+ * size of each memory object, map entry and task record the engine keeps
+ * (what grows with use; the counts are memory_used in machvm_host_stats).
+ * A call that would take the host past the limit fails with
+ * KERN_RESOURCE_SHORTAGE and changes nothing (vm_write: ends short, as
+ * for any shortage after its first page); calls that may need much at once
+ * (vm_wire, vm_copy, a fork, vm_remap) reserve the most they could take
+ * before they change anything.  0 means no limit, the default; a host
+ * start resets it to 0.  Lowering the limit below the memory in use frees
+ * nothing: the host only refuses to grow until it shrinks under it.  May be
+ * called at any time, from any thread.
+ *   KERN_SUCCESS
+ */
+kern_return_t machvm_host_set_memory_limit(uint64_t bytes);
+
+/*
+ * A pin keeps a task's id from being reused after the task terminates,
+ * until it is unpinned, so that a holder of the id (an open file of a
+ * filesystem) can never reach a newer task with the same id: once the
+ * pinned task dies, the id names no live task however many tasks are
+ * created.  Returns NULL when task is not alive (or memory ran out).
+ * Every pin must be unpinned, exactly once; pins cost no lock held
+ * between calls.
+ */
+typedef struct machvm_task_pin machvm_task_pin_t;
+machvm_task_pin_t *machvm_task_pin(task_t task);
+void machvm_task_unpin(machvm_task_pin_t *pin);
 
 /* The host's counters.  Each task's share is consistent in itself; on a busy
  * host the sum is not one atomic picture.

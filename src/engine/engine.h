@@ -47,6 +47,34 @@ struct vm_fault_counts {
 	uint64_t cow_faults;
 };
 
+/*
+ * The memory account (host.c): every byte the engine holds for what grows
+ * with use - P per resident page, and one struct per memory object, map
+ * entry (cached spares included) and task - is charged here when it is
+ * allocated and given back when it is freed, so that the host can refuse
+ * to grow past machvm_host_set_memory_limit().  The count is one atomic
+ * word: any thread may charge, holding any locks or none.
+ *
+ * A call that must not fail part way reserves first what it may take at
+ * most (vm_mem_reserve, before it changes anything); vm_mem_take then
+ * draws from the calling thread's reservation before it charges anew, and
+ * vm_mem_unreserve gives back what the call did not use.  A reservation
+ * lives within one call: it is given back before the call returns.
+ */
+/* Takes bytes for a new allocation: from this thread's reservation, else
+ * charged if the limit allows.  false: over the limit, nothing taken. */
+bool vm_mem_take(uint64_t bytes);
+/* Charges bytes whatever the limit (the import rebuilding a host). */
+void vm_mem_force(uint64_t bytes);
+/* Gives back bytes that were freed. */
+void vm_mem_give(uint64_t bytes);
+/* Reserves bytes for this thread's call; false (nothing reserved) over the limit. */
+bool vm_mem_reserve(uint64_t bytes);
+/* Gives back what this thread's reservation has left. */
+void vm_mem_unreserve(void);
+/* Bytes charged now, reservations included. */
+uint64_t vm_mem_used(void);
+
 #ifdef MACHVM_DEBUG
 #define VM_ASSERT(c) do { if (!(c)) machvm_panic("assertion %s failed at %s:%d", #c, __FILE__, __LINE__); } while (0)
 #else

@@ -2,8 +2,12 @@
  * host.c - the host: page size, host ports, the task table, task creation
  * and termination, counters, and the names of codes.
  *
- * Tasks are numbered from 1 and never renumbered, so a stale id can only
- * ever name a dead task.  The table is an array indexed by id.
+ * Tasks are numbered from 1; a task_create takes the lowest id free, so ids
+ * are reused after termination and a host that creates and terminates
+ * tasks forever never runs out of them.  An id is free once its task
+ * terminated and no pin (machvm_task_pin) holds it: a holder of a stale,
+ * pinned id only ever finds a dead task.  The table is an array indexed
+ * by id.
  */
 #include "task.h"
 
@@ -32,11 +36,87 @@ typedef struct task *_Atomic task_slot_t;
 static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool host_running;
 static task_slot_t *_Atomic task_chunks[TASK_CHUNKS];
-static task_t next_task_id = 1;
+static task_t next_task_id = 1;         /* one above the highest id handed out */
 static uint64_t live_tasks;
 static struct task *task_free_list;     /* terminated, ready for reuse */
+static struct task *task_all;           /* every task struct, for host stop */
+static uint64_t task_structs;           /* how many there are */
+
+/*
+ * The free ids below next_task_id: a binary min-heap, so task_create takes
+ * the lowest.  It always has room for every id below next_task_id (it is
+ * grown before next_task_id moves), so giving an id back cannot fail.
+ */
+static task_t *free_ids;
+static size_t nfree_ids, free_ids_cap;
+static uint64_t task_serial;            /* the last serial handed out */
 
 static machvm_panic_hook_t panic_hook;
+
+/* ---- the memory account (engine.h) ----------------------------------- */
+
+static _Atomic uint64_t mem_used;
+static _Atomic uint64_t mem_limit;              /* 0: none */
+static _Thread_local uint64_t mem_reserved;     /* this thread's call's reservation */
+
+/* Charges bytes unless that would pass the limit. */
+static bool mem_charge(uint64_t bytes)
+{
+	uint64_t limit = atomic_load_explicit(&mem_limit, memory_order_relaxed);
+	uint64_t used = atomic_load_explicit(&mem_used, memory_order_relaxed);
+	do {
+		if (limit != 0 && (used + bytes < used || used + bytes > limit))
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&mem_used, &used, used + bytes,
+	                                                memory_order_relaxed, memory_order_relaxed));
+	return true;
+}
+
+bool vm_mem_take(uint64_t bytes)
+{
+	if (mem_reserved >= bytes) {
+		mem_reserved -= bytes;
+		return true;
+	}
+	return mem_charge(bytes);
+}
+
+void vm_mem_force(uint64_t bytes)
+{
+	atomic_fetch_add_explicit(&mem_used, bytes, memory_order_relaxed);
+}
+
+void vm_mem_give(uint64_t bytes)
+{
+	atomic_fetch_sub_explicit(&mem_used, bytes, memory_order_relaxed);
+}
+
+bool vm_mem_reserve(uint64_t bytes)
+{
+	if (!mem_charge(bytes))
+		return false;
+	mem_reserved += bytes;
+	return true;
+}
+
+void vm_mem_unreserve(void)
+{
+	if (mem_reserved) {
+		vm_mem_give(mem_reserved);
+		mem_reserved = 0;
+	}
+}
+
+uint64_t vm_mem_used(void)
+{
+	return atomic_load_explicit(&mem_used, memory_order_relaxed);
+}
+
+kern_return_t machvm_host_set_memory_limit(uint64_t bytes)
+{
+	atomic_store(&mem_limit, bytes);
+	return KERN_SUCCESS;
+}
 
 void machvm_set_panic_hook(machvm_panic_hook_t hook)
 {
@@ -123,6 +203,9 @@ kern_return_t machvm_host_start(vm_size_t page_size)
 	vm_page_shift = (unsigned int)__builtin_ctzll(page_size);
 	next_task_id = 1;
 	live_tasks = 0;
+	nfree_ids = 0;
+	task_serial = 0;
+	atomic_store(&mem_limit, 0);
 	host_running = true;
 	pthread_mutex_unlock(&host_lock);
 	return KERN_SUCCESS;
@@ -143,12 +226,21 @@ void machvm_host_stop(void)
 		(void)task_terminate(id);
 	vm_report_quiet(false);
 	pthread_mutex_lock(&host_lock);
-	while (task_free_list) {
-		struct task *t = task_free_list;
-		task_free_list = t->free_next;
+	/* Every struct goes, the pinned ones of dead tasks too: pins left
+	 * now are dropped with the host (machvm.h). */
+	while (task_all) {
+		struct task *t = task_all;
+		task_all = t->all_next;
+		vm_map_destroy(&t->map);        /* its cached spare entries */
 		pthread_mutex_destroy(&t->lock);
 		free(t);
+		vm_mem_give(sizeof *t);
 	}
+	task_free_list = NULL;
+	task_structs = 0;
+	free(free_ids);
+	free_ids = NULL;
+	nfree_ids = free_ids_cap = 0;
 	for (size_t c = 0; c < TASK_CHUNKS; c++) {
 		free(atomic_load(&task_chunks[c]));
 		atomic_store(&task_chunks[c], NULL);
@@ -163,6 +255,11 @@ static task_slot_t *slot_of(task_t id)
 		return NULL;
 	task_slot_t *chunk = atomic_load_explicit(&task_chunks[id / TASK_CHUNK], memory_order_acquire);
 	return chunk ? &chunk[id % TASK_CHUNK] : NULL;
+}
+
+uint64_t task_struct_count(void)
+{
+	return __atomic_load_n(&task_structs, __ATOMIC_ACQUIRE);
 }
 
 size_t task_table_size(void)
@@ -227,36 +324,118 @@ void task_unlock_pair(struct task *a, struct task *b)
  * there is one.  Its id is set under its lock, so that a caller still
  * holding the struct from its earlier life sees the id change.
  */
+static void ids_push(task_t id)
+{
+	size_t i = nfree_ids++;
+	while (i > 0 && free_ids[(i - 1) / 2] > id) {
+		free_ids[i] = free_ids[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	free_ids[i] = id;
+}
+
+static task_t ids_pop(void)
+{
+	task_t top = free_ids[0], last = free_ids[--nfree_ids];
+	size_t i = 0;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= nfree_ids)
+			break;
+		if (c + 1 < nfree_ids && free_ids[c + 1] < free_ids[c])
+			c++;
+		if (free_ids[c] >= last)
+			break;
+		free_ids[i] = free_ids[c];
+		i = c;
+	}
+	if (nfree_ids)
+		free_ids[i] = last;
+	return top;
+}
+
+/* The lowest free id, or TASK_NULL when none is left or memory ran out.
+ * host_lock held. */
+/* Room in the free ids for every id below next; false if memory ran out. */
+static bool ids_room(task_t next)
+{
+	if (free_ids_cap >= next)
+		return true;
+	size_t cap = free_ids_cap ? free_ids_cap : TASK_CHUNK;
+	while (cap < next)
+		cap *= 2;
+	task_t *v = realloc(free_ids, cap * sizeof *v);
+	if (v == NULL)
+		return false;
+	free_ids = v;
+	free_ids_cap = cap;
+	return true;
+}
+
+static task_t id_take(void)
+{
+	bool fresh = nfree_ids == 0;
+	task_t id = fresh ? next_task_id : free_ids[0];
+	if (id / TASK_CHUNK >= TASK_CHUNKS || (fresh && !ids_room(id)))
+		return TASK_NULL;
+	if (atomic_load(&task_chunks[id / TASK_CHUNK]) == NULL) {
+		task_slot_t *chunk = calloc(TASK_CHUNK, sizeof *chunk);
+		if (chunk == NULL)
+			return TASK_NULL;
+		atomic_store_explicit(&task_chunks[id / TASK_CHUNK], chunk, memory_order_release);
+	}
+	if (fresh)
+		__atomic_store_n(&next_task_id, id + 1, __ATOMIC_RELEASE);
+	else
+		(void)ids_pop();
+	return id;
+}
+
+void task_ids_restore(task_t next)
+{
+	pthread_mutex_lock(&host_lock);
+	if (next > next_task_id && next / TASK_CHUNK < TASK_CHUNKS && ids_room(next)) {
+		/* Ascending pushes onto a min-heap never move: O(1) each. */
+		for (task_t id = next_task_id; id < next; id++)
+			ids_push(id);
+		__atomic_store_n(&next_task_id, next, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&host_lock);
+}
+
 static struct task *task_reserve(task_t parent)
 {
 	pthread_mutex_lock(&host_lock);
-	task_t id = next_task_id;
-	if (id / TASK_CHUNK >= TASK_CHUNKS) {
+	task_t id = id_take();
+	if (id == TASK_NULL) {
 		pthread_mutex_unlock(&host_lock);
 		return NULL;
 	}
-	if (atomic_load(&task_chunks[id / TASK_CHUNK]) == NULL) {
-		task_slot_t *chunk = calloc(TASK_CHUNK, sizeof *chunk);
-		if (chunk == NULL) {
-			pthread_mutex_unlock(&host_lock);
-			return NULL;
-		}
-		atomic_store_explicit(&task_chunks[id / TASK_CHUNK], chunk, memory_order_release);
-	}
 	struct task *t = task_free_list;
-	if (t)
+	if (t) {
 		task_free_list = t->free_next;
-	__atomic_store_n(&next_task_id, id + 1, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&host_lock);
-	if (t == NULL) {
-		t = calloc(1, sizeof *t);
-		if (t == NULL)
-			return NULL;        /* the id is skipped: ids are never reused anyway */
+	} else if (!vm_mem_take(sizeof *t)) {
+		ids_push(id);
+		pthread_mutex_unlock(&host_lock);
+		return NULL;
+	} else if ((t = calloc(1, sizeof *t)) == NULL) {
+		vm_mem_give(sizeof *t);
+		ids_push(id);
+		pthread_mutex_unlock(&host_lock);
+		return NULL;
+	} else {
 		pthread_mutex_init(&t->lock, NULL);
+		t->all_next = task_all;
+		task_all = t;
+		task_structs++;
 	}
+	uint64_t serial = ++task_serial;
+	pthread_mutex_unlock(&host_lock);
 	pthread_mutex_lock(&t->lock);
 	t->id = id;
+	__atomic_store_n(&t->serial, serial, __ATOMIC_RELEASE);
 	t->parent = parent;
+	t->parent_serial = 0;
 	t->dead = false;
 	memset(&t->counts, 0, sizeof t->counts);
 	vm_map_init(&t->map);
@@ -264,16 +443,43 @@ static struct task *task_reserve(task_t parent)
 	return t;
 }
 
-/* Back on the free list: a reserved task that never went live, or a dead one. */
+/* Back on the free list with its id: a reserved task that never went
+ * live, or a dead one nobody pins.  Spare entries its map cached go. */
 static void task_recycle(struct task *t)
 {
 	pthread_mutex_lock(&t->lock);
 	t->dead = true;
+	vm_map_destroy(&t->map);
 	pthread_mutex_unlock(&t->lock);
 	pthread_mutex_lock(&host_lock);
 	t->free_next = task_free_list;
 	task_free_list = t;
+	ids_push(t->id);
 	pthread_mutex_unlock(&host_lock);
+}
+
+machvm_task_pin_t *machvm_task_pin(task_t id)
+{
+	struct task *t = task_lookup(id);
+	if (t == NULL || !task_lock_live(t, id))
+		return NULL;
+	t->pins++;
+	task_unlock(t);
+	return (machvm_task_pin_t *)t;
+}
+
+void machvm_task_unpin(machvm_task_pin_t *pin)
+{
+	struct task *t = (struct task *)pin;
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->lock);
+	bool last = --t->pins == 0 && t->retired;
+	if (last)
+		t->retired = false;
+	pthread_mutex_unlock(&t->lock);
+	if (last)
+		task_recycle(t);
 }
 
 static void task_publish(struct task *t)
@@ -320,6 +526,8 @@ kern_return_t task_create(task_t parent, boolean_t inherit_memory, task_t *child
 		}
 	}
 	c = task_reserve(parent);
+	if (c && p)
+		c->parent_serial = __atomic_load_n(&p->serial, __ATOMIC_ACQUIRE);
 	if (c == NULL) {
 		kr = KERN_RESOURCE_SHORTAGE;
 		goto out;
@@ -330,7 +538,14 @@ kern_return_t task_create(task_t parent, boolean_t inherit_memory, task_t *child
 		} else {
 			vm_object_lock_acquire();
 			vm_report_task(&p->map);
-			kr = vm_map_fork(&p->map, &c->map);
+			/* The child and the copies, reserved whole: past the
+			 * memory limit the fork fails before it touches the
+			 * parent. */
+			if (!vm_mem_reserve(vm_map_fork_cost(&p->map)))
+				kr = KERN_RESOURCE_SHORTAGE;
+			else
+				kr = vm_map_fork(&p->map, &c->map);
+			vm_mem_unreserve();
 			if (kr == KERN_SUCCESS)
 				task_created(c, a);
 			vm_object_lock_release();
@@ -381,8 +596,12 @@ kern_return_t task_terminate(task_t id)
 	vm_map_destroy(&t->map);
 	vm_object_lock_release();
 	vm_report_end(KERN_SUCCESS);
+	/* A pinned task keeps its id (and struct) until the last unpin. */
+	bool pinned = t->pins > 0;
+	t->retired = pinned;
 	pthread_mutex_unlock(&t->lock);
-	task_recycle(t);
+	if (!pinned)
+		task_recycle(t);
 	vm_call_exit(true);
 	return KERN_SUCCESS;
 }
@@ -447,6 +666,8 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 	s->bypasses = vm_object_stats.bypasses;
 	s->pages_copied = vm_object_stats.pages_copied;
 	vm_object_lock_release();
+	s->memory_used = vm_mem_used();
+	s->memory_limit = atomic_load(&mem_limit);
 	return KERN_SUCCESS;
 }
 
@@ -474,7 +695,10 @@ kern_return_t machvm_task_stats(task_t id, machvm_task_stats_t *s)
 		return KERN_INVALID_ARGUMENT;
 	s->id = t->id;
 	s->parent = t->parent;
-	s->parent_alive = t->parent != TASK_NULL && machvm_task_alive(t->parent);
+	/* Alive and still the same task: the id may have been reused. */
+	struct task *pt = t->parent != TASK_NULL ? task_lookup(t->parent) : NULL;
+	s->parent_alive = pt != NULL &&
+	                  __atomic_load_n(&pt->serial, __ATOMIC_ACQUIRE) == t->parent_serial;
 	s->regions = t->map.store.nentries;
 	s->virtual_size = t->map.size;
 	s->faults = t->counts.faults;

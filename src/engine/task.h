@@ -2,7 +2,8 @@
  * task.h - tasks and the host's task table.
  *
  * Locks (engine.h has the whole order):
- *   host_lock   guards creating tables, the free list of task structs, the ids.
+ *   host_lock   guards creating tables, the free list of task structs, the
+ *               free ids.
  *   task->lock  guards the task's id, map, counters and `dead`.
  * Looking a task up takes no lock: the table's slots are read atomically,
  * and task structs are never freed while the host runs, only recycled for
@@ -19,12 +20,26 @@
 struct task {
 	task_t id;                      /* lock (changes when recycled) */
 	task_t parent;                  /* lock */
+	uint64_t serial;                /* lock, read atomically: which life of the
+	                                   struct, unique for the host run */
+	uint64_t parent_serial;         /* lock: the parent's serial (0: none) */
 	pthread_mutex_t lock;
 	bool dead;                      /* lock */
 	struct vm_map map;              /* lock */
 	struct vm_fault_counts counts;  /* lock */
+	uint32_t pins;                  /* lock: machvm_task_pin holds */
+	bool retired;                   /* lock: dead, waiting for its last unpin */
 	struct task *free_next;         /* host_lock, while on the free list */
+	struct task *all_next;          /* host_lock: every struct, for host stop */
 };
+
+/* The import: the highest id handed out becomes next - 1 (at least the
+ * highest live one), the ids in between free. */
+void task_ids_restore(task_t next);
+
+/* How many task structs exist (the memory account's check); every other
+ * call shut out. */
+uint64_t task_struct_count(void);
 
 /* The task struct in the table for id, or NULL; not locked, maybe dead. */
 struct task *task_lookup(task_t id);

@@ -70,10 +70,12 @@ kern_return_t vm_check_all_locked(void)
 	static char msg[8192];
 	struct vm_page_table refs = VM_PAGE_TABLE_INIT;
 
+	uint64_t entries = 0;
 	for (size_t id = 1; id < task_table_size(); id++) {
 		struct task *t = task_table_at(id);
 		if (t == NULL)
 			continue;
+		entries += t->map.store.nentries + t->map.nfree;
 		const char *why = vm_map_check(&t->map);
 		if (why) {
 			dump_map(msg, sizeof msg, t, why);
@@ -121,6 +123,15 @@ kern_return_t vm_check_all_locked(void)
 	if (pages != vm_object_stats.resident_pages)
 		machvm_panic("%llu pages resident, %llu counted", (unsigned long long)pages,
 		             (unsigned long long)vm_object_stats.resident_pages);
+	/* The memory account: every page, object, entry (spares cached by
+	 * live maps included; dead tasks keep none) and task struct, and
+	 * nothing else, with no call running to hold a reservation. */
+	uint64_t charged = pages * vm_page_size + objects * sizeof(struct vm_object) +
+	                   entries * sizeof(struct vm_map_entry) +
+	                   task_struct_count() * sizeof(struct task);
+	if (charged != vm_mem_used())
+		machvm_panic("memory account: %llu bytes charged, %llu held",
+		             (unsigned long long)vm_mem_used(), (unsigned long long)charged);
 	vm_page_table_destroy(&refs);
 	return KERN_SUCCESS;
 no_memory:

@@ -41,8 +41,14 @@
 static struct vm_map_entry *entry_alloc(struct vm_map *m)
 {
 	struct vm_map_entry *e = m->free_entries;
-	if (e == NULL)
-		return calloc(1, sizeof(struct vm_map_entry));
+	if (e == NULL) {
+		/* Cached entries stay charged: only a new one is. */
+		if (!vm_mem_take(sizeof *e))
+			return NULL;
+		if ((e = calloc(1, sizeof *e)) == NULL)
+			vm_mem_give(sizeof *e);
+		return e;
+	}
 	m->free_entries = e->next;
 	m->nfree--;
 	memset(e, 0, sizeof *e);
@@ -53,6 +59,7 @@ static void entry_free(struct vm_map *m, struct vm_map_entry *e)
 {
 	if (m->nfree >= VM_MAP_FREE_MAX) {
 		free(e);
+		vm_mem_give(sizeof *e);
 		return;
 	}
 	e->next = m->free_entries;
@@ -111,6 +118,7 @@ void vm_map_destroy(struct vm_map *m)
 		struct vm_map_entry *e = m->free_entries;
 		m->free_entries = e->next;
 		free(e);
+		vm_mem_give(sizeof *e);
 	}
 	m->nfree = 0;
 }
@@ -503,7 +511,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 		}
 		report_share_change(parent, e, was, rep);
 		if (kr != KERN_SUCCESS) {
-			free(c);
+			entry_free(child, c);
 			break;
 		}
 		c->next = NULL;
@@ -631,6 +639,78 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 	*cur = cur_and;
 	*max = max_and;
 	return KERN_SUCCESS;
+}
+
+/* ---- what calls may take (the memory account, engine.h) -------------- */
+
+/* An object's and a new entry's charge. */
+#define OBJECT_COST ((uint64_t)sizeof(struct vm_object))
+#define ENTRY_COST  ((uint64_t)sizeof(struct vm_map_entry))
+
+uint64_t vm_map_resident_cost(struct vm_map *m, vm_address_t start, vm_address_t end,
+                              bool skip_wired)
+{
+	uint64_t cost = 0;
+	for (struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, start);
+	     e && e->start < end; e = e->next) {
+		if (skip_wired && e->wired_count > 0)
+			continue;
+		vm_address_t ps = e->start > start ? e->start : start;
+		vm_address_t pe = e->end < end ? e->end : end;
+		uint64_t pages = vm_atop(pe - ps);
+		if (e->object == NULL || (e->flags & VME_NEEDS_COPY))
+			cost += OBJECT_COST + pages * vm_page_size;
+		else
+			cost += (pages - vm_object_window_own_pages(e->object, e->offset + (ps - e->start),
+			                                            pe - ps)) * vm_page_size;
+	}
+	return cost;
+}
+
+/* An eager copy of [off, off + len) of o: a new object and every page the
+ * chain has there. */
+static uint64_t eager_copy_cost(struct vm_object *o, vm_offset_t off, vm_size_t len)
+{
+	uint64_t resident;
+	unsigned int depth;
+	vm_object_window_report(o, off, len, &resident, &depth);
+	return OBJECT_COST + resident * vm_page_size;
+}
+
+uint64_t vm_map_fork_cost(struct vm_map *parent)
+{
+	uint64_t cost = 0;
+	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
+		if (e->inheritance == VM_INHERIT_NONE)
+			continue;
+		cost += ENTRY_COST;
+		if (e->inheritance == VM_INHERIT_SHARE) {
+			if (e->object == NULL || (e->flags & VME_NEEDS_COPY))
+				cost += OBJECT_COST;
+		} else if (e->object && (e->wired_count > 0 || (e->flags & VME_IS_SHARED))) {
+			cost += eager_copy_cost(e->object, e->offset, e->end - e->start);
+		}
+	}
+	return cost;
+}
+
+uint64_t vm_map_remap_cost(struct vm_map *source, vm_address_t src, vm_size_t size, boolean_t copy)
+{
+	uint64_t cost = 0;
+	vm_address_t end = src + size;
+	for (struct vm_map_entry *e = vm_map_store_lookup(&source->store, src);
+	     e && e->start < end; e = e->next) {
+		vm_address_t ps = e->start > src ? e->start : src;
+		vm_address_t pe = e->end < end ? e->end : end;
+		cost += ENTRY_COST;
+		if (copy) {
+			if (e->object && (e->wired_count > 0 || (e->flags & VME_IS_SHARED)))
+				cost += eager_copy_cost(e->object, e->offset + (ps - e->start), pe - ps);
+		} else if (e->object == NULL || (e->flags & VME_NEEDS_COPY)) {
+			cost += OBJECT_COST;
+		}
+	}
+	return cost;
 }
 
 /* Does o's chain (o included) hold x? */

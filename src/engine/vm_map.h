@@ -110,6 +110,25 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
                                   vm_prot_t *cur, vm_prot_t *max);
 
 /*
+ * The most memory (engine.h's account) a call may take, for reserving it
+ * before the call changes anything.  These are bounds: a call may take
+ * less (a needs_copy entry with the last reference needs no shadow).
+ *   vm_map_resident_cost: making every page of [start, end) resident in
+ *     its entry's own object (wiring, a write or copy into the range):
+ *     every page and an object for an entry with no object or needs_copy,
+ *     else the pages its object lacks; skip_wired passes wired entries.
+ *   vm_map_fork_cost: vm_map_fork's child entries, objects for shared
+ *     entries, and the eager copies.
+ *   vm_map_remap_cost: vm_map_remap_pieces' new entries, objects for
+ *     shared pieces, and the eager copies.
+ */
+uint64_t vm_map_resident_cost(struct vm_map *m, vm_address_t start, vm_address_t end,
+                              bool skip_wired);
+uint64_t vm_map_fork_cost(struct vm_map *parent);
+uint64_t vm_map_remap_cost(struct vm_map *source, vm_address_t src, vm_size_t size,
+                           boolean_t copy);
+
+/*
  * The extended report of entry e.  aliases maps object id -> number of
  * entries of this map whose chain holds that object; NULL to count them by
  * scanning the map.

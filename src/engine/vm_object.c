@@ -94,9 +94,13 @@ static void child_unlink(struct vm_object *parent, struct vm_object *child)
 static struct vm_object *object_alloc(vm_size_t size)
 {
 	vm_object_lock_assert();
-	struct vm_object *o = calloc(1, sizeof *o);
-	if (o == NULL)
+	if (!vm_mem_take(sizeof(struct vm_object)))
 		return NULL;
+	struct vm_object *o = calloc(1, sizeof *o);
+	if (o == NULL) {
+		vm_mem_give(sizeof *o);
+		return NULL;
+	}
 	o->id = ++vm_object_next_id;
 	o->ref_count = 1;
 	o->size = size;
@@ -129,6 +133,7 @@ static void free_pages(struct vm_object *o)
 		if (o->pages.vals[i]) {
 			free(o->pages.vals[i]);
 			vm_object_stats.resident_pages--;
+			vm_mem_give(vm_page_size);
 		}
 	}
 	vm_page_table_destroy(&o->pages);
@@ -145,6 +150,7 @@ static void object_free(struct vm_object *o)
 		o->all_next->all_prev = o->all_prev;
 	vm_object_stats.objects--;
 	free(o);
+	vm_mem_give(sizeof *o);
 }
 
 void vm_object_deallocate(struct vm_object *o)
@@ -213,11 +219,12 @@ void *vm_object_page_writable(struct vm_object *top, vm_offset_t off,
 	void *src = NULL;
 	if (top->shadow)
 		src = vm_object_page_lookup(top->shadow, off + top->shadow_offset, NULL);
-	p = malloc(vm_page_size);
-	if (p == NULL)
+	if (!vm_mem_take(vm_page_size))
 		return NULL;
-	if (vm_page_table_put(&top->pages, vm_atop(off), p) != 0) {
+	p = malloc(vm_page_size);
+	if (p == NULL || vm_page_table_put(&top->pages, vm_atop(off), p) != 0) {
 		free(p);
+		vm_mem_give(vm_page_size);
 		return NULL;
 	}
 	vm_object_stats.resident_pages++;
@@ -264,6 +271,21 @@ static void window_pages(struct vm_object *o, vm_offset_t off, vm_size_t len,
 	}
 }
 
+static void count_one(struct vm_object *o, uint64_t i, void *page, void *arg)
+{
+	(void)o;
+	(void)i;
+	(void)page;
+	(*(uint64_t *)arg)++;
+}
+
+uint64_t vm_object_window_own_pages(struct vm_object *o, vm_offset_t off, vm_size_t len)
+{
+	uint64_t n = 0;
+	window_pages(o, off, len, count_one, &n);
+	return n;
+}
+
 struct copy_arg {
 	struct vm_object *dst;
 	bool failed;
@@ -275,9 +297,14 @@ static void copy_one(struct vm_object *o, uint64_t i, void *page, void *arg)
 	(void)o;
 	if (c->failed || vm_page_table_get(&c->dst->pages, i))
 		return;   /* a level above already supplied it */
+	if (!vm_mem_take(vm_page_size)) {
+		c->failed = true;
+		return;
+	}
 	void *p = malloc(vm_page_size);
 	if (p == NULL || vm_page_table_put(&c->dst->pages, i, p) != 0) {
 		free(p);
+		vm_mem_give(vm_page_size);
 		c->failed = true;
 		return;
 	}
@@ -331,6 +358,7 @@ void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len)
 	for (size_t i = 0; i < f.n; i++) {
 		free(vm_page_table_remove(&o->pages, f.keys[i]));
 		vm_object_stats.resident_pages--;
+		vm_mem_give(vm_page_size);
 	}
 	free(f.keys);
 }

@@ -98,6 +98,10 @@ void vm_object_collapse(struct vm_object *o);
 void vm_object_window_report(struct vm_object *top, vm_offset_t off, vm_size_t len,
                              uint64_t *resident, unsigned int *depth);
 
+/* How many pages of the window [off, off + len) o holds itself (not its
+ * chain); O(min(window pages, o's pages)). */
+uint64_t vm_object_window_own_pages(struct vm_object *o, vm_offset_t off, vm_size_t len);
+
 /* Number of objects behind o (0: no shadow). */
 unsigned int vm_object_chain_length(const struct vm_object *o);
 

@@ -523,8 +523,9 @@ kern_return_t machvm_import_task(const machvm_task_desc_t *d)
 	if (imp.ntasks && d->id <= imp.tasks[imp.ntasks - 1].d.id)
 		return reject(KERN_INVALID_ARGUMENT, "task %llu: tasks must come in ascending id order (it follows task %llu)",
 		              id, (unsigned long long)imp.tasks[imp.ntasks - 1].d.id);
-	if (d->parent >= d->id)
-		return reject(KERN_INVALID_ARGUMENT, "task %llu: parent %llu is not an earlier task",
+	/* Ids are reused, so a parent may have a higher id than its child. */
+	if (d->parent == d->id || d->parent >= imp.host.next_task_id)
+		return reject(KERN_INVALID_ARGUMENT, "task %llu: parent %llu is not another id below next_task_id",
 		              id, (unsigned long long)d->parent);
 	if (imp.ntasks == imp.tasks_cap) {
 		struct imp_task *v = grow(imp.tasks, &imp.tasks_cap, sizeof *v);
@@ -605,14 +606,19 @@ kern_return_t machvm_import_entry(task_t task, const machvm_entry_desc_t *d)
 /* ---- import: building -------------------------------------------------- */
 
 /*
- * Creates tasks 1 .. next_task_id - 1 with task_create, keeps the ones the
- * data has and terminates the rest.  The host is checked after each call in
- * debug builds, which is fine: there are no objects yet.
+ * Creates tasks 1 .. the highest id the data has with task_create, keeps
+ * the ones the data has and then terminates the rest (all created first:
+ * task_create reuses the lowest free id).  Ids from there up to the file's
+ * next_task_id are free as any terminated one is, so a file from a host
+ * that once had many more tasks costs no more than the tasks it holds.
+ * The host is checked after each call in debug builds, which is fine:
+ * there are no objects yet.
  */
 static kern_return_t make_tasks(void)
 {
+	uint64_t last = imp.ntasks ? imp.tasks[imp.ntasks - 1].d.id : 0;
 	size_t k = 0;
-	for (uint64_t id = 1; id < imp.host.next_task_id; id++) {
+	for (uint64_t id = 1; id <= last; id++) {
 		task_t got = TASK_NULL;
 		kern_return_t kr = task_create(TASK_NULL, FALSE, &got);
 		if (kr != KERN_SUCCESS) {
@@ -624,12 +630,19 @@ static kern_return_t make_tasks(void)
 			        (unsigned)got, (unsigned long long)id);
 			return KERN_FAILURE;
 		}
-		if (k < imp.ntasks && imp.tasks[k].d.id == id) {
+		if (k < imp.ntasks && imp.tasks[k].d.id == id)
 			imp.tasks[k++].t = task_lookup(got);
+	}
+	k = 0;
+	for (uint64_t id = 1; id <= last; id++) {
+		if (k < imp.ntasks && imp.tasks[k].d.id == id) {
+			k++;
 			continue;
 		}
-		if ((kr = task_terminate(got)) != KERN_SUCCESS) {
-			imp_why("task_terminate of the unused id %u: %s", (unsigned)got, kern_return_name(kr));
+		kern_return_t kr = task_terminate((task_t)id);
+		if (kr != KERN_SUCCESS) {
+			imp_why("task_terminate of the unused id %llu: %s", (unsigned long long)id,
+			        kern_return_name(kr));
 			return kr;
 		}
 	}
@@ -663,12 +676,16 @@ static kern_return_t build_locked(void)
 		o->pages = s->pages;            /* the staged pages move in */
 		s->pages = (struct vm_page_table)VM_PAGE_TABLE_INIT;
 		vm_object_stats.resident_pages += o->pages.count;
+		vm_mem_force(o->pages.count * vm_page_size);
 	}
 
 	for (size_t k = 0; k < imp.ntasks; k++) {
 		struct imp_task *it = &imp.tasks[k];
 		struct task *t = it->t;
 		t->parent = (task_t)it->d.parent;
+		/* The file names a parent by id only, and ids are reused: a
+		 * rebuilt task's parent is named but never taken for alive. */
+		t->parent_serial = 0;
 		t->counts.faults = it->d.faults;
 		t->counts.zero_fill_faults = it->d.zero_fill_faults;
 		t->counts.cow_faults = it->d.cow_faults;
@@ -681,11 +698,13 @@ static kern_return_t build_locked(void)
 				while (head) {
 					struct vm_map_entry *next = head->next;
 					free(head);
+					vm_mem_give(sizeof *head);
 					head = next;
 				}
 				imp_why("out of memory at the entries of task %u", (unsigned)t->id);
 				return KERN_RESOURCE_SHORTAGE;
 			}
+			vm_mem_force(sizeof *e);
 			e->start = ie->d.start;
 			e->end = ie->d.end;
 			e->object = ie->object == NONE ? NULL : imp.objects[ie->object].built;
@@ -808,6 +827,8 @@ static kern_return_t import_end(void)
 	}
 
 	kern_return_t kr = make_tasks();
+	if (kr == KERN_SUCCESS)
+		task_ids_restore((task_t)imp.host.next_task_id);
 	if (kr != KERN_SUCCESS)
 		return give_up(kr);
 

@@ -44,6 +44,7 @@ static kern_return_t call_begin(task_t id, struct task **tp)
 
 static kern_return_t call_end(struct task *t, kern_return_t kr, bool changes)
 {
+	vm_mem_unreserve();             /* what a reservation of the call has left */
 	vm_object_lock_release();
 	vm_report_end_task(kr, &t->map);
 	task_unlock(t);
@@ -415,6 +416,10 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 
 	if (!wiring)
 		return call_end(t, vm_map_apply_range(m, start, end, apply_unwire, NULL), true);
+	/* Everything the wiring may take, before anything changes: past the
+	 * memory limit the call fails whole, leaving nothing wired. */
+	if (!vm_mem_reserve(vm_map_resident_cost(m, start, end, true)))
+		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
 	struct vm_map_spares s;
 	if ((kr = vm_map_spares_get(m, &s)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
@@ -616,6 +621,10 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 			goto out;
 		}
 	}
+	if (!vm_mem_reserve(vm_map_remap_cost(&st->map, src, rsize, copy))) {
+		kr = KERN_RESOURCE_SHORTAGE;
+		goto out;
+	}
 	kr = vm_map_remap_pieces(&tt->map, dst, &st->map, src, rsize, copy, inheritance,
 	                         cur_protection, max_protection);
 	if (kr == KERN_SUCCESS) {
@@ -626,6 +635,7 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 		}
 	}
 out:
+	vm_mem_unreserve();
 	vm_object_lock_release();
 	vm_report_end(kr);
 	task_unlock_pair(tt, st);
@@ -656,10 +666,12 @@ static void count_fault(struct task *t, bool zero_fill)
 /*
  * Copies between task memory and buf, page by page, until size bytes or the
  * first hole or page without `need`.  Returns the count moved; *kr is set
- * only when not even the first byte could be moved.
+ * only when not even the first byte could be moved.  reserved: the caller
+ * reserved the memory the whole write may take (vm_copy); else each page
+ * reserves its own.
  */
 static vm_size_t transfer(struct task *t, vm_address_t addr, vm_size_t size, void *buf,
-                          const void *data, vm_prot_t need, kern_return_t *kr)
+                          const void *data, vm_prot_t need, bool reserved, kern_return_t *kr)
 {
 	struct vm_map_entry *e = vm_map_store_lookup(&t->map.store, addr);
 	vm_size_t done = 0;
@@ -683,10 +695,26 @@ static vm_size_t transfer(struct task *t, vm_address_t addr, vm_size_t size, voi
 		vm_size_t at = pos & (vm_page_size - 1);
 		if (need == VM_PROT_WRITE) {
 			char *p = NULL;
+			/* A page that is not yet resident in the entry's own object
+			 * may take a page and an object: reserved first, so that a
+			 * write past the memory limit ends before it changes the
+			 * entry (no object or shadow made for nothing). */
+			bool fresh = !reserved && (e->object == NULL || (e->flags & VME_NEEDS_COPY) ||
+			             !vm_page_table_get(&e->object->pages,
+			                                vm_atop(e->offset + (vm_trunc_page(pos) - e->start))));
+			if (fresh && !vm_mem_reserve(vm_map_resident_cost(&t->map, vm_trunc_page(pos),
+			                                                  vm_trunc_page(pos) + vm_page_size,
+			                                                  false))) {
+				if (done == 0)
+					*kr = KERN_RESOURCE_SHORTAGE;
+				break;
+			}
 			/* The offset is taken after: a new shadow resets it. */
 			if (vm_map_entry_private_object(e) == KERN_SUCCESS)
 				p = vm_object_page_writable(e->object,
 				        e->offset + (vm_trunc_page(pos) - e->start), &t->counts);
+			if (fresh)
+				vm_mem_unreserve();
 			if (p == NULL) {
 				if (done == 0)
 					*kr = KERN_RESOURCE_SHORTAGE;
@@ -724,7 +752,7 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
 	 * every other call (vm.h): only a non-empty range can wrap. */
 	if (size > 0 && data_range_wraps(address, size))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
-	*count = transfer(t, address, size, buf, data, need, &kr);
+	*count = transfer(t, address, size, buf, data, need, false, &kr);
 	/* Only vm_write has a report (vm_read starts none). */
 	struct machvm_call_args *a = vm_report_args();
 	if (a) {
@@ -796,12 +824,19 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 	if ((kr = range_accessible(t, source_address, size, VM_PROT_READ)) != KERN_SUCCESS ||
 	    (kr = range_accessible(t, dest_address, size, VM_PROT_WRITE)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
+	/* All or nothing under the memory limit too: the bounce buffer and
+	 * every destination page the copy may make resident are reserved
+	 * before anything is written (the transfer's own per-page
+	 * reservations then find room in it). */
+	if (!vm_mem_reserve(size) ||
+	    !vm_mem_reserve(vm_map_resident_cost(&t->map, d0, d1, false)))
+		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
 	void *buf = malloc(size);
 	if (buf == NULL)
 		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
-	(void)transfer(t, source_address, size, buf, NULL, VM_PROT_READ, &kr);
+	(void)transfer(t, source_address, size, buf, NULL, VM_PROT_READ, false, &kr);
 	if (kr == KERN_SUCCESS) {
-		vm_size_t done = transfer(t, dest_address, size, NULL, buf, VM_PROT_WRITE, &kr);
+		vm_size_t done = transfer(t, dest_address, size, NULL, buf, VM_PROT_WRITE, true, &kr);
 		if (done > 0)
 			vm_report_map_change(t->map.task, MACHVM_CHANGE_CONTENTS, dest_address,
 			                     dest_address + done, 0, 0, 0);

@@ -43,6 +43,7 @@
  * and in every failure), MACHVM_RANDOM_STEPS=n changes the number of steps,
  * MACHVM_RANDOM_TRACE=1 prints every call as it is made.
  */
+#include <stdbool.h>
 #include "harness.h"
 
 #include <stdarg.h>
@@ -87,6 +88,7 @@ struct mpage {
 
 struct mtask {
 	task_t id, parent;
+	bool parent_dead;       /* the parent terminated (its id may be reused) */
 	struct mpage pg[NSLOT];
 };
 
@@ -1665,10 +1667,24 @@ static void op_task_create(void)
 	task_t child = 0x777;
 	if (!settle(what, task_create(parent.id, inherit, &child), &w))
 		return;
-	if (child <= max_id || child == TASK_NULL)
-		FAIL("%s: new task id %u, but %u was already given out", what, child, max_id);
-	max_id = child;
+	/* Ids are reused: the new task has the lowest id no live task has. */
+	task_t lowest = 1;
+	for (bool taken = true; taken; ) {
+		taken = false;
+		for (int i = 0; i < nlive; i++)
+			if (live[i]->id == lowest) {
+				lowest++;
+				taken = true;
+			}
+	}
+	if (child != lowest)
+		FAIL("%s: new task id %u, but the lowest free id is %u", what, child, lowest);
+	max_id = child > max_id ? child : max_id;
 	logop("  -> task %u", child);
+	/* A reused id is not dead any more. */
+	for (int i = 0; i < ndead; i++)
+		if (dead[i] == child)
+			dead[i--] = dead[--ndead];
 	struct mtask *c = mtask_new(child, parent.id);
 	live[nlive++] = c;
 	if (!inherit)
@@ -1714,6 +1730,9 @@ static void op_task_terminate(void)
 			break;
 		}
 	mtask_free_pages(t.m);
+	for (int i = 0; i < nlive; i++)
+		if (live[i]->parent == t.id)
+			live[i]->parent_dead = true;
 	if (ndead < MAXDEAD)
 		dead[ndead++] = t.id;
 	free(t.m);
@@ -1942,7 +1961,7 @@ static void verify_task(struct mtask *m, uint64_t *nregions, uint64_t *vsize, ui
 		FAIL("machvm_task_stats(%u): %s", m->id, krn(kr));
 	if (st.id != m->id || st.regions != n || st.virtual_size != alloc * PG ||
 	    st.wired_pages != mwired || st.wired_pages != wired_pages || st.parent != m->parent ||
-	    !!st.parent_alive != (m->parent != TASK_NULL && task_is_live(m->parent)))
+	    !!st.parent_alive != (m->parent != TASK_NULL && !m->parent_dead && task_is_live(m->parent)))
 		FAIL("task %u stats: id %u regions %llu (want %zu) virtual_size 0x%llx (want 0x%llx) "
 		     "wired_pages %llu (want %llu) parent %u alive %d (want %u)", m->id, st.id,
 		     (unsigned long long)st.regions, n, (unsigned long long)st.virtual_size,

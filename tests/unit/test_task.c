@@ -130,44 +130,91 @@ TEST(task_create_dead_parent_invalid_task)
 	CHECK_EQ(n, tasks);
 }
 
-TEST(task_ids_start_at_one_never_reused)
+TEST(task_ids_start_at_one_lowest_free_reused)
 {
 	task_t first = harness_task();
 	CHECK_EQ(first, 1);
 	task_t b = harness_task();
 	CHECK_EQ(b, 2);
-	CHECK_KR(task_terminate(b), KERN_SUCCESS);
 	task_t c = harness_task();
 	CHECK_EQ(c, 3);
+	CHECK_KR(task_terminate(b), KERN_SUCCESS);
 	CHECK_KR(task_terminate(first), KERN_SUCCESS);
+	/* The lowest free id first, by create and by fork alike. */
 	task_t d = util_fork(c);
-	CHECK_EQ(d, 4);
-	/* many more creates and terminates: strictly increasing */
-	task_t last = d;
-	for (int i = 0; i < 300; i++) {
-		task_t t = (i % 3 == 0) ? util_fork(c) : harness_task();
-		CHECK(t > last);
-		CHECK(t != b && t != first);
-		last = t;
-		if (i % 2 == 0)
-			CHECK_KR(task_terminate(t), KERN_SUCCESS);
-	}
-	/* the live list is ascending and holds c, d and the odd ones */
+	CHECK_EQ(d, 1);
+	CHECK_EQ(harness_task(), 2);
+	CHECK_EQ(harness_task(), 4);
+	/* The reused id names the new task only: the fork's parent is c. */
+	machvm_task_stats_t st;
+	CHECK_KR(machvm_task_stats(d, &st), KERN_SUCCESS);
+	CHECK_EQ(st.parent, c);
+	CHECK(st.parent_alive);
+	/* A child whose parent's id was reused sees its parent dead. */
+	task_t e = util_fork(d);
+	CHECK_EQ(e, 5);
+	CHECK_KR(task_terminate(d), KERN_SUCCESS);
+	CHECK_EQ(harness_task(), 1);            /* d's id, now someone else */
+	CHECK_KR(machvm_task_stats(e, &st), KERN_SUCCESS);
+	CHECK_EQ(st.parent, 1);
+	CHECK(!st.parent_alive);
+	/* the live list stays ascending */
 	size_t n = 0;
-	CHECK_KR(machvm_task_list(NULL, 0, &n), KERN_SUCCESS);
-	CHECK_EQ(n, 2 + 150);
-	task_t *ids = calloc(n, sizeof *ids);
-	size_t n2 = 0;
-	CHECK(ids != NULL);
-	CHECK_KR(machvm_task_list(ids, n, &n2), KERN_SUCCESS);
-	CHECK_EQ(n2, n);
-	CHECK_EQ(ids[0], c);
-	CHECK_EQ(ids[1], d);
+	task_t ids[8];
+	CHECK_KR(machvm_task_list(ids, 8, &n), KERN_SUCCESS);
+	CHECK_EQ(n, 5);
 	for (size_t i = 1; i < n; i++)
 		CHECK(ids[i] > ids[i - 1]);
-	free(ids);
-	CHECK(!machvm_task_alive(first));
+}
+
+/* Creating and terminating never runs out of ids: far more creations than
+ * MACHVM_TASK_ID_LIMIT, with a few tasks alive throughout, keep every id
+ * below the number of tasks alive at once. */
+TEST(task_ids_never_run_out)
+{
+	task_t keep[3];
+	for (int i = 0; i < 3; i++)
+		keep[i] = harness_task();
+	task_t highest = 0;
+	for (uint64_t i = 0; i < (uint64_t)MACHVM_TASK_ID_LIMIT + 1000; i++) {
+		task_t a = TASK_NULL, b = TASK_NULL;
+		CHECK_KR(task_create(TASK_NULL, FALSE, &a), KERN_SUCCESS);
+		CHECK_KR(task_create(keep[i % 3], TRUE, &b), KERN_SUCCESS);
+		highest = a > highest ? a : highest;
+		highest = b > highest ? b : highest;
+		CHECK_KR(task_terminate(a), KERN_SUCCESS);
+		CHECK_KR(task_terminate(b), KERN_SUCCESS);
+	}
+	CHECK_EQ(highest, 5);
+	CHECK_EQ(util_host_stats().tasks, 3);
+}
+
+/* A pinned id is not reused while pinned, and comes back after the unpin. */
+TEST(task_pin_keeps_id_dead)
+{
+	task_t a = harness_task();
+	task_t b = harness_task();
+	machvm_task_pin_t *pa = machvm_task_pin(a);
+	CHECK(pa != NULL);
+	CHECK(machvm_task_pin(0x7777) == NULL);
+	CHECK_KR(task_terminate(a), KERN_SUCCESS);
+	CHECK(machvm_task_pin(a) == NULL);      /* dead: nothing to pin */
+	task_t c = harness_task();
+	CHECK_EQ(c, 3);                         /* not a: it is pinned */
+	CHECK(!machvm_task_alive(a));
+	machvm_task_unpin(pa);
+	CHECK_EQ(harness_task(), a);
+	/* Pinning a live task does not keep it alive: pins are on ids. */
+	machvm_task_pin_t *pb = machvm_task_pin(b);
+	machvm_task_pin_t *pb2 = machvm_task_pin(b);
+	CHECK(pb != NULL && pb2 != NULL);
+	CHECK_KR(task_terminate(b), KERN_SUCCESS);
 	CHECK(!machvm_task_alive(b));
+	machvm_task_unpin(pb);
+	CHECK_EQ(harness_task(), 4);            /* still pinned once */
+	machvm_task_unpin(pb2);
+	CHECK_EQ(harness_task(), b);
+	machvm_task_unpin(NULL);
 }
 
 /* ---- task_terminate ------------------------------------------------------ */

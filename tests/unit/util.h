@@ -182,6 +182,9 @@ static inline machvm_host_stats_t util_host_stats(void)
 static inline task_t util_dead_task(void)
 {
 	task_t t = harness_task();
+	/* Pinned, so that no later task_create reuses the id: it stays dead
+	 * for the case (the pin goes with the host at the case's end). */
+	CHECK(machvm_task_pin(t) != NULL);
 	CHECK_KR(task_terminate(t), KERN_SUCCESS);
 	CHECK(!machvm_task_alive(t));
 	return t;
