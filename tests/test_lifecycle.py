@@ -41,18 +41,61 @@ def test_create_gives_increasing_ids(mnt):
     assert mnt.host_stats()['tasks'] == 2
 
 
-def test_ids_are_never_reused(mnt):
+def test_ids_are_reused_lowest_first(mnt):
     a = mnt.create_task()
     b = mnt.create_task()
     mnt.terminate(b)
     c = mnt.create_task()
-    assert c > b > a
-    assert c == max(mnt.task_ids())
+    assert (a, b, c) == (1, 2, 2)
     mnt.terminate(a)
     mnt.terminate(c)
-    d = mnt.create_task()
-    assert d > c
-    assert mnt.task_ids() == [d]
+    assert mnt.task_ids() == []
+    assert mnt.create_task() == 1
+    assert mnt.task_ids() == [1]
+
+
+def test_create_rmdir_loop_keeps_ids_bounded(mnt):
+    """No loop of create and rmdir can use up the ids: they stay small."""
+    keep = mnt.create_task()
+    seen = set()
+    for _ in range(300):
+        t = mnt.create_task()
+        seen.add(t)
+        os.rmdir(os.path.join(mnt.path, 'tasks', str(t)))
+    assert seen == {keep + 1}
+    assert mnt.task_ids() == [keep]
+    assert mnt.host_stats()['tasks'] == 1
+
+
+def test_open_file_of_dead_task_never_reaches_a_newer_one(mnt):
+    """A file kept open across its task's end pins the id: the next task
+    gets another one, and the old file only ever finds its task dead."""
+    t = mnt.create_task()
+    mnt.ctl(t, 'allocate 0x10000 4K')
+    fd = os.open(os.path.join(mnt.path, 'tasks', str(t), 'mem'), os.O_RDWR)
+    ev = open(os.path.join(mnt.path, 'tasks', str(t), 'events'))
+    try:
+        mnt.terminate(t)
+        u = mnt.create_task()
+        assert u != t
+        mnt.ctl(u, 'allocate 0x10000 4K')
+        with pytest.raises(OSError) as e:
+            os.pwrite(fd, b'x', 0x10000)
+        assert e.value.errno == errno.ESRCH
+        with pytest.raises(OSError) as e:
+            os.pread(fd, 1, 0x10000)
+        assert e.value.errno == errno.ESRCH
+        text = ev.read()
+        assert text.splitlines()[-1].split()[1] == 'task_terminate'
+    finally:
+        os.close(fd)
+        ev.close()
+    # Closed: the id is free again, and its events stream starts afresh.
+    v = mnt.create_task()
+    assert v == t
+    with open(os.path.join(mnt.path, 'tasks', str(v), 'events')) as f:
+        lines = f.read().splitlines()
+    assert len(lines) == 1 and lines[0].split()[1:3] == ['task_create', 'task=%d' % v]
 
 
 def test_ctl_usage_before_any_write(mnt):
@@ -214,6 +257,11 @@ def test_bad_page_size_refused(opts, tmp_path):
     _refused_mount(tmp_path, opts, None)
 
 
+@pytest.mark.parametrize('opts', [['max_memory=12Q'], ['max_memory=1000'], ['max_memory=']])
+def test_bad_max_memory_refused(opts, tmp_path):
+    _refused_mount(tmp_path, opts, 'max_memory')
+
+
 def test_bad_state_file_refused(tmp_path):
     # tests/test_state.py has the state file's whole story.
     state = tmp_path / 'state.json'
@@ -271,7 +319,7 @@ def test_status_and_stats_key_order(mnt):
     assert [l.split()[0] for l in mnt.read('host/stats').splitlines()] == [
         'tasks', 'entries', 'objects', 'resident_pages', 'wired_pages', 'virtual_size', 'faults',
         'zero_fill_faults', 'cow_faults', 'shadows_created', 'collapses', 'bypasses',
-        'pages_copied']
+        'pages_copied', 'memory_used', 'memory_limit']
 
 
 def test_task_ids_are_decimal_only(mnt):
@@ -370,11 +418,17 @@ def test_rmdir_and_terminate_race_never_hang(mnt):
                 t = mnt.create_task()
                 mnt.allocate(t, 0x10000, mnt.P)
                 os.stat(mnt.rp(t, 0x10000))      # a name the removal must drop
-                if how == 'rmdir':
-                    os.rmdir(mnt.tp(t))
-                else:
-                    mnt.command('tasks/ctl', 'terminate %d' % t)
-                fails(errno.ENOENT, os.stat, mnt.tp(t))
+                # An open file pins the id: no other thread's task can
+                # take it before the check below.
+                pin = os.open(os.path.join(mnt.tp(t), 'status'), os.O_RDONLY)
+                try:
+                    if how == 'rmdir':
+                        os.rmdir(mnt.tp(t))
+                    else:
+                        mnt.command('tasks/ctl', 'terminate %d' % t)
+                    fails(errno.ENOENT, os.stat, mnt.tp(t))
+                finally:
+                    os.close(pin)
         except Exception as e:       # reported below, with the thread's kind
             errors.append('%s: %r' % (how, e))
 

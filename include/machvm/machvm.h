@@ -89,6 +89,15 @@ kern_return_t machvm_host_set_memory_limit(uint64_t bytes);
  * between calls.
  */
 typedef struct machvm_task_pin machvm_task_pin_t;
+
+/*
+ * Which task an id names now: a number unique among the tasks of a host
+ * run (a reused id gets a new one), for telling a task from an earlier one
+ * with the same id (a filesystem's inode generation).  O(1).
+ *   KERN_INVALID_ARGUMENT   serial is NULL, or task is not alive
+ *   KERN_SUCCESS
+ */
+kern_return_t machvm_task_serial(task_t task, uint64_t *serial);
 machvm_task_pin_t *machvm_task_pin(task_t task);
 void machvm_task_unpin(machvm_task_pin_t *pin);
 

@@ -458,6 +458,18 @@ static void task_recycle(struct task *t)
 	pthread_mutex_unlock(&host_lock);
 }
 
+kern_return_t machvm_task_serial(task_t id, uint64_t *serial)
+{
+	if (serial == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct task *t = task_lookup(id);
+	if (t == NULL || !task_lock_live(t, id))
+		return KERN_INVALID_ARGUMENT;
+	*serial = t->serial;
+	task_unlock(t);
+	return KERN_SUCCESS;
+}
+
 machvm_task_pin_t *machvm_task_pin(task_t id)
 {
 	struct task *t = task_lookup(id);

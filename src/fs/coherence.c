@@ -249,23 +249,19 @@ stale_range(task_t task, vm_address_t lo, vm_address_t hi, struct fs_inval *l)
 
 /* The task is gone: every held name of it goes to l, its own files to
  * files and its own name to name (NULL: the kernel drops it itself, an
- * rmdir), its set is forgotten (FORGETs for it find nothing), and so is
- * what the daemon kept of it (its owner, its last error). */
+ * rmdir), and what the daemon kept of it (its owner, its last error) is
+ * forgotten.  Its set of held names is kept: the kernel still holds those
+ * lookups until it FORGETs them, and task ids are reused, so the counts
+ * must stay exact for a newer task with the same id, whose region
+ * directories have the same inode numbers (a name held twice only costs
+ * a needless invalidation; one not counted could go stale). */
 static void
 task_gone(task_t task, struct fs_inval *l, struct fs_inval *files, struct fs_inval *name)
 {
 	char id[24];
-
-	struct shard *s = shard_of(task);
-	struct held *h;
 	uint64_t dir = fs_level_ino(FS_L_TASK, task);
 
 	stale_range(task, 0, MACHVM_USER_MAX, l);
-	pthread_mutex_lock(&s->lock);
-	h = find_locked(s, task);
-	if (h)
-		unlink_locked(s, h);
-	pthread_mutex_unlock(&s->lock);
 	for (unsigned r = 0; r < fs_nrows; r++)
 		if (fs_rows[r].parent == FS_L_TASK && !(fs_rows[r].flags & FS_DYNAMIC))
 			fs_inval_add(files, dir, fs_rows[r].name);
@@ -273,6 +269,21 @@ task_gone(task_t task, struct fs_inval *l, struct fs_inval *files, struct fs_inv
 	if (name)
 		fs_inval_add(name, fs_level_ino(FS_L_TASKS, 0), id);
 	fs_taskinfo_remove(task);
+}
+
+/*
+ * A task was made.  Its id may be a reused one, and the kernel may still
+ * hold a negative entry for the name from the earlier task's rmdir (which
+ * the kernel keeps as long as it kept the positive one): it goes, before
+ * the create is answered.
+ */
+static void
+task_born(task_t task, struct fs_inval *l)
+{
+	char id[24];
+
+	snprintf(id, sizeof id, "%u", (unsigned)task);
+	fs_inval_add(l, fs_level_ino(FS_L_TASKS, 0), id);
 }
 
 /*
@@ -316,6 +327,9 @@ report_hook(void *arg, const struct machvm_report *r)
 			break;
 		case MACHVM_CHANGE_REMOVED:
 			stale_range(c->task, c->start, c->end, l);
+			break;
+		case MACHVM_CHANGE_TASK_CREATED:
+			task_born(c->task, l);
 			break;
 		case MACHVM_CHANGE_TASK_TERMINATED:
 			if (s && s->rmdir)
@@ -437,10 +451,9 @@ fs_coherence_hold(task_t task, const vm_address_t *starts, size_t n, uint64_t ge
 	if (n == 0)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	/* A dead task's names would never be invalidated again: its set went
-	 * with its termination; the check below takes them back. */
-	if (machvm_task_alive(task))
-		hold_locked(s, task, starts, n);
+	/* Counted even for a task that died meanwhile: the check below takes
+	 * them back, and what it takes back must have been counted. */
+	hold_locked(s, task, starts, n);
 	pthread_mutex_unlock(&s->lock);
 	if (gen != 0 && fs_coherence_gen(task) == gen) {
 		if (gone)

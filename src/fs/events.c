@@ -253,6 +253,12 @@ rehash(size_t n)
 	nbuckets = n;
 }
 
+/*
+ * The task's live stream.  Task ids are reused: a stream that ended (its
+ * task terminated) stays in the table while a reader holds it, but is
+ * never found again, so a newer task with the same id gets a stream of
+ * its own and the old reader sees nothing of it.
+ */
 static struct stream *
 stream_find(task_t t)
 {
@@ -263,7 +269,7 @@ stream_find(task_t t)
 	if (!nbuckets)
 		return NULL;
 	for (s = buckets[bucket_of(t, nbuckets)]; s; s = s->hnext)
-		if (s->task == t)
+		if (s->task == t && !s->ended)
 			return s;
 	return NULL;
 }
@@ -371,11 +377,14 @@ evict_oldest(void)
 
 	ring_pop(&host);
 	for (size_t i = 0; i < e->ntasks; i++) {
-		struct stream *s = stream_find(e->tasks[i]);
-
-		/* The stream may have been freed (ended, unread) since. */
-		if (s && s->len && ring_at(s, 0)->ev == e)
-			ring_pop(s);
+		/* The stream may have been freed (ended, unread) since, and
+		 * ended ones of the same id may be kept: the one holding e at
+		 * its front is the one it went to. */
+		for (struct stream *s = buckets[bucket_of(e->tasks[i], nbuckets)]; s; s = s->hnext)
+			if (s->task == e->tasks[i] && s->len && ring_at(s, 0)->ev == e) {
+				ring_pop(s);
+				break;
+			}
 	}
 	window_bytes -= e->len;
 	if (host.len == 0)

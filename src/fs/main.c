@@ -38,6 +38,7 @@ struct options {
 	char *page_size;
 	char *state;
 	char *events;
+	char *max_memory;
 	int   dump_layout;
 	int   bench_config;
 };
@@ -48,6 +49,7 @@ static const struct fuse_opt option_spec[] = {
 	OPT("page_size=%s", page_size, 0),
 	OPT("state=%s", state, 0),
 	OPT("events=%s", events, 0),
+	OPT("max_memory=%s", max_memory, 0),
 	OPT("--dump-layout", dump_layout, 1),
 	OPT("--bench-config", bench_config, 1),
 	FUSE_OPT_END
@@ -70,6 +72,10 @@ usage(const char *prog)
 	       "                           writing 'save' to host/save\n"
 	       "    -o events=N            host/events and tasks/<id>/events keep the\n"
 	       "                           last N events (default %d)\n"
+	       "    -o max_memory=SIZE     the most memory the host may hold (pages, objects,\n"
+	       "                           entries, tasks; K, M or G suffix; at least 1M;\n"
+	       "                           0: no limit); default a quarter of the\n"
+	       "                           machine's memory.  Past it calls fail: ENOMEM\n"
 	       "    --dump-layout          print the file and command tables and exit\n"
 	       "    --bench-config         print what the kernel is told to cache, as\n"
 	       "                           key=value lines, and exit\n"
@@ -106,6 +112,33 @@ check_page_size(const char *text)
 	return ps;
 }
 
+/*
+ * The -o max_memory limit in bytes: SIZE (at least 1 MiB; 0 for none), or by
+ * default a quarter of the machine's memory.  Exits 1 with a message if bad.
+ */
+static uint64_t
+memory_limit(const char *text)
+{
+	struct fs_why why;
+	uint64_t v;
+
+	if (!text) {
+		long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+		return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 4 : 0;
+	}
+	if (fs_parse_size("max_memory", text, &v, &why) != 0) {
+		fprintf(stderr, "machvmfs: -o max_memory=%s: %s\n", text, why.text);
+		exit(1);
+	}
+	if (v != 0 && v < ((uint64_t)1 << 20)) {
+		fprintf(stderr, "machvmfs: -o max_memory=%s: the limit must be at least 1M "
+		        "(or 0 for none)\n", text);
+		exit(1);
+	}
+	return v;
+}
+
 /* path made absolute (fuse_daemonize moves to "/"); NULL if it cannot be. */
 static char *
 absolute_path(const char *path)
@@ -123,11 +156,12 @@ int
 main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options opt = { NULL, NULL, NULL, 0, 0 };
+	struct options opt = { NULL, NULL, NULL, NULL, 0, 0 };
 	uint64_t keep_events = DEFAULT_EVENTS;
 	struct fuse_cmdline_opts cmd;
 	struct fuse_session *se;
 	vm_size_t page_size;
+	uint64_t max_memory;
 	char *state_path = NULL;
 	int ret = 1;
 
@@ -157,6 +191,7 @@ main(int argc, char *argv[])
 		goto out_args;
 	}
 	page_size = check_page_size(opt.page_size);
+	max_memory = memory_limit(opt.max_memory);
 	if (opt.events) {
 		struct fs_why why;
 
@@ -227,6 +262,9 @@ main(int argc, char *argv[])
 		goto out_unmount;
 	}
 	(void)host_page_size(mach_host_self(), &page_size);
+	/* After the load: a state file holding more still loads, and the host
+	 * then only refuses to grow. */
+	(void)machvm_host_set_memory_limit(max_memory);
 	if (fs_events_init((size_t)keep_events) != 0) {
 		fs_error("no memory for the events log");
 		goto out_unmount;
@@ -279,6 +317,7 @@ out_args:
 	free(opt.page_size);
 	free(opt.state);
 	free(opt.events);
+	free(opt.max_memory);
 	free(state_path);
 	fuse_opt_free_args(&args);
 	return ret;

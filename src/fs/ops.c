@@ -144,6 +144,7 @@ struct fs_handle {
 	struct fs_text *text;   /* the snapshot, or the last write's result; NULL: none */
 	uint64_t        base;   /* the file offset at which text begins (see fs_read) */
 	struct fs_events_reader *events;        /* an events file's reader */
+	machvm_task_pin_t *pin; /* a task's file: its id is not reused while open */
 };
 
 /* An open directory. */
@@ -152,11 +153,21 @@ struct fs_dirhandle {
 	struct fs_node    node;
 	struct fs_dirsnap snap;  /* tasks/ only: ids when the listing (re)started */
 	bool              have_snap;
+	machvm_task_pin_t *pin;  /* as fs_handle's */
 };
 
+/*
+ * An open file or directory of a task pins the task's id (machvm.h): after
+ * the task terminates the id is not reused while the file is open, so the
+ * handle, which names the task by id, can only ever find it dead (ESRCH),
+ * never a newer task.  At the session's end the host is already stopped
+ * and has dropped every pin (unpin false).
+ */
 static void
-handle_free(struct fs_handle *h)
+handle_free(struct fs_handle *h, bool unpin)
 {
+	if (unpin)
+		machvm_task_unpin(h->pin);
 	text_put(h->text);
 	if (h->events)
 		fs_events_close(h->events);
@@ -323,6 +334,24 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	fs_debug("mounted, protocol %u.%u", conn->proto_major, conn->proto_minor);
 }
 
+/*
+ * The inode generation of a node: the task's serial below tasks/ (0
+ * above).  Task ids are reused, and with them the inode numbers of a
+ * task's files; the kernel takes an inode it still has under the same
+ * number but another generation for a stale one and never reuses it (an
+ * rmdir'd task directory stays dead in the kernel, and would make the
+ * newer task's directory unusable).
+ */
+static uint64_t
+generation_of(const struct fs_node *n)
+{
+	uint64_t serial = 0;
+
+	if (n->task != TASK_NULL)
+		(void)machvm_task_serial(n->task, &serial);
+	return serial;
+}
+
 static void
 fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -345,6 +374,7 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	memset(&e, 0, sizeof e);
 	e.ino = fs_node_ino(&child);
+	e.generation = generation_of(&child);
 	final = fill_attr(&child, &e.attr, NULL);
 	e.attr_timeout = fs_cache_attr_timeout(&child, final);
 	e.entry_timeout = fs_cache_entry_timeout(&child, final);
@@ -592,10 +622,12 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		h->events = fs_events_open(n.task);
 		rc = !h->events ? -ENOMEM : fs_node_check(&n);
 	}
+	if (rc == 0 && n.task != TASK_NULL && (h->pin = machvm_task_pin(n.task)) == NULL)
+		rc = -ENOENT;   /* terminated since it was checked */
 	if (rc == 0 && render)
 		rc = open_text(&n, &h->text);
 	if (rc) {
-		handle_free(h);
+		handle_free(h, true);
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -607,7 +639,7 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The open was interrupted: nobody will release the handle. */
 		open_list_del(&h->link);
-		handle_free(h);
+		handle_free(h, true);
 	}
 }
 
@@ -618,7 +650,7 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	open_list_del(&h->link);
-	handle_free(h);
+	handle_free(h, true);
 	fuse_reply_err(req, 0);
 }
 
@@ -840,10 +872,16 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	d->node = n;
+	if (n.task != TASK_NULL && (d->pin = machvm_task_pin(n.task)) == NULL) {
+		free(d);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
 	fi->fh = (uintptr_t)d;
 	open_list_add(true, &d->link);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		open_list_del(&d->link);
+		machvm_task_unpin(d->pin);
 		free(d);
 	}
 }
@@ -1028,6 +1066,7 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 				memset(&p, 0, sizeof p);
 				final = fill_attr(&e->node, &p.attr, &owner);
 				p.ino = p.attr.st_ino;
+				p.generation = generation_of(&e->node);
 				p.attr_timeout = fs_cache_attr_timeout(&e->node, final);
 				p.entry_timeout = fs_cache_entry_timeout(&e->node, final);
 				if (region_dir && !e->node.alias) {
@@ -1077,6 +1116,7 @@ fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)ino;
 	open_list_del(&d->link);
+	machvm_task_unpin(d->pin);
 	fs_dirsnap_free(&d->snap);
 	free(d);
 	fuse_reply_err(req, 0);
@@ -1100,7 +1140,7 @@ fs_destroy(void *userdata)
 			struct fs_handle *h = (struct fs_handle *)s->files.next;
 
 			s->files.next = h->link.next;
-			handle_free(h);
+			handle_free(h, false);
 		}
 		s->files.next = s->files.prev = &s->files;
 		while (s->dirs.next && s->dirs.next != &s->dirs) {

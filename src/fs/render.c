@@ -171,14 +171,16 @@ fs_read_host_stats(const struct fs_node *n, struct fs_buf *out)
 	              "tasks %llu\nentries %llu\nobjects %llu\nresident_pages %llu\n"
 	              "wired_pages %llu\nvirtual_size %llu\nfaults %llu\n"
 	              "zero_fill_faults %llu\ncow_faults %llu\nshadows_created %llu\n"
-	              "collapses %llu\nbypasses %llu\npages_copied %llu\n",
+	              "collapses %llu\nbypasses %llu\npages_copied %llu\n"
+	              "memory_used %llu\nmemory_limit %llu\n",
 	              (unsigned long long)s.tasks, (unsigned long long)s.entries,
 	              (unsigned long long)s.objects, (unsigned long long)s.resident_pages,
 	              (unsigned long long)s.wired_pages, (unsigned long long)s.virtual_size,
 	              (unsigned long long)s.faults, (unsigned long long)s.zero_fill_faults,
 	              (unsigned long long)s.cow_faults, (unsigned long long)s.shadows_created,
 	              (unsigned long long)s.collapses, (unsigned long long)s.bypasses,
-	              (unsigned long long)s.pages_copied);
+	              (unsigned long long)s.pages_copied,
+	              (unsigned long long)s.memory_used, (unsigned long long)s.memory_limit);
 	return fs_buf_status(out);
 }
 
