@@ -72,7 +72,8 @@ struct job {
 
 /*
  * Two lanes, each one thread and one FIFO.  A name in tasks/ (a task
- * terminated through tasks/ctl) can only be invalidated while no rmdir in
+ * terminated through tasks/ctl, or made with an id used before), or the
+ * file of a terminated task (see lane_of), can only be invalidated while no rmdir in
  * tasks/ is running: the kernel holds tasks/ locked until that rmdir is
  * answered.  An rmdir's answer never waits for such a name (the kernel
  * drops the removed name itself), but in one FIFO it could wait behind a
@@ -201,15 +202,26 @@ fs_cache_stop(void)
 	}
 }
 
-/* The lane of a list: LANE_TASKS if it names anything in tasks/. */
+/*
+ * The lane of a list: LANE_TASKS if it names anything in tasks/ or in a
+ * task's directory (the files of a terminated task).  Task ids are reused,
+ * and a task directory's inode number with them: the files of a task that
+ * is gone, invalidated after its rmdir was answered, may meet the
+ * directory of a newer task with the same id locked by that task's own
+ * rmdir, so they too must never hold up an rmdir's answer.
+ */
 static struct lane *
 lane_of(const struct fs_inval *l)
 {
 	uint64_t tasks = fs_level_ino(FS_L_TASKS, 0);
 
-	for (size_t i = 0; i < l->count; i++)
-		if (l->items[i].parent == tasks)
+	for (size_t i = 0; i < l->count; i++) {
+		struct fs_node n;
+
+		if (l->items[i].parent == tasks ||
+		    (fs_ino_node(l->items[i].parent, &n) == 0 && n.row == fs_level_row(FS_L_TASK)))
 			return &lanes[LANE_TASKS];
+	}
 	return &lanes[LANE_MAIN];
 }
 
