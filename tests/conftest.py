@@ -16,7 +16,8 @@ from machvm_paths import build_dir
 
 @pytest.fixture
 def mount_factory(request):
-    """mount_factory(options=[...], args=[...], debug=False) -> a started Mount.
+    """mount_factory(options=[...], args=[...], debug=False) -> a started Mount
+    (start=False: not started yet; the test calls its start()).
 
     Every mount made through it is unmounted at teardown, whatever happened;
     teardown then fails the test if the daemon did not exit 0 or its log holds
@@ -25,10 +26,10 @@ def mount_factory(request):
     mounts = []
     request.node._machvm_mounts = mounts
 
-    def make(options=None, args=None, debug=False):
+    def make(options=None, args=None, debug=False, start=True):
         m = Mount(options=options, args=args, debug=debug)
         mounts.append(m)
-        return m.start()
+        return m.start() if start else m
 
     yield make
     errors = []

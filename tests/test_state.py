@@ -11,6 +11,7 @@ import base64
 import errno
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -228,7 +229,7 @@ def test_save_failure_is_reported(mount_factory, tmp_path):
     path = folder / 'host.json'
     m = state_mount(mount_factory, path)
     m.create_task()
-    folder.rmdir()                  # nowhere left to write
+    shutil.rmtree(folder)           # nowhere left to write
     fails(errno.EIO, m.write, 'host/save', 'save\n')
     err = m.last_error()
     assert err.startswith('KERN_FAILURE: host/save: saving the host (') and \

@@ -1,7 +1,7 @@
 /*
  * main.c - machvmfs: mounts a libmachvm host as a filesystem.
  *
- *   machvmfs [-f] [-d] [-s] [-o page_size=N,allow_other,...] MOUNTPOINT
+ *   machvmfs [-f] [-d] [-s] [-o page_size=N,state=FILE,allow_other,...] MOUNTPOINT
  *   machvmfs --dump-layout | --help | --version
  *
  * Options are checked before anything is mounted, so a bad one exits 1
@@ -19,6 +19,7 @@
 #include <fuse_opt.h>
 #include <machvm/machvm.h>
 
+#include "../persist/lock.h"
 #include "../persist/state.h"
 #include "coherence.h"
 #include "events.h"
@@ -34,10 +35,16 @@
 #define DEFAULT_EVENTS 4096
 #define MAX_EVENTS     1000000
 
+/* -o autosave=SECONDS (0: off) and -o lock_timeout=SECONDS, both at most a day. */
+#define DEFAULT_LOCK_TIMEOUT 30
+#define MAX_SECONDS          86400
+
 struct options {
 	char *page_size;
 	char *state;
 	char *events;
+	char *autosave;
+	char *lock_timeout;
 	int   dump_layout;
 	int   bench_config;
 };
@@ -48,6 +55,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("page_size=%s", page_size, 0),
 	OPT("state=%s", state, 0),
 	OPT("events=%s", events, 0),
+	OPT("autosave=%s", autosave, 0),
+	OPT("lock_timeout=%s", lock_timeout, 0),
 	OPT("--dump-layout", dump_layout, 1),
 	OPT("--bench-config", bench_config, 1),
 	FUSE_OPT_END
@@ -67,13 +76,19 @@ usage(const char *prog)
 	       "                           (default 4096; K suffix allowed, e.g. 16K)\n"
 	       "    -o state=FILE          keep the host in FILE: loaded at mount (a missing\n"
 	       "                           FILE starts empty), saved at unmount and by\n"
-	       "                           writing 'save' to host/save\n"
+	       "                           writing 'save' to host/save; FILE.lock keeps a\n"
+	       "                           second daemon off FILE until this one is done\n"
+	       "    -o autosave=SECONDS    with state=: also save every SECONDS when the\n"
+	       "                           host has changed (default 0: only at unmount)\n"
+	       "    -o lock_timeout=SECONDS  with state=: how long to wait for another\n"
+	       "                           daemon to let go of FILE (default %d; 0: not\n"
+	       "                           at all) before giving up with exit status 1\n"
 	       "    -o events=N            host/events and tasks/<id>/events keep the\n"
 	       "                           last N events (default %d)\n"
 	       "    --dump-layout          print the file and command tables and exit\n"
 	       "    --bench-config         print what the kernel is told to cache, as\n"
 	       "                           key=value lines, and exit\n"
-	       "\n", prog, prog, DEFAULT_EVENTS);
+	       "\n", prog, prog, DEFAULT_LOCK_TIMEOUT, DEFAULT_EVENTS);
 }
 
 /* Engine panics go to the log before the engine aborts. */
@@ -96,6 +111,12 @@ check_page_size(const char *text)
 		fprintf(stderr, "machvmfs: -o page_size=%s: %s\n", text, why.text);
 		exit(1);
 	}
+	/* 0 would ask the engine for its default: given, it is a mistake. */
+	if (text && ps == 0) {
+		fprintf(stderr, "machvmfs: -o page_size=%s: the page size must be a power of "
+		        "two from 4096 to 65536\n", text);
+		exit(1);
+	}
 	kr = machvm_host_start(ps);
 	if (kr != KERN_SUCCESS) {
 		fprintf(stderr, "machvmfs: -o page_size=%s: %s (the page size must be a "
@@ -104,6 +125,39 @@ check_page_size(const char *text)
 	}
 	machvm_host_stop();
 	return ps;
+}
+
+/* The value of -o name=text, a number of seconds up to MAX_SECONDS, in
+ * *out; 0, or -1 after a message. */
+static int
+seconds_option(const char *name, const char *text, unsigned *out)
+{
+	struct fs_why why;
+	uint64_t v;
+
+	if (fs_parse_number(name, text, &v, &why) != 0) {
+		fprintf(stderr, "machvmfs: -o %s=%s: %s\n", name, text, why.text);
+		return -1;
+	}
+	if (v > MAX_SECONDS) {
+		fprintf(stderr, "machvmfs: -o %s=%s: at most %d seconds (a day)\n", name, text,
+		        MAX_SECONDS);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* Said once by a daemon that must wait for another one's lock. */
+static void
+lock_waiting(const char *lock_path, pid_t holder, unsigned timeout)
+{
+	if (holder)
+		fprintf(stderr, "machvmfs: %s is held by machvmfs pid %ld: waiting up to %u s "
+		        "for it to finish saving\n", lock_path, (long)holder, timeout);
+	else
+		fprintf(stderr, "machvmfs: %s is held by another process: waiting up to %u s "
+		        "for it to finish\n", lock_path, timeout);
 }
 
 /* path made absolute (fuse_daemonize moves to "/"); NULL if it cannot be. */
@@ -123,13 +177,14 @@ int
 main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options opt = { NULL, NULL, NULL, 0, 0 };
+	struct options opt = { NULL, NULL, NULL, NULL, NULL, 0, 0 };
 	uint64_t keep_events = DEFAULT_EVENTS;
 	struct fuse_cmdline_opts cmd;
 	struct fuse_session *se;
 	vm_size_t page_size;
 	char *state_path = NULL;
-	int ret = 1;
+	unsigned autosave = 0, lock_timeout = DEFAULT_LOCK_TIMEOUT;
+	int lock_fd = -1, ret = 1;
 
 	const char *why;
 
@@ -151,9 +206,11 @@ main(int argc, char *argv[])
 	}
 	/* Our own options first: a bad one must be reported as itself even when
 	 * the mount point is bad too. */
-	if (opt.state && (!opt.state[0] || !(state_path = absolute_path(opt.state)))) {
+	if (opt.state && (!opt.state[0] || opt.state[strlen(opt.state) - 1] == '/' ||
+	                  !(state_path = absolute_path(opt.state)))) {
 		fprintf(stderr, "machvmfs: -o state=%s: %s\n", opt.state,
-		        opt.state[0] ? "cannot make the path absolute" : "a file name is needed");
+		        !opt.state[0] || opt.state[strlen(opt.state) - 1] == '/' ?
+		        "a file name is needed" : "cannot make the path absolute");
 		goto out_args;
 	}
 	page_size = check_page_size(opt.page_size);
@@ -167,6 +224,16 @@ main(int argc, char *argv[])
 			        "the events kept must be a number from 1 to 1000000" : why.text);
 			goto out_args;
 		}
+	}
+	if (opt.autosave && seconds_option("autosave", opt.autosave, &autosave) != 0)
+		goto out_args;
+	if (opt.lock_timeout && seconds_option("lock_timeout", opt.lock_timeout,
+	                                       &lock_timeout) != 0)
+		goto out_args;
+	if ((opt.autosave || opt.lock_timeout) && !opt.state) {
+		fprintf(stderr, "machvmfs: -o %s: only with -o state=FILE\n",
+		        opt.autosave ? "autosave" : "lock_timeout");
+		goto out_args;
 	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out_args;
@@ -196,10 +263,17 @@ main(int argc, char *argv[])
 	machvm_set_panic_hook(panic_hook);
 
 	/* Read before mounting, so a bad file mounts nothing; the host it
-	 * starts is carried through fuse_daemonize's fork. */
+	 * starts is carried through fuse_daemonize's fork.  Read under the
+	 * file's lock, held until the final save is in place: a daemon still
+	 * saving it is waited for. */
 	if (state_path) {
 		char msg[512];
 
+		lock_fd = state_lock(state_path, lock_timeout, lock_waiting, msg, sizeof msg);
+		if (lock_fd < 0) {
+			fprintf(stderr, "machvmfs: %s\n", msg);
+			goto out_cmd;
+		}
 		if (state_load(state_path, page_size, msg, sizeof msg) == STATE_ERROR) {
 			fprintf(stderr, "machvmfs: %s\n", msg);   /* msg names the file */
 			goto out_cmd;
@@ -219,6 +293,8 @@ main(int argc, char *argv[])
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out_signals;
 	fuse_daemonize(cmd.foreground);
+	if (lock_fd >= 0)
+		state_lock_owner(lock_fd);     /* the pid that serves, after the fork */
 
 	/* Without a state file, started only now: fuse_daemonize forks, and the
 	 * host belongs to the process that serves the mount. */
@@ -232,6 +308,8 @@ main(int argc, char *argv[])
 		goto out_unmount;
 	}
 	fs_coherence_init();
+	if (fs_autosave_start(autosave) != 0)
+		fs_error("cannot start the autosave thread: saving only at unmount");
 	fs_debug("serving %s, page size %llu, %s", cmd.mountpoint,
 	         (unsigned long long)page_size,
 	         cmd.singlethread ? "single-threaded" : "multithreaded");
@@ -255,15 +333,19 @@ main(int argc, char *argv[])
 	}
 	/* A signal ends the loop with its number: a clean stop too. */
 	ret = ret < 0 ? 1 : 0;
+	fs_autosave_stop();
 	fs_coherence_fini();
 	if (state_path) {
 		char msg[512];
 
+		/* The daemon's stderr is /dev/null once detached: syslog too. */
 		if (state_save(state_path, msg, sizeof msg) != 0) {
-			fs_error("the host was not saved: %s", msg);
+			fs_error_syslog("the host was not saved: %s", msg);
 			ret = 1;
 		}
 	}
+	state_unlock(lock_fd);          /* the next daemon may load it now */
+	lock_fd = -1;
 	machvm_host_stop();
 out_unmount:
 	fuse_session_unmount(se);
@@ -274,11 +356,14 @@ out_session:
 	fs_events_fini();
 	fs_taskinfo_fini();
 out_cmd:
+	state_unlock(lock_fd);
 	free(cmd.mountpoint);
 out_args:
 	free(opt.page_size);
 	free(opt.state);
 	free(opt.events);
+	free(opt.autosave);
+	free(opt.lock_timeout);
 	free(state_path);
 	fuse_opt_free_args(&args);
 	return ret;

@@ -290,14 +290,19 @@ node_of(fuse_ino_t ino, struct fs_node *n)
 	return rc ? rc : fs_node_check(n);
 }
 
-/* Whether ctx may write n: read-only files never; task files only for the
- * task's owner (and root); tasks/ctl for everyone.  0 or -EACCES. */
+/* Whether ctx may write n: read-only files never; the host's files
+ * (host/save) only for root and the mounting user, refused at open so the
+ * attempt records nothing (the verb's owner column checks again); task
+ * files only for the task's owner (and root); tasks/ctl for everyone.
+ * 0 or -EACCES. */
 static int
 may_write(const struct fs_node *n, const struct fs_ctx *ctx)
 {
 	const struct fs_row *row = fs_row_of(n);
 
 	if (!row->write && !(row->flags & FS_DATA))
+		return -EACCES;
+	if (row->parent == FS_L_HOST && !ctx->privileged)
 		return -EACCES;
 	if (n->task != TASK_NULL && !fs_may_change(n->task, ctx))
 		return -EACCES;

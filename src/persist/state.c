@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -260,17 +261,56 @@ static const struct machvm_export_ops save_ops = {
 	save_host, save_object, save_page, save_task, save_entry
 };
 
-/* Writes root to tmp, synced; 0 or -1 with msg. */
+/*
+ * Creates a fresh temporary file in the folder dfd, named after base with
+ * ".tmp." and random letters, mode 0600.  O_EXCL and O_NOFOLLOW: whatever
+ * another user planted in the folder (a symbolic link to a file of ours,
+ * a file of theirs) is never opened, and the random name (getrandom) cannot
+ * be guessed ahead.  The fd, with its name in name (cap bytes), or -1.
+ */
 static int
-write_file(json_t *root, const char *tmp, char *msg, size_t cap)
+create_temp(int dfd, const char *base, char *name, size_t cap, char *msg, size_t mcap)
 {
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	static const char letters[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char r[8];
+	int tries, fd;
+
+	for (tries = 0; tries < 100; tries++) {
+		size_t i, len;
+
+		if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+			say(msg, mcap, "%s: no random bytes for a temporary name: %s", base,
+			    strerror(errno));
+			return -1;
+		}
+		len = (size_t)snprintf(name, cap, "%s.tmp.", base);
+		if (len + sizeof r >= cap) {
+			say(msg, mcap, "%s: the name is too long", base);
+			return -1;
+		}
+		for (i = 0; i < sizeof r; i++)
+			name[len + i] = letters[r[i] % (sizeof letters - 1)];
+		name[len + sizeof r] = '\0';
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST) {
+			say(msg, mcap, "%s: cannot create: %s", name, strerror(errno));
+			return -1;
+		}
+	}
+	say(msg, mcap, "%s: no free temporary name", base);
+	return -1;
+}
+
+/* Writes root to the open file fd (named tmp in messages), synced, and
+ * closes it; 0 or -1 with msg. */
+static int
+write_file(json_t *root, int fd, const char *tmp, char *msg, size_t cap)
+{
 	int rc = 0;
 
-	if (fd < 0) {
-		say(msg, cap, "%s: cannot create: %s", tmp, strerror(errno));
-		return -1;
-	}
 	errno = 0;
 	if (json_dumpfd(root, fd, JSON_INDENT(1)) != 0 || write(fd, "\n", 1) != 1) {
 		say(msg, cap, "%s: cannot write: %s", tmp, errno ? strerror(errno) : "error");
@@ -286,20 +326,46 @@ write_file(json_t *root, const char *tmp, char *msg, size_t cap)
 	return rc;
 }
 
+/*
+ * Whether a save may replace the name base in the folder dfd: it may not
+ * exist yet, or be a regular file.  A symbolic link is refused rather than
+ * replaced (whoever made it meant the save to go where it points), and so
+ * is anything else.  0, or -1 with msg.
+ */
+static int
+replaceable(int dfd, const char *path, const char *base, char *msg, size_t cap)
+{
+	struct stat st;
+
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		say(msg, cap, "%s: cannot stat: %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		say(msg, cap, "%s: is a symbolic link: refusing to replace it (a state file "
+		    "must be a regular file)", path);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		say(msg, cap, "%s: not a regular file: refusing to replace it", path);
+		return -1;
+	}
+	return 0;
+}
+
 static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int
 state_save(const char *path, char *msg, size_t cap)
 {
 	struct saver s;
-	char tmp[PATH_MAX], folder[PATH_MAX];
+	char folder[PATH_MAX], tmp[NAME_MAX + 1];
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	kern_return_t kr;
-	int rc = -1;
+	int rc = -1, dfd, fd;
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-		say(msg, cap, "%s: the path is too long", path);
-		return -1;
-	}
 	memset(&s, 0, sizeof s);
 	s.root = json_object();
 	if (!s.root) {
@@ -309,27 +375,36 @@ state_save(const char *path, char *msg, size_t cap)
 	/* One save at a time, export included, so the file ends up holding
 	 * the latest picture. */
 	pthread_mutex_lock(&save_lock);
+	folder_of(path, folder, sizeof folder);
+	dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		say(msg, cap, "%s: cannot open its folder %s: %s", path, folder, strerror(errno));
+		goto out;
+	}
+	if (replaceable(dfd, path, base, msg, cap) != 0)
+		goto out_dir;
 	kr = machvm_host_export(&save_ops, &s);
 	if (kr != KERN_SUCCESS) {
 		say(msg, cap, "%s: cannot save the host: %s", path,
 		    s.problem ? s.problem : kern_return_name(kr));
-	} else if (write_file(s.root, tmp, msg, cap) != 0) {
-		unlink(tmp);
-	} else if (rename(tmp, path) != 0) {
+		goto out_dir;
+	}
+	fd = create_temp(dfd, base, tmp, sizeof tmp, msg, cap);
+	if (fd < 0)
+		goto out_dir;
+	if (write_file(s.root, fd, tmp, msg, cap) != 0) {
+		unlinkat(dfd, tmp, 0);
+	} else if (renameat(dfd, tmp, dfd, base) != 0) {
 		say(msg, cap, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 	} else {
 		/* The rename itself is durable only once the folder is synced. */
-		int dfd;
-
-		folder_of(path, folder, sizeof folder);
-		dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
+		(void)fsync(dfd);
 		rc = 0;
 	}
+out_dir:
+	close(dfd);
+out:
 	pthread_mutex_unlock(&save_lock);
 	json_decref(s.root);
 	free(s.text);
@@ -771,7 +846,10 @@ state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
 	bool ok;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Never through a symbolic link (a save would not write through it
+	 * either), and never waiting on a FIFO: O_NONBLOCK opens one at once,
+	 * and the fstat below refuses it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT) {
 		kern_return_t kr;
 
@@ -784,12 +862,25 @@ state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
 		}
 		return STATE_MISSING;
 	}
+	if (fd < 0 && errno == ELOOP) {
+		say(msg, cap, "%s: is a symbolic link: refused (a state file must be a regular "
+		    "file)", path);
+		return STATE_ERROR;
+	}
 	if (fd < 0) {
 		say(msg, cap, "%s: cannot open: %s", path, strerror(errno));
 		return STATE_ERROR;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		say(msg, cap, "%s: not a regular file", path);
+	if (fstat(fd, &st) != 0) {
+		say(msg, cap, "%s: cannot stat: %s", path, strerror(errno));
+		close(fd);
+		return STATE_ERROR;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		say(msg, cap, "%s: not a regular file (%s): refused", path,
+		    S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+		    S_ISSOCK(st.st_mode) ? "a socket" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ?
+		    "a device" : "not a plain file");
 		close(fd);
 		return STATE_ERROR;
 	}

@@ -25,15 +25,20 @@ enum state_load_result {
  * page_size is the size asked for on the command line, 0 if none: a file
  * holding another page size is an error; a missing file starts an empty
  * host with it (0: the default).  Either way the file's folder must let a
- * later save write there.  msg (cap bytes) gets the reason on STATE_ERROR.
+ * later save write there.  A path that is a symbolic link or not a regular
+ * file (a FIFO is never waited on) is refused.  msg (cap bytes) gets the
+ * reason on STATE_ERROR.  The caller holds the file's lock (lock.h).
  */
 enum state_load_result state_load(const char *path, uint64_t page_size,
                                   char *msg, size_t cap);
 
 /*
- * Writes the running host to path: to path.tmp first (mode 0600), synced,
- * then renamed over path, so path always holds a whole host, old or new.
- * Saves are serialised.  0, or -1 with the reason in msg.
+ * Writes the running host to path: to a new file beside it first (named
+ * path.tmp. and 8 random letters, created with O_EXCL|O_NOFOLLOW, mode
+ * 0600), synced, then renamed over path, so path always holds a whole
+ * host, old or new.  A path that is a symbolic link or not a regular file
+ * is refused, never written through.  Saves are serialised.  0, or -1
+ * with the reason in msg.
  */
 int state_save(const char *path, char *msg, size_t cap);
 
