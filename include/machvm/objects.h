@@ -114,8 +114,9 @@ void machvm_object_info_free(machvm_object_info_t *info);
                                    mapping sees it */
 #define MACHVM_PAGE_SHARED   2  /* writes it in place, and another mapping
                                    of the same object sees the write */
-#define MACHVM_PAGE_COW      3  /* copies it first: the entry is needs_copy,
-                                   or the page comes from a shadow */
+#define MACHVM_PAGE_COW      3  /* copies it first: the page comes from a
+                                   shadow, or the entry is needs_copy and
+                                   its object has another reference */
 
 /* "private", "shared", "cow"; "unknown" for anything else.  A static string. */
 const char *machvm_page_mode_name(unsigned int mode);

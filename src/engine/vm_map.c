@@ -729,7 +729,9 @@ void vm_map_entry_report(struct vm_map *m, struct vm_map_entry *e,
 
 unsigned int vm_map_page_mode(const struct vm_map_entry *e, unsigned int level)
 {
-	if ((e->flags & VME_NEEDS_COPY) || level > 0)
+	/* A needs_copy entry holding the last reference writes in place
+	 * (vm_map_entry_private_object): nobody else could see a write. */
+	if (level > 0 || ((e->flags & VME_NEEDS_COPY) && e->object->ref_count > 1))
 		return MACHVM_PAGE_COW;
 	return e->object->ref_count == 1 ? MACHVM_PAGE_PRIVATE : MACHVM_PAGE_SHARED;
 }

@@ -228,6 +228,13 @@ TEST(objects_fork_cow_write_and_child_end)
 	CHECK_EQ(i.ref_count, 1);
 	CHECK_EQ(i.nshadowed_by, 0);
 	machvm_object_info_free(&i);
+	/* Still needs_copy, but a write would copy nothing: private. */
+	CHECK(util_region(t, A).needs_copy);
+	CHECK_EQ(page_at(t, A).mode, MACHVM_PAGE_PRIVATE);
+	CHECK_EQ(util_region(t, A).private_pages, 2);
+	check_agree(t);
+	util_write_byte(t, A, 7);
+	CHECK_EQ(util_region(t, A).object_id, x);    /* written in place */
 	check_agree(t);
 }
 
