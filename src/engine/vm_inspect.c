@@ -331,7 +331,7 @@ kern_return_t machvm_task_pagemap(task_t task, machvm_page_info_t **pages, size_
 		pm.e = e;
 		vm_object_window_pages(e->object, e->offset, e->end - e->start, pagemap_one, &pm);
 		/* Entries come in address order: sorting each one's pages is enough. */
-		if (!pm.failed)
+		if (!pm.failed && pm.n - from > 1)
 			qsort(pm.v + from, pm.n - from, sizeof *pm.v, cmp_address);
 	}
 	vm_object_lock_release();
