@@ -246,7 +246,33 @@ def check_events(mnt, out):
     assert '-> refused (expected)' in out
 
 
+def check_objects(mnt, out):
+    o = after(out, r'^\$ ls objects$')
+    assert len(o) == 1, o
+    old = o[0]
+    p = re.search(r'^task (\d+)$', out, re.M).group(1)
+    c = re.search(r'^child (\d+)$', out, re.M).group(1)
+    assert after(out, r'objects/%s/mapped_by' % old) == [
+        '%s 0x0000000000010000 0x0000000000014000 0x0' % p]
+    assert after(out, r'objects/%s/pages' % old, r'^0x') == ['0x0', '0x1000']
+    assert after(out, r'objects/%s/ref_count' % old) == ['2']
+    maps = all_after(out, r'tasks/%s/pagemap' % c)
+    assert maps[0] == ['0x0000000000010000 %s 0 cow' % old, '0x0000000000011000 %s 0 cow' % old]
+    two = all_after(out, r'^\$ ls objects$')[1]
+    assert len(two) == 2 and old in two
+    new = [i for i in two if i != old][0]
+    assert after(out, r'objects/%s/shadow$' % new) == [old]
+    assert after(out, r'objects/%s/shadowed_by' % old) == [new]
+    assert after(out, r'/chain') == ['0 %s 0x0 1' % new, '1 %s 0x0 2' % old]
+    assert maps[1] == ['0x0000000000010000 %s 1 cow' % old,
+                       '0x0000000000011000 %s 0 private' % new]
+    assert after(out, r'_pages') == ['private_pages 1', 'shared_pages 0', 'cow_pages 1']
+    assert all_after(out, r'^\$ ls objects$')[2] == [old]
+    assert not os.path.exists(os.path.join(mnt.path, 'objects', new))
+
+
 CHECKS = {
+    'objects.sh': check_objects,
     'events.sh': check_events,
     'tour.sh': check_tour,
     'fork_inheritance.sh': check_fork_inheritance,

@@ -11,6 +11,7 @@
 #include <machvm/kern_return.h>
 #include <machvm/vm_types.h>
 #include <machvm/vm.h>
+#include <machvm/objects.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -135,6 +136,11 @@ typedef struct vm_region_extended_info {
 	uint64_t     cache_flushes;
 	uint64_t     dcache_flushes;
 	uint64_t     icache_flushes;
+	/* resident_pages split by what the next write to each does
+	 * (MACHVM_PAGE_*, objects.h): the three add up to resident_pages. */
+	uint64_t     private_pages;     /* in the top object, mapped once */
+	uint64_t     shared_pages;      /* in the top object, mapped elsewhere too */
+	uint64_t     cow_pages;         /* a write copies them first */
 } vm_region_extended_info_t;
 
 /*

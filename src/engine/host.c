@@ -489,7 +489,8 @@ kern_return_t machvm_task_stats(task_t id, machvm_task_stats_t *s)
 			continue;
 		uint64_t resident;
 		unsigned int depth;
-		vm_object_window_report(e->object, e->offset, e->end - e->start, &resident, &depth);
+		vm_object_window_report(e->object, e->offset, e->end - e->start, &resident, &depth,
+		                        NULL);
 		s->resident_pages += resident;
 		unsigned int chain = vm_object_chain_length(e->object);
 		if (chain > s->max_shadow_depth)

@@ -328,6 +328,24 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	fs_debug("mounted, protocol %u.%u", conn->proto_major, conn->proto_minor);
 }
 
+/* Counts a tracked directory held (coherence.h); false if it is gone. */
+static bool
+hold_one(const struct fs_node *n, uint64_t gen)
+{
+	if (fs_row_of(n)->opens == FS_L_OBJECT)
+		return fs_coherence_hold_object(n->object);
+	return fs_coherence_hold(n->task, &n->start, 1, gen, NULL) != 0;
+}
+
+static void
+release_one(const struct fs_node *n, uint64_t count)
+{
+	if (fs_row_of(n)->opens == FS_L_OBJECT)
+		fs_coherence_release_object(n->object, count);
+	else
+		fs_coherence_release(n->task, n->start, count);
+}
+
 static void
 fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -342,7 +360,7 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == 0)
 		rc = fs_lookup(&dir, name, &child);
 	tracked = rc == 0 && fs_cache_tracked(&child);
-	if (tracked && fs_coherence_hold(child.task, &child.start, 1, gen, NULL) == 0)
+	if (tracked && !hold_one(&child, gen))
 		rc = -ENOENT;
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -354,7 +372,7 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 	e.attr_timeout = fs_cache_attr_timeout(&child, final);
 	e.entry_timeout = fs_cache_entry_timeout(&child, final);
 	if (fuse_reply_entry(req, &e) != 0 && tracked)
-		fs_coherence_release(child.task, child.start, 1);
+		release_one(&child, 1);
 }
 
 static void
@@ -363,7 +381,7 @@ forget_one(fuse_ino_t ino, uint64_t nlookup)
 	struct fs_node n;
 
 	if (fs_ino_node(ino, &n) == 0 && fs_cache_tracked(&n))
-		fs_coherence_release(n.task, n.start, nlookup);
+		release_one(&n, nlookup);
 }
 
 static void
@@ -1006,6 +1024,18 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 		free(starts);
 		free(gone);
 	}
+	/* The same for object directories, one by one (their deaths are not
+	 * ordered by any generation). */
+	if (plus && level == FS_L_OBJECTS)
+		for (size_t i = 0; i < b.count; i++) {
+			struct dent *e = &b.ents[i];
+
+			if (!fs_cache_tracked(&e->node))
+				continue;
+			e->tracked = fs_coherence_hold_object(e->node.object);
+			if (!e->tracked)
+				e->name[0] = '\0';       /* left out */
+		}
 
 	for (size_t i = 0; i < b.count; i++) {
 		struct dent *e = &b.ents[i];
@@ -1053,7 +1083,7 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 		/* The kernel never saw these entries: take the counts back. */
 		for (size_t i = 0; i < b.count; i++)
 			if (b.ents[i].tracked)
-				fs_coherence_release(d->node.task, b.ents[i].node.start, 1);
+				release_one(&b.ents[i].node, 1);
 	}
 	free(b.ents);
 	free(buf);
