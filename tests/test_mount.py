@@ -48,8 +48,10 @@ def _refused(argv, mountpoint):
 
 
 def test_source_word_and_mount_options_are_accepted(mount_factory):
-    # What mount.fuse3 runs: machvmfs SOURCE DIR -o rw,...,dev,suid
-    m = mount_factory(args=['machvmfs'], options=['rw', 'page_size=16K', 'dev', 'suid'])
+    # What mount.fuse3 runs: machvmfs SOURCE DIR -o rw,...,dev,suid (and
+    # fstab's defaults when mount.fuse3 is run by hand)
+    m = mount_factory(args=['machvmfs'],
+                      options=['defaults', 'rw', 'page_size=16K', 'dev', 'suid', 'exec'])
     assert m.read('host/page_size') == '16384\n'
     t = m.create_task()
     assert m.allocate(t, 0x10000, 1) == 0x10000

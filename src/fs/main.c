@@ -57,6 +57,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("events=%s", events, 0),
 	OPT("--dump-layout", dump_layout, 1),
 	OPT("--bench-config", bench_config, 1),
+	/* fstab's placeholder, which mount.fuse3 run by hand passes on */
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_END
 };
 
