@@ -3,7 +3,8 @@
 # Safe to run again: apt-get skips what is already there.
 set -euo pipefail
 packages=(gcc g++ scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 python3-pytest
-          util-linux mount binutils)
+          util-linux binutils
+          mount)   # mount, umount: the mount -t fuse.machvmfs and syslog tests
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@
 #define MACHVM_MACHVM_H
 
 #include <stddef.h>
+#include <machvm/api.h>
 #include <machvm/kern_return.h>
 #include <machvm/vm_types.h>
 #include <machvm/vm.h>
@@ -33,12 +34,12 @@ extern "C" {
  *   KERN_FAILURE            the host is already running; nothing changed
  *   KERN_SUCCESS
  */
-kern_return_t machvm_host_start(vm_size_t page_size);
+MACHVM_API kern_return_t machvm_host_start(vm_size_t page_size);
 
 /* Terminates every task, frees every object and zeroes every counter; the
  * host may then be started again, with any page size.  Nothing if the host
  * is not running.  No other call may run meanwhile. */
-void machvm_host_stop(void);
+MACHVM_API void machvm_host_stop(void);
 
 /* Counters.  Host counters of events (faults ...) include terminated tasks.
  * A read of a page not in the entry's top object counts as a fault (a
@@ -64,7 +65,7 @@ typedef struct machvm_host_stats {
  * host the sum is not one atomic picture.
  *   KERN_INVALID_ARGUMENT   stats is NULL
  *   KERN_SUCCESS */
-kern_return_t machvm_host_stats(machvm_host_stats_t *stats);
+MACHVM_API kern_return_t machvm_host_stats(machvm_host_stats_t *stats);
 
 typedef struct machvm_task_stats {
 	task_t   id;
@@ -86,13 +87,13 @@ typedef struct machvm_task_stats {
 /* One task's counters; walks its map.
  *   KERN_INVALID_ARGUMENT   stats is NULL, or task is not alive
  *   KERN_SUCCESS */
-kern_return_t machvm_task_stats(task_t task, machvm_task_stats_t *stats);
+MACHVM_API kern_return_t machvm_task_stats(task_t task, machvm_task_stats_t *stats);
 
 /* The number of regions (map entries) of a task, in O(1).
  * machvm_task_stats has it too, but walks the map.
  *   KERN_INVALID_ARGUMENT   count is NULL, or task is not alive
  *   KERN_SUCCESS */
-kern_return_t machvm_task_region_count(task_t task, size_t *count);
+MACHVM_API kern_return_t machvm_task_region_count(task_t task, size_t *count);
 
 /*
  * The ids of the live tasks, ascending.  Fills at most cap ids into ids and
@@ -101,11 +102,11 @@ kern_return_t machvm_task_region_count(task_t task, size_t *count);
  *   KERN_INVALID_ARGUMENT   count is NULL, or ids is NULL with cap > 0
  *   KERN_SUCCESS
  */
-kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count);
+MACHVM_API kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count);
 
 /* TRUE if task names a live task (FALSE for TASK_NULL, unknown and
  * terminated ids). */
-boolean_t machvm_task_alive(task_t task);
+MACHVM_API boolean_t machvm_task_alive(task_t task);
 
 /* One region (one map entry), everything the engine can say about it.
  * docs/semantics.md, section 2.10, says how the derived figures (share mode,
@@ -150,8 +151,8 @@ typedef struct vm_region_extended_info {
  *   KERN_NO_SPACE           no entry at or above *address
  *   KERN_SUCCESS
  */
-kern_return_t vm_region_extended(task_t task, vm_address_t *address,
-                                 vm_region_extended_info_t *info);
+MACHVM_API kern_return_t vm_region_extended(task_t task, vm_address_t *address,
+                                            vm_region_extended_info_t *info);
 
 /*
  * A consistent snapshot of the whole map: every region, in address order,
@@ -162,13 +163,13 @@ kern_return_t vm_region_extended(task_t task, vm_address_t *address,
  *   KERN_RESOURCE_SHORTAGE   out of memory (*regions, *count untouched)
  *   KERN_SUCCESS
  */
-kern_return_t machvm_region_snapshot(task_t task,
-                                     vm_region_extended_info_t **regions,
-                                     size_t *count);
+MACHVM_API kern_return_t machvm_region_snapshot(task_t task,
+                                                vm_region_extended_info_t **regions,
+                                                size_t *count);
 
 /* "cow", "private", "empty", "shared", "trueshared", "private_aliased",
  * "shared_aliased"; "unknown" for anything else.  A static string. */
-const char *machvm_share_mode_name(unsigned int share_mode);
+MACHVM_API const char *machvm_share_mode_name(unsigned int share_mode);
 
 /*
  * The invariant checker: every map sorted and disjoint, inside the user
@@ -184,7 +185,7 @@ const char *machvm_share_mode_name(unsigned int share_mode);
  * anything; MACHVM_CHECK=0 in the environment turns that off for a process,
  * for speed.  In release builds call it only while no other call runs.
  */
-kern_return_t machvm_check(void);
+MACHVM_API kern_return_t machvm_check(void);
 
 /*
  * The engine never prints.  A broken invariant calls the panic hook with a
@@ -193,7 +194,7 @@ kern_return_t machvm_check(void);
  * NULL restores the default.  Set it before calls run.
  */
 typedef void (*machvm_panic_hook_t)(const char *message);
-void machvm_set_panic_hook(machvm_panic_hook_t hook);
+MACHVM_API void machvm_set_panic_hook(machvm_panic_hook_t hook);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <machvm/api.h>
 #include <machvm/kern_return.h>
 #include <machvm/vm_types.h>
 
@@ -39,10 +40,11 @@ extern "C" {
  *   KERN_INVALID_ARGUMENT   count is NULL, or ids is NULL with cap > 0
  *   KERN_SUCCESS
  */
-kern_return_t machvm_object_list(uint64_t first, uint64_t *ids, size_t cap, size_t *count);
+MACHVM_API kern_return_t machvm_object_list(uint64_t first, uint64_t *ids, size_t cap,
+                                            size_t *count);
 
 /* TRUE if id names a live memory object (FALSE for 0 and dead ids). */
-boolean_t machvm_object_alive(uint64_t id);
+MACHVM_API boolean_t machvm_object_alive(uint64_t id);
 
 /* One map entry that maps an object (its top object is this one). */
 typedef struct machvm_object_mapping {
@@ -104,10 +106,11 @@ typedef struct machvm_object_info {
  *   KERN_RESOURCE_SHORTAGE   out of memory
  *   KERN_SUCCESS
  */
-kern_return_t machvm_object_info(uint64_t id, unsigned int what, machvm_object_info_t *info);
+MACHVM_API kern_return_t machvm_object_info(uint64_t id, unsigned int what,
+                                            machvm_object_info_t *info);
 
 /* Frees the lists of info and sets them to NULL; info NULL is fine. */
-void machvm_object_info_free(machvm_object_info_t *info);
+MACHVM_API void machvm_object_info_free(machvm_object_info_t *info);
 
 /* What the next write to a page does (machvm_page_info_t.mode). */
 #define MACHVM_PAGE_PRIVATE  1  /* writes the page in place; no other
@@ -119,7 +122,7 @@ void machvm_object_info_free(machvm_object_info_t *info);
                                    its object has another reference */
 
 /* "private", "shared", "cow"; "unknown" for anything else.  A static string. */
-const char *machvm_page_mode_name(unsigned int mode);
+MACHVM_API const char *machvm_page_mode_name(unsigned int mode);
 
 /* One page of a task that holds bytes somewhere in its entry's chain. */
 typedef struct machvm_page_info {
@@ -140,7 +143,8 @@ typedef struct machvm_page_info {
  *   KERN_RESOURCE_SHORTAGE   out of memory (*pages, *count untouched)
  *   KERN_SUCCESS
  */
-kern_return_t machvm_task_pagemap(task_t task, machvm_page_info_t **pages, size_t *count);
+MACHVM_API kern_return_t machvm_task_pagemap(task_t task, machvm_page_info_t **pages,
+                                             size_t *count);
 
 #ifdef __cplusplus
 }

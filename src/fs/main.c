@@ -1,20 +1,25 @@
 /*
  * main.c - machvmfs: mounts a libmachvm host as a filesystem.
  *
- *   machvmfs [-f] [-d] [-s] [-o page_size=N,state=FILE,allow_other,...] MOUNTPOINT
+ *   machvmfs [-f] [-d] [-s] [-o page_size=N,state=FILE,allow_other,...] [SOURCE] MOUNTPOINT
  *   machvmfs --dump-layout | --help | --version
  *
  * Options are checked before anything is mounted, so a bad one exits 1
- * with a message and leaves no mount behind.
+ * with a message and leaves no mount behind.  SOURCE is what mount(8)
+ * passes first (mount -t fuse.machvmfs SOURCE DIR runs "machvmfs SOURCE DIR
+ * -o OPTIONS" through mount.fuse3); it names nothing and is ignored.
  */
 #include "ops.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <fuse_opt.h>
 #include <machvm/machvm.h>
@@ -47,6 +52,8 @@ struct options {
 	char *lock_timeout;
 	int   dump_layout;
 	int   bench_config;
+	char *nonopt[2];      /* [SOURCE] MOUNTPOINT, as given */
+	int   nonopts;
 };
 
 #define OPT(t, p, v) { t, offsetof(struct options, p), v }
@@ -59,17 +66,39 @@ static const struct fuse_opt option_spec[] = {
 	OPT("lock_timeout=%s", lock_timeout, 0),
 	OPT("--dump-layout", dump_layout, 1),
 	OPT("--bench-config", bench_config, 1),
+	/* fstab's placeholder, which mount.fuse3 run by hand passes on */
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_END
 };
+
+/* The words that are not options: [SOURCE] MOUNTPOINT, kept aside (a third
+ * is counted, to be refused). */
+static int
+keep_nonopt(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct options *opt = data;
+
+	(void)outargs;
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (opt->nonopts < 2 && !(opt->nonopt[opt->nonopts] = strdup(arg)))
+		return -1;
+	opt->nonopts++;
+	return 0;
+}
 
 static void
 usage(const char *prog)
 {
-	printf("usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT\n"
+	printf("usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] [SOURCE] MOUNTPOINT\n"
 	       "       %s --dump-layout | --help | --version\n"
 	       "\n"
 	       "Mounts a simulated Mach virtual memory host: tasks, their address maps\n"
 	       "and memory, as files (see fs_layout.md).  Unmount with fusermount3 -u.\n"
+	       "SOURCE, which mount(8) passes, is ignored: as root,\n"
+	       "    mount -t fuse.machvmfs machvmfs DIR -o page_size=16K\n"
+	       "or the same in /etc/fstab (machvmfs DIR fuse.machvmfs OPTIONS 0 0) works\n"
+	       "when machvmfs is in /usr/local/bin, /usr/bin or /bin.\n"
 	       "\n"
 	       "machvmfs options:\n"
 	       "    -o page_size=N         page size: a power of two from 4096 to 65536\n"
@@ -160,6 +189,68 @@ lock_waiting(const char *lock_path, pid_t holder, unsigned timeout)
 		        "for it to finish\n", lock_path, timeout);
 }
 
+/* 1 if the filesystem of device dev is a machvmfs mount (its type in
+ * /proc/self/mountinfo is fuse.machvmfs), else 0. */
+static int
+machvmfs_device(dev_t dev)
+{
+	char line[4096], want[64];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	snprintf(want, sizeof want, "%u:%u", major(dev), minor(dev));
+	/* id parent major:minor root mountpoint options [optional...] - type ... */
+	while (!found && fgets(line, sizeof line, f)) {
+		char *field[3], *sep, *save = NULL, *tok;
+		int n = 0;
+
+		for (tok = strtok_r(line, " ", &save); tok && n < 3; tok = strtok_r(NULL, " ", &save))
+			field[n++] = tok;
+		if (n < 3 || strcmp(field[2], want) != 0 || !save ||
+		    !(sep = strstr(save, " - ")))
+			continue;
+		found = strncmp(sep + 3, "fuse.machvmfs ", 14) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Refuses (exit 1, with a message) a mount point that cannot hold a
+ * machvmfs: one that is not there, not a directory, or already a machvmfs
+ * mount or inside one.  The kernel would mount on a file, or on top of
+ * another machvmfs, and every access would then fail. */
+static int
+check_mountpoint(const char *path)
+{
+	struct stat st, up;
+	char *parent;
+	int top;
+
+	if (stat(path, &st) != 0) {
+		fprintf(stderr, "machvmfs: mount point %s: %s%s\n", path, strerror(errno),
+		        errno == ENOTCONN ? " (a FUSE mount whose daemon is gone: "
+		        "fusermount3 -u it first)" : "");
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "machvmfs: mount point %s: not a directory\n", path);
+		return -1;
+	}
+	if (machvmfs_device(st.st_dev)) {
+		if (asprintf(&parent, "%s/..", path) < 0)
+			return -1;
+		top = stat(parent, &up) != 0 || up.st_dev != st.st_dev;
+		free(parent);
+		fprintf(stderr, "machvmfs: mount point %s: %s\n", path,
+		        top ? "already holds a machvmfs mount (fusermount3 -u it first)"
+		            : "is inside a machvmfs mount");
+		return -1;
+	}
+	return 0;
+}
+
 /* path made absolute (fuse_daemonize moves to "/"); NULL if it cannot be. */
 static char *
 absolute_path(const char *path)
@@ -177,7 +268,7 @@ int
 main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options opt = { NULL, NULL, NULL, NULL, NULL, 0, 0 };
+	struct options opt = { NULL, NULL, NULL, NULL, NULL, 0, 0, { NULL, NULL }, 0 };
 	uint64_t keep_events = DEFAULT_EVENTS;
 	struct fuse_cmdline_opts cmd;
 	struct fuse_session *se;
@@ -192,8 +283,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "machvmfs: internal error in the file table: %s\n", why);
 		return 1;
 	}
-	if (fuse_opt_parse(&args, &opt, option_spec, NULL) != 0)
-		return 1;
+	if (fuse_opt_parse(&args, &opt, option_spec, keep_nonopt) != 0)
+		goto out_args;
 	if (opt.dump_layout) {
 		fs_dump_layout(stdout);
 		ret = fflush(stdout) == 0 ? 0 : 1;
@@ -235,6 +326,14 @@ main(int argc, char *argv[])
 		        opt.autosave ? "autosave" : "lock_timeout");
 		goto out_args;
 	}
+	/* [SOURCE] MOUNTPOINT: the mount point, the last word, goes back for
+	 * libfuse to find; the source is dropped. */
+	if (opt.nonopts > 2) {
+		fprintf(stderr, "machvmfs: too many arguments: only [SOURCE] MOUNTPOINT\n");
+		goto out_args;
+	}
+	if (opt.nonopts > 0 && fuse_opt_add_arg(&args, opt.nonopt[opt.nonopts - 1]) != 0)
+		goto out_args;
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out_args;
 	if (cmd.show_help) {
@@ -258,6 +357,8 @@ main(int argc, char *argv[])
 		usage(argv[0]);
 		goto out_cmd;
 	}
+	if (check_mountpoint(cmd.mountpoint) != 0)
+		goto out_cmd;
 
 	fs_log_init(cmd.debug);
 	machvm_set_panic_hook(panic_hook);
@@ -364,6 +465,8 @@ out_args:
 	free(opt.events);
 	free(opt.autosave);
 	free(opt.lock_timeout);
+	free(opt.nonopt[0]);
+	free(opt.nonopt[1]);
 	free(state_path);
 	fuse_opt_free_args(&args);
 	return ret;
