@@ -247,7 +247,8 @@ def _compiler(lang):
 
 
 def _sanitize():
-    return ['-fsanitize=address,undefined'] if variant() == 'asan' else []
+    return {'asan': ['-fsanitize=address,undefined'],
+            'tsan': ['-fsanitize=thread']}.get(variant(), [])
 
 
 def _source(tmp_path, name):

@@ -44,6 +44,12 @@ void task_unlock_pair(struct task *a, struct task *b);
  */
 void vm_call_enter(void);
 void vm_call_exit(bool changed);
+/*
+ * Pauses (true) or resumes (false) the checks of the calling thread's
+ * calls, for a batch of calls that is checked as a whole afterwards (one
+ * check per call would cost each call the whole host).  Pauses nest.
+ */
+void vm_check_pause(bool pause);
 
 /* The task table, for the checker only (every other call shut out). */
 size_t task_table_size(void);

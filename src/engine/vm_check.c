@@ -18,6 +18,7 @@ static pthread_rwlock_t call_gate = PTHREAD_RWLOCK_INITIALIZER;
 
 #ifdef MACHVM_DEBUG
 static int checks_wanted = -1;
+static _Thread_local unsigned checks_paused;
 
 static bool checks_on(void)
 {
@@ -36,8 +37,16 @@ void vm_call_enter(void)
 void vm_call_exit(bool changed)
 {
 	pthread_rwlock_unlock(&call_gate);
-	if (changed && checks_on())
+	if (changed && checks_paused == 0 && checks_on())
 		(void)machvm_check();
+}
+
+void vm_check_pause(bool pause)
+{
+	if (pause)
+		checks_paused++;
+	else
+		checks_paused--;
 }
 #else
 void vm_call_enter(void)
@@ -47,6 +56,11 @@ void vm_call_enter(void)
 void vm_call_exit(bool changed)
 {
 	(void)changed;
+}
+
+void vm_check_pause(bool pause)
+{
+	(void)pause;
 }
 #endif
 

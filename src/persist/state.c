@@ -843,6 +843,7 @@ state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
 	json_error_t err;
 	struct stat st;
 	json_t *root;
+	FILE *f;
 	bool ok;
 	int fd;
 
@@ -884,8 +885,16 @@ state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
 		close(fd);
 		return STATE_ERROR;
 	}
-	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &err);
-	close(fd);
+	/* Through stdio: jansson's json_loadfd reads one byte per read(2),
+	 * a system call for every byte of a file of pages in base64. */
+	f = fdopen(fd, "r");
+	if (!f) {
+		say(msg, cap, "%s: cannot read: %s", path, strerror(errno));
+		close(fd);
+		return STATE_ERROR;
+	}
+	root = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
+	fclose(f);
 	if (!root) {
 		say(msg, cap, "%s: not a valid JSON file: line %d, column %d: %s",
 		    path, err.line, err.column, err.text);
