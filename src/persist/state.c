@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -344,7 +345,38 @@ struct loader {
 	size_t cap;
 	uint64_t page_size;
 	unsigned char *page;            /* one decoded page */
+	const struct state_progress *progress;  /* NULL: none */
+	uint64_t regions, total;        /* entries given to the engine, in the file */
+	uint64_t next_ns;               /* when progress is next due */
+	bool told;                      /* progress was called */
 };
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One more region given to the engine: tells progress if it is due.  A
+ * clock read per region costs next to nothing beside the import. */
+static void
+region_done(struct loader *l)
+{
+	uint64_t t;
+
+	l->regions++;
+	if (!l->progress || !l->progress->fn)
+		return;
+	t = now_ns();
+	if (t < l->next_ns)
+		return;
+	l->next_ns = t + l->progress->interval_ms * 1000000u;
+	l->told = true;
+	l->progress->fn(l->progress->arg, l->path, l->regions, l->total);
+}
 
 /* A complaint about the value at where (a JSON path such as "tasks[2].id"). */
 static bool __attribute__((format(printf, 3, 4)))
@@ -630,6 +662,7 @@ load_entry(struct loader *l, json_t *e, uint64_t task, const char *where)
 	d.replicate = replicate;
 	if ((kr = machvm_import_entry((task_t)task, &d)) != KERN_SUCCESS)
 		return refused(l, where, kr);
+	region_done(l);
 	return true;
 }
 
@@ -721,6 +754,9 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 		return bad(l, "page_size", "the file holds a host with %" PRIu64 "-byte pages, "
 		           "but -o page_size=%" PRIu64 " was given", h.page_size, want_page_size);
 
+	/* Counted up front, for progress; what is not an array is refused later. */
+	json_array_foreach(tasks, i, v)
+		l->total += json_array_size(json_object_get(v, "entries"));
 	if ((kr = machvm_import_begin(&h)) != KERN_SUCCESS)
 		return refused(l, "top level", kr);
 	l->page_size = h.page_size;
@@ -736,6 +772,8 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 	json_array_foreach(tasks, i, v)
 		if (!load_task(l, v, i))
 			goto fail;
+	if (l->told && l->regions != l->total)
+		l->progress->fn(l->progress->arg, l->path, l->regions, l->total);
 	if ((kr = machvm_import_end()) != KERN_SUCCESS) {
 		refused(l, NULL, kr);
 		goto fail;
@@ -761,13 +799,58 @@ folder_writable(const char *path, char *msg, size_t cap)
 	return true;
 }
 
-enum state_load_result
-state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
+/*
+ * The whole file in memory, in one buffer (a NUL after it): jansson's own
+ * file readers fetch one byte per read(2), which made reading a big state
+ * file cost a system call per byte.  NULL, with msg, on failure.
+ */
+static char *
+read_whole(int fd, const char *path, off_t size_hint, size_t *len, char *msg, size_t cap)
 {
-	struct loader l = { path, msg, cap, 0, NULL };
+	/* One byte more than the file's size, so the read that sees its end
+	 * needs no second buffer. */
+	size_t have = 0, room = size_hint > 0 ? (size_t)size_hint + 1 : 4096;
+	char *buf = malloc(room + 1), *more;
+	ssize_t n;
+
+	while (buf) {
+		if (have == room) {
+			more = room < SIZE_MAX / 4 ? realloc(buf, room * 2 + 1) : NULL;
+			if (!more)
+				break;
+			buf = more;
+			room *= 2;
+		}
+		n = read(fd, buf + have, room - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			say(msg, cap, "%s: cannot read: %s", path, strerror(errno));
+			free(buf);
+			return NULL;
+		}
+		if (n == 0) {
+			buf[have] = '\0';
+			*len = have;
+			return buf;
+		}
+		have += (size_t)n;
+	}
+	say(msg, cap, "%s: out of memory reading it", path);
+	free(buf);
+	return NULL;
+}
+
+enum state_load_result
+state_load(const char *path, uint64_t page_size, const struct state_progress *progress,
+           char *msg, size_t cap)
+{
+	struct loader l = { path, msg, cap, 0, NULL, progress, 0, 0, 0, false };
 	json_error_t err;
 	struct stat st;
 	json_t *root;
+	char *text;
+	size_t len;
 	bool ok;
 	int fd;
 
@@ -793,8 +876,14 @@ state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
 		close(fd);
 		return STATE_ERROR;
 	}
-	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &err);
+	if (progress)
+		l.next_ns = now_ns() + progress->interval_ms * 1000000u;
+	text = read_whole(fd, path, st.st_size, &len, msg, cap);
 	close(fd);
+	if (!text)
+		return STATE_ERROR;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	free(text);
 	if (!root) {
 		say(msg, cap, "%s: not a valid JSON file: line %d, column %d: %s",
 		    path, err.line, err.column, err.text);
