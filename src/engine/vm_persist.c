@@ -50,6 +50,12 @@
  * that claims a huge next id from making it walk for ever. */
 #define IMPORT_MAX_TASK_ID ((uint64_t)1 << 22)
 
+/* Object ids are never reused, so a host goes on counting from the next id
+ * it was given.  2^53 is more than a host makes in centuries, is exact in
+ * every JSON reader, and leaves the count far below what a state file's
+ * numbers hold (2^63 - 1): a host loaded near that could not be saved. */
+#define IMPORT_MAX_OBJECT_ID ((uint64_t)1 << 53)
+
 /* ---- export ------------------------------------------------------------ */
 
 /* A growable array of pointers. */
@@ -415,8 +421,8 @@ kern_return_t machvm_import_begin(const machvm_host_desc_t *h)
 		        (unsigned long long)IMPORT_MAX_TASK_ID);
 		return KERN_INVALID_ARGUMENT;
 	}
-	if (h->next_object_id == 0) {
-		imp_why("next object id 0: ids start at 1");
+	if (h->next_object_id == 0 || h->next_object_id > IMPORT_MAX_OBJECT_ID) {
+		imp_why("next object id %llu is not from 1 to 2^53", (unsigned long long)h->next_object_id);
 		return KERN_INVALID_ARGUMENT;
 	}
 	kern_return_t kr = machvm_host_start(h->page_size);

@@ -790,6 +790,9 @@ TEST(import_refuses_broken_data)
 	ev[0] = d.ev[0];
 	ev[0].host.next_object_id = 2;          /* below the object ids */
 	EXPECT_REFUSED(ev, n, KERN_INVALID_ARGUMENT, "next_object_id");
+	ev[0] = d.ev[0];
+	ev[0].host.next_object_id = (1ull << 53) + 1;   /* a save could not keep counting */
+	EXPECT_REFUSED(ev, n, KERN_INVALID_ARGUMENT, "next object id 9007199254740993 is not from 1 to 2^53");
 	free(ev);
 
 	/* Objects. */
