@@ -663,7 +663,7 @@ def test_load_progress_in_the_foreground(saved, mount_factory, monkeypatch):
     m = state_mount(mount_factory, path)
     lines = [l for l in m.log_text().splitlines() if 'loading' in l]
     assert lines == ['machvmfs: loading %s: %d of %d regions' % (path, k, total)
-                     for k in range(1, total + 1)], m.log_text()
+                     for k in range(0, total + 1)], m.log_text()
     assert m.task_ids() == [1, 2]
 
 
@@ -673,3 +673,29 @@ def test_quick_load_is_quiet(saved, mount_factory):
     m = state_mount(mount_factory, path)
     assert m.task_ids() == [1, 2]
     assert 'loading' not in m.log_text(), m.log_text()
+
+
+def test_load_progress_now_and_then(saved, mount_factory, monkeypatch):
+    """With an interval the lines are spaced out: counts rise, and the last
+    line gives the total even when no interval ended exactly there."""
+    path, state = saved
+    template = dict(entry(state, 0, 0x30000))
+    entries = []
+    for i in range(5000):        # one-page regions, alternately rw- and r--
+        e = dict(template)
+        e['start'] = '0x%016x' % (0x100000 + i * 4096)
+        e['end'] = '0x%016x' % (0x100000 + (i + 1) * 4096)
+        e['protection'] = 'rw-' if i % 2 == 0 else 'r--'
+        entries.append(e)
+    state['tasks'][1]['entries'] += entries     # after its own, which end lower
+    spoil(path, state, lambda x: None)
+    total = sum(len(t['entries']) for t in state['tasks'])
+    monkeypatch.setenv('MACHVMFS_PROGRESS_MS', '1')
+    m = state_mount(mount_factory, path)
+    prefix = 'machvmfs: loading %s: ' % path
+    lines = [l for l in m.log_text().splitlines() if 'loading' in l]
+    assert lines and all(l.startswith(prefix) and l.endswith(' of %d regions' % total)
+                         for l in lines), m.log_text()
+    counts = [int(l[len(prefix):].split()[0]) for l in lines]
+    assert counts == sorted(set(counts)) and counts[-1] == total, counts
+    assert len(m.regions(2)) == len(state['tasks'][1]['entries'])

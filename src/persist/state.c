@@ -348,7 +348,8 @@ struct loader {
 	const struct state_progress *progress;  /* NULL: none */
 	uint64_t regions, total;        /* entries given to the engine, in the file */
 	uint64_t next_ns;               /* when progress is next due */
-	bool told;                      /* progress was called */
+	bool told;                      /* progress was called ... */
+	uint64_t told_regions;          /* ... last with this count */
 };
 
 static uint64_t
@@ -360,22 +361,44 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One more region given to the engine: tells progress if it is due.  A
- * clock read per region costs next to nothing beside the import. */
 static void
-region_done(struct loader *l)
+tell(struct loader *l)
+{
+	l->told = true;
+	l->told_regions = l->regions;
+	l->progress->fn(l->progress->arg, l->path, l->regions, l->total);
+}
+
+/* Tells progress how many regions are in, if it is due.  A clock read per
+ * region costs next to nothing beside the import. */
+static void
+progress_due(struct loader *l)
 {
 	uint64_t t;
 
-	l->regions++;
 	if (!l->progress || !l->progress->fn)
 		return;
 	t = now_ns();
 	if (t < l->next_ns)
 		return;
 	l->next_ns = t + l->progress->interval_ms * 1000000u;
-	l->told = true;
-	l->progress->fn(l->progress->arg, l->path, l->regions, l->total);
+	tell(l);
+}
+
+/* The end of the regions: the last word, if anything was said. */
+static void
+progress_end(struct loader *l)
+{
+	if (l->told && l->told_regions != l->regions)
+		tell(l);
+}
+
+/* One more region given to the engine. */
+static void
+region_done(struct loader *l)
+{
+	l->regions++;
+	progress_due(l);
 }
 
 /* A complaint about the value at where (a JSON path such as "tasks[2].id"). */
@@ -769,11 +792,11 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 	json_array_foreach(objects, i, v)
 		if (!load_object(l, v, i))
 			goto fail;
+	progress_due(l);        /* "0 of N" if reading and parsing took long */
 	json_array_foreach(tasks, i, v)
 		if (!load_task(l, v, i))
 			goto fail;
-	if (l->told && l->regions != l->total)
-		l->progress->fn(l->progress->arg, l->path, l->regions, l->total);
+	progress_end(l);
 	if ((kr = machvm_import_end()) != KERN_SUCCESS) {
 		refused(l, NULL, kr);
 		goto fail;
@@ -845,7 +868,7 @@ enum state_load_result
 state_load(const char *path, uint64_t page_size, const struct state_progress *progress,
            char *msg, size_t cap)
 {
-	struct loader l = { path, msg, cap, 0, NULL, progress, 0, 0, 0, false };
+	struct loader l = { path, msg, cap, 0, NULL, progress, 0, 0, 0, false, 0 };
 	json_error_t err;
 	struct stat st;
 	json_t *root;

@@ -22,10 +22,11 @@ enum state_load_result {
 
 /*
  * How a long load is going.  fn is told how many of the file's regions
- * (map entries, all tasks together) the engine has been given: first once
- * the load has run for interval_ms, then at most every interval_ms, and
- * once more with done == total if it was told anything before.  A quick
- * load never calls it.  fn runs on the loading thread and may print.
+ * (map entries, all tasks together) the engine has been given (from 0, once
+ * the file is parsed): first once the load has run for interval_ms, then at
+ * most every interval_ms, and last with done == total if it was told
+ * anything before.  A quick load never calls it.  fn runs on the loading
+ * thread and may print.
  */
 struct state_progress {
 	void (*fn)(void *arg, const char *path, uint64_t done, uint64_t total);
