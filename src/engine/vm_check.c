@@ -120,7 +120,7 @@ static int cmp_share_ref(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* "task 2 region [0x10000, 0x12000)" or "object 7 (its shadow)". */
+/* "task 2 region [0x10000, 0x12000)" or "object 7, which shadows it,". */
 static void share_ref_name(char *buf, size_t len, const struct share_ref *x)
 {
 	if (x->kind == SK_SHADOW)

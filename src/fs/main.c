@@ -88,7 +88,8 @@ panic_hook(const char *message)
  * got, in the foreground only (a daemon keeps quiet).  MACHVMFS_PROGRESS_MS
  * in the environment sets the second (0: at every region).
  */
-#define LOAD_PROGRESS_MS 1000
+#define LOAD_PROGRESS_MS     1000
+#define LOAD_PROGRESS_MAX_MS 86400000ull     /* a day: never, in effect */
 
 static void
 load_progress(void *arg, const char *path, uint64_t done, uint64_t total)
@@ -108,7 +109,9 @@ load_progress_ms(void)
 	if (!v || !*v)
 		return LOAD_PROGRESS_MS;
 	ms = strtoull(v, &end, 10);
-	return *end || v[0] == '-' ? LOAD_PROGRESS_MS : ms;
+	if (*end || v[0] == '-')
+		return LOAD_PROGRESS_MS;
+	return ms < LOAD_PROGRESS_MAX_MS ? ms : LOAD_PROGRESS_MAX_MS;
 }
 
 /* The page size option as a number, checked by starting (and stopping) a

@@ -3,7 +3,8 @@
  *
  * Saving turns the engine's export into one JSON tree (the callbacks run
  * under the engine's locks and only build the tree), then writes the tree
- * out with no engine lock held.  Loading parses the file with jansson,
+ * out with no engine lock held.  Loading reads the file whole (a big host
+ * loads about as fast as it saves), parses it with jansson,
  * checks each value's type and spelling here, and hands the values to the
  * engine's import, which checks what they mean together (ids, ranges,
  * references, the map rules).  Either side's complaint becomes one message:

@@ -124,7 +124,8 @@ static void usage(void)
 	fprintf(stderr, "usage: state_bench [--quick] [--csv FILE] [--regions N] [--dir DIR]\n"
 	                "  --quick    %d regions, one round (default: %d regions, %d rounds)\n"
 	                "  --csv      also write the row to FILE in the report's columns\n"
-	                "  --regions  another host size (an even number from 2 to 4000000)\n"
+	                "  --regions  another host size (an even number from 2 to 4000000),\n"
+	                "             with --quick too\n"
 	                "  --dir      where the state file goes (default: /tmp)\n",
 	        QUICK_REGIONS, DEFAULT_REGIONS, ROUNDS);
 	exit(2);
@@ -132,7 +133,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	long n = DEFAULT_REGIONS;
+	long n = 0;             /* 0: the default for the run */
 	int rounds = ROUNDS, quick = 0;
 	const char *csv = NULL, *dir = "/tmp";
 	char path[4096], msg[512];
@@ -156,11 +157,10 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (quick) {
+	if (quick)
 		rounds = QUICK_ROUNDS;
-		if (n == DEFAULT_REGIONS)
-			n = QUICK_REGIONS;
-	}
+	if (n == 0)
+		n = quick ? QUICK_REGIONS : DEFAULT_REGIONS;
 	snprintf(path, sizeof path, "%s/state_bench.%d.json", dir, (int)getpid());
 
 	uint64_t written = build_host(n);
