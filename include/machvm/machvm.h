@@ -175,9 +175,14 @@ MACHVM_API const char *machvm_share_mode_name(unsigned int share_mode);
  * The invariant checker: every map sorted and disjoint, inside the user
  * range, page aligned, cur within max, no two mergeable neighbours, wired
  * entries resident in their own object, shared entries never needs_copy,
- * gap bookkeeping right; every object's reference count equal to the
- * references found, no object left that only its shadow refers to; the
- * host's object and page counts right.
+ * shared and needs_copy entries with an object, gap bookkeeping right;
+ * every object's reference count equal to the references found, its window
+ * inside its shadow, no object left that only its shadow refers to; the
+ * host's object and page counts right; and who sees which bytes: no two
+ * references (entries, shadowing objects) whose windows of an object
+ * overlap unless both are shared entries or neither writes the object
+ * (needs_copy entries, shadowing objects), so a private entry's bytes are
+ * its own and a shared entry's writes never show in a copy.
  *   KERN_SUCCESS             all holds
  *   KERN_RESOURCE_SHORTAGE   the checker ran out of memory
  * A broken invariant panics (below) with the offending map written into the

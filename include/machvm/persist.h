@@ -134,8 +134,8 @@ MACHVM_API kern_return_t machvm_host_export(const struct machvm_export_ops *ops,
  *   KERN_FAILURE             an import is already in progress
  *   KERN_INVALID_ARGUMENT    host is NULL, its page size is not a power of
  *                            two from 4096 to 65536, next_task_id is 0 or
- *                            above 2^22, or next_object_id is 0 (nothing is
- *                            started)
+ *                            above 2^22, or next_object_id is 0 or above
+ *                            2^53 (nothing is started)
  *   KERN_FAILURE             the host is running; nothing changed
  *   KERN_SUCCESS
  * machvm_import_end can also return KERN_FAILURE (host stopped) when another

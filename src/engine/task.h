@@ -55,7 +55,13 @@ void vm_check_pause(bool pause);
 size_t task_table_size(void);
 struct task *task_table_at(size_t id);
 
-/* The checker proper; caller has every other call shut out. */
-kern_return_t vm_check_all_locked(void);
+/*
+ * The checker proper; the caller has every other call shut out (and holds
+ * vm_object_lock).  Changes nothing.  KERN_SUCCESS: every invariant holds.
+ * KERN_FAILURE: why (len bytes) says which one does not, naming the task,
+ * region or object, and *culprit is the task whose map is at fault
+ * (TASK_NULL if none is).  KERN_RESOURCE_SHORTAGE: out of memory.
+ */
+kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit);
 
 #endif

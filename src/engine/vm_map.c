@@ -759,6 +759,8 @@ const char *vm_map_check(struct vm_map *m)
 			bad = "shared entry marked needs_copy";
 		else if ((e->flags & VME_IS_SHARED) && e->object == NULL)
 			bad = "shared entry without an object";
+		else if ((e->flags & VME_NEEDS_COPY) && e->object == NULL)
+			bad = "needs_copy entry without an object";
 		else if (e->object && e->offset + (e->end - e->start) > e->object->size)
 			bad = "entry runs past the end of its object";
 		else if (e->next && mergeable(e, e->next))

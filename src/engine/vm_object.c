@@ -424,6 +424,15 @@ void vm_object_collapse(struct vm_object *o)
 	}
 }
 
+bool vm_object_collapse_unshared(struct vm_object *o)
+{
+	vm_object_lock_assert();
+	while (o->shadow != NULL && o->shadow->ref_count == 1)
+		if (!try_collapse_one(o))
+			return false;
+	return true;
+}
+
 struct report_arg {
 	struct vm_object *top;
 	vm_offset_t top_off;

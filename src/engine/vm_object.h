@@ -88,6 +88,13 @@ void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len);
 
 /* Collapses and bypasses the chain behind o while that is possible. */
 void vm_object_collapse(struct vm_object *o);
+/*
+ * Only the collapses: absorbs into o each object behind it that nothing but
+ * o refers to, and stops at the first one something else refers to.  Frees
+ * only the objects absorbed.  false if memory ran out (o then still has such
+ * an object behind it).
+ */
+bool vm_object_collapse_unshared(struct vm_object *o);
 
 /*
  * What vm_region_extended reports of the window [off, off + len) of top:

@@ -20,11 +20,13 @@
  *  - under every task lock and vm_object_lock: the objects (staged pages
  *    move into them, no copy), reference counts recomputed from the
  *    references the data holds, the map entries;
- *  - then equal neighbours are merged, every map goes through vm_map_check
- *    (the data may break any rule the engine keeps: cur within max, wired
- *    pages resident, shared entries not needs_copy ...), the counters and
- *    the next object id are restored, and the invariant checker runs over
- *    the whole host.
+ *  - then equal neighbours are merged, objects only their shadow uses are
+ *    collapsed into it, the counters and the next object id are restored,
+ *    and the invariant checker runs over the whole host, in every build: the
+ *    data may break any rule the engine keeps (cur within max, wired pages
+ *    resident, shared entries not needs_copy, a private entry's bytes seen
+ *    by nobody else, a shared entry's bytes under no copy ...), and what it
+ *    reports becomes the import's error rather than a panic.
  * A problem found after building tears everything down again and stops the
  * host: a failed import never leaves half a host behind.
  *
@@ -47,6 +49,12 @@
 /* task_create walks the ids one by one, terminating gaps; this keeps a file
  * that claims a huge next id from making it walk for ever. */
 #define IMPORT_MAX_TASK_ID ((uint64_t)1 << 22)
+
+/* Object ids are never reused, so a host goes on counting from the next id
+ * it was given.  2^53 is more than a host makes in centuries, is exact in
+ * every JSON reader, and leaves the count far below what a state file's
+ * numbers hold (2^63 - 1): a host loaded near that could not be saved. */
+#define IMPORT_MAX_OBJECT_ID ((uint64_t)1 << 53)
 
 /* ---- export ------------------------------------------------------------ */
 
@@ -299,7 +307,7 @@ static struct {
 	size_t ntasks, tasks_cap;
 } imp;
 
-static char imp_error[256];
+static char imp_error[512];
 
 const char *machvm_import_error(void)
 {
@@ -413,8 +421,8 @@ kern_return_t machvm_import_begin(const machvm_host_desc_t *h)
 		        (unsigned long long)IMPORT_MAX_TASK_ID);
 		return KERN_INVALID_ARGUMENT;
 	}
-	if (h->next_object_id == 0) {
-		imp_why("next object id 0: ids start at 1");
+	if (h->next_object_id == 0 || h->next_object_id > IMPORT_MAX_OBJECT_ID) {
+		imp_why("next object id %llu is not from 1 to 2^53", (unsigned long long)h->next_object_id);
 		return KERN_INVALID_ARGUMENT;
 	}
 	kern_return_t kr = machvm_host_start(h->page_size);
@@ -729,10 +737,16 @@ static kern_return_t build_locked(void)
 	return KERN_SUCCESS;
 }
 
+/* An object nothing but the one object shadowing it refers to. */
+static bool only_its_shadow_uses(const struct vm_object *o)
+{
+	return o->ref_count == 1 && o->nchildren == 1;
+}
+
 /*
- * Checks the built maps, merges objects only their shadow still uses,
- * restores the counters, and runs the checker; every task locked,
- * vm_object_lock held.
+ * Merges objects only their shadow still uses, restores the counters, and
+ * runs the invariant checker over the whole host (every map, every object,
+ * who sees which bytes); every task locked, vm_object_lock held.
  */
 static kern_return_t finish_locked(void)
 {
@@ -741,30 +755,34 @@ static kern_return_t finish_locked(void)
 		/* Equal neighbours are merged rather than refused: a host saved by
 		 * an engine that missed a merge must still load. */
 		vm_map_coalesce_range(m, m->store.min, m->store.max);
-		const char *why = vm_map_check(m);
-		if (why) {
-			imp_why("task %llu: %s", (unsigned long long)imp.tasks[k].d.id, why);
-			return KERN_INVALID_ARGUMENT;
-		}
 	}
 
-	/* What vm_object_deallocate would have done had the export not raced
-	 * with a task's termination.  Each collapse frees an object, so this
-	 * ends; a collapse that could not get memory leaves its object. */
-	for (struct vm_object *o = vm_object_all; o;) {
-		if (o->ref_count == 1 && o->nchildren == 1) {
-			struct vm_object *c = o->first_child;
-			uint64_t id = o->id;
-			vm_object_collapse(c);
-			if (c->shadow && c->shadow->id == id) {
-				imp_why("out of memory merging object %llu into its shadow", (unsigned long long)id);
-				return KERN_RESOURCE_SHORTAGE;
-			}
-			o = vm_object_all;
-			continue;
+	/*
+	 * What vm_object_deallocate would have done had the export not raced
+	 * with a task's termination.  The tops of such chains (objects that
+	 * shadow one but are not one themselves) are gathered first: collapsing
+	 * a top frees only objects of the chain behind it, never a top, and
+	 * makes no new candidate, so one pass does it all.
+	 */
+	struct ptrvec tops = { NULL, 0, 0 };
+	for (struct vm_object *o = vm_object_all; o; o = o->all_next) {
+		if (o->shadow && only_its_shadow_uses(o->shadow) && !only_its_shadow_uses(o) &&
+		    ptrvec_push(&tops, o) != 0) {
+			free(tops.v);
+			imp_why("out of memory merging objects into their shadows");
+			return KERN_RESOURCE_SHORTAGE;
 		}
-		o = o->all_next;
 	}
+	for (size_t i = 0; i < tops.n; i++) {
+		struct vm_object *c = tops.v[i];
+		if (!vm_object_collapse_unshared(c)) {
+			imp_why("out of memory merging object %llu into its shadow",
+			        (unsigned long long)c->shadow->id);
+			free(tops.v);
+			return KERN_RESOURCE_SHORTAGE;
+		}
+	}
+	free(tops.v);
 
 	const machvm_host_desc_t *h = &imp.host;
 	vm_object_stats.faults.faults = h->faults;
@@ -776,9 +794,12 @@ static kern_return_t finish_locked(void)
 	vm_object_stats.pages_copied = h->pages_copied;
 	vm_object_next_id = h->next_object_id - 1;
 
-	kern_return_t kr = vm_check_all_locked();
-	if (kr != KERN_SUCCESS)
-		imp_why("the invariant checker ran out of memory");
+	/* The engine's own rules, in every build: a host that breaks one is
+	 * refused, never panicked on. */
+	task_t culprit;
+	kern_return_t kr = vm_check_all_locked(imp_error, sizeof imp_error, &culprit);
+	if (kr == KERN_FAILURE)
+		kr = KERN_INVALID_ARGUMENT;
 	return kr;
 }
 

@@ -127,6 +127,37 @@ panic_hook(const char *message)
 	fs_error("engine panic: %s", message);
 }
 
+/*
+ * A load of -o state=FILE that runs for more than a second says how far it
+ * got, in the foreground only (a daemon keeps quiet).  MACHVMFS_PROGRESS_MS
+ * in the environment sets the second (0: at every region).
+ */
+#define LOAD_PROGRESS_MS     1000
+#define LOAD_PROGRESS_MAX_MS 86400000ull     /* a day: never, in effect */
+
+static void
+load_progress(void *arg, const char *path, uint64_t done, uint64_t total)
+{
+	(void)arg;
+	fprintf(stderr, "machvmfs: loading %s: %llu of %llu regions\n", path,
+	        (unsigned long long)done, (unsigned long long)total);
+}
+
+static uint64_t
+load_progress_ms(void)
+{
+	const char *v = getenv("MACHVMFS_PROGRESS_MS");
+	char *end;
+	unsigned long long ms;
+
+	if (!v || !*v)
+		return LOAD_PROGRESS_MS;
+	ms = strtoull(v, &end, 10);
+	if (*end || v[0] == '-')
+		return LOAD_PROGRESS_MS;
+	return ms < LOAD_PROGRESS_MAX_MS ? ms : LOAD_PROGRESS_MAX_MS;
+}
+
 /* The page size option as a number, checked by starting (and stopping) a
  * host with it; exits 1 with a message if it is bad. */
 static vm_size_t
@@ -369,13 +400,15 @@ main(int argc, char *argv[])
 	 * saving it is waited for. */
 	if (state_path) {
 		char msg[512];
+		struct state_progress progress = { load_progress, NULL, load_progress_ms() };
 
 		lock_fd = state_lock(state_path, lock_timeout, lock_waiting, msg, sizeof msg);
 		if (lock_fd < 0) {
 			fprintf(stderr, "machvmfs: %s\n", msg);
 			goto out_cmd;
 		}
-		if (state_load(state_path, page_size, msg, sizeof msg) == STATE_ERROR) {
+		if (state_load(state_path, page_size, cmd.foreground ? &progress : NULL,
+		               msg, sizeof msg) == STATE_ERROR) {
 			fprintf(stderr, "machvmfs: %s\n", msg);   /* msg names the file */
 			goto out_cmd;
 		}

@@ -3,7 +3,8 @@
  *
  * Saving turns the engine's export into one JSON tree (the callbacks run
  * under the engine's locks and only build the tree), then writes the tree
- * out with no engine lock held.  Loading parses the file with jansson,
+ * out with no engine lock held.  Loading reads the file whole (a big host
+ * loads about as fast as it saves), parses it with jansson,
  * checks each value's type and spelling here, and hands the values to the
  * engine's import, which checks what they mean together (ids, ranges,
  * references, the map rules).  Either side's complaint becomes one message:
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -419,7 +421,61 @@ struct loader {
 	size_t cap;
 	uint64_t page_size;
 	unsigned char *page;            /* one decoded page */
+	const struct state_progress *progress;  /* NULL: none */
+	uint64_t regions, total;        /* entries given to the engine, in the file */
+	uint64_t next_ns;               /* when progress is next due */
+	bool told;                      /* progress was called ... */
+	uint64_t told_regions;          /* ... last with this count */
 };
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+tell(struct loader *l)
+{
+	l->told = true;
+	l->told_regions = l->regions;
+	l->progress->fn(l->progress->arg, l->path, l->regions, l->total);
+}
+
+/* Tells progress how many regions are in, if it is due.  A clock read per
+ * region costs next to nothing beside the import. */
+static void
+progress_due(struct loader *l)
+{
+	uint64_t t;
+
+	if (!l->progress || !l->progress->fn)
+		return;
+	t = now_ns();
+	if (t < l->next_ns)
+		return;
+	l->next_ns = t + l->progress->interval_ms * 1000000u;
+	tell(l);
+}
+
+/* The end of the regions: the last word, if anything was said. */
+static void
+progress_end(struct loader *l)
+{
+	if (l->told && l->told_regions != l->regions)
+		tell(l);
+}
+
+/* One more region given to the engine. */
+static void
+region_done(struct loader *l)
+{
+	l->regions++;
+	progress_due(l);
+}
 
 /* A complaint about the value at where (a JSON path such as "tasks[2].id"). */
 static bool __attribute__((format(printf, 3, 4)))
@@ -705,6 +761,7 @@ load_entry(struct loader *l, json_t *e, uint64_t task, const char *where)
 	d.replicate = replicate;
 	if ((kr = machvm_import_entry((task_t)task, &d)) != KERN_SUCCESS)
 		return refused(l, where, kr);
+	region_done(l);
 	return true;
 }
 
@@ -796,6 +853,9 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 		return bad(l, "page_size", "the file holds a host with %" PRIu64 "-byte pages, "
 		           "but -o page_size=%" PRIu64 " was given", h.page_size, want_page_size);
 
+	/* Counted up front, for progress; what is not an array is refused later. */
+	json_array_foreach(tasks, i, v)
+		l->total += json_array_size(json_object_get(v, "entries"));
 	if ((kr = machvm_import_begin(&h)) != KERN_SUCCESS)
 		return refused(l, "top level", kr);
 	l->page_size = h.page_size;
@@ -808,9 +868,11 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 	json_array_foreach(objects, i, v)
 		if (!load_object(l, v, i))
 			goto fail;
+	progress_due(l);        /* "0 of N" if reading and parsing took long */
 	json_array_foreach(tasks, i, v)
 		if (!load_task(l, v, i))
 			goto fail;
+	progress_end(l);
 	if ((kr = machvm_import_end()) != KERN_SUCCESS) {
 		refused(l, NULL, kr);
 		goto fail;
@@ -836,14 +898,58 @@ folder_writable(const char *path, char *msg, size_t cap)
 	return true;
 }
 
-enum state_load_result
-state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
+/*
+ * The whole file in memory, in one buffer (a NUL after it): jansson's own
+ * file readers fetch one byte per read(2), which made reading a big state
+ * file cost a system call per byte.  NULL, with msg, on failure.
+ */
+static char *
+read_whole(int fd, const char *path, off_t size_hint, size_t *len, char *msg, size_t cap)
 {
-	struct loader l = { path, msg, cap, 0, NULL };
+	/* One byte more than the file's size, so the read that sees its end
+	 * needs no second buffer. */
+	size_t have = 0, room = size_hint > 0 ? (size_t)size_hint + 1 : 4096;
+	char *buf = malloc(room + 1), *more;
+	ssize_t n;
+
+	while (buf) {
+		if (have == room) {
+			more = room < SIZE_MAX / 4 ? realloc(buf, room * 2 + 1) : NULL;
+			if (!more)
+				break;
+			buf = more;
+			room *= 2;
+		}
+		n = read(fd, buf + have, room - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			say(msg, cap, "%s: cannot read: %s", path, strerror(errno));
+			free(buf);
+			return NULL;
+		}
+		if (n == 0) {
+			buf[have] = '\0';
+			*len = have;
+			return buf;
+		}
+		have += (size_t)n;
+	}
+	say(msg, cap, "%s: out of memory reading it", path);
+	free(buf);
+	return NULL;
+}
+
+enum state_load_result
+state_load(const char *path, uint64_t page_size, const struct state_progress *progress,
+           char *msg, size_t cap)
+{
+	struct loader l = { path, msg, cap, 0, NULL, progress, 0, 0, 0, false, 0 };
 	json_error_t err;
 	struct stat st;
 	json_t *root;
-	FILE *f;
+	char *text;
+	size_t len;
 	bool ok;
 	int fd;
 
@@ -885,16 +991,14 @@ state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
 		close(fd);
 		return STATE_ERROR;
 	}
-	/* Through stdio: jansson's json_loadfd reads one byte per read(2),
-	 * a system call for every byte of a file of pages in base64. */
-	f = fdopen(fd, "r");
-	if (!f) {
-		say(msg, cap, "%s: cannot read: %s", path, strerror(errno));
-		close(fd);
+	if (progress)
+		l.next_ns = now_ns() + progress->interval_ms * 1000000u;
+	text = read_whole(fd, path, st.st_size, &len, msg, cap);
+	close(fd);
+	if (!text)
 		return STATE_ERROR;
-	}
-	root = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
-	fclose(f);
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	free(text);
 	if (!root) {
 		say(msg, cap, "%s: not a valid JSON file: line %d, column %d: %s",
 		    path, err.line, err.column, err.text);
