@@ -306,15 +306,69 @@ create_temp(int dfd, const char *base, char *name, size_t cap, char *msg, size_t
 	return -1;
 }
 
+/*
+ * jansson hands its output over in pieces of a few bytes (json_dumpfd makes
+ * a write(2) of each): they are gathered in a buffer of OUT_BUF bytes and
+ * written a buffer at a time.
+ */
+#define OUT_BUF (256 * 1024)
+
+struct out {
+	int    fd;
+	size_t len;
+	char   buf[OUT_BUF];
+};
+
+/* Writes all of p; 0, or -1 with errno. */
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int
+out_put(const char *p, size_t n, void *arg)
+{
+	struct out *o = arg;
+
+	if (o->len + n > sizeof o->buf) {
+		if (write_all(o->fd, o->buf, o->len) != 0)
+			return -1;
+		o->len = 0;
+		if (n > sizeof o->buf)
+			return write_all(o->fd, p, n);
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+	return 0;
+}
+
 /* Writes root to the open file fd (named tmp in messages), synced, and
  * closes it; 0 or -1 with msg. */
 static int
 write_file(json_t *root, int fd, const char *tmp, char *msg, size_t cap)
 {
+	struct out *o = malloc(sizeof *o);
 	int rc = 0;
 
 	errno = 0;
-	if (json_dumpfd(root, fd, JSON_INDENT(1)) != 0 || write(fd, "\n", 1) != 1) {
+	if (o) {
+		o->fd = fd;
+		o->len = 0;
+	}
+	if (!o || json_dump_callback(root, out_put, o, JSON_INDENT(1)) != 0 ||
+	    out_put("\n", 1, o) != 0 || write_all(fd, o->buf, o->len) != 0) {
 		say(msg, cap, "%s: cannot write: %s", tmp, errno ? strerror(errno) : "error");
 		rc = -1;
 	} else if (fsync(fd) != 0) {
@@ -325,6 +379,7 @@ write_file(json_t *root, int fd, const char *tmp, char *msg, size_t cap)
 		say(msg, cap, "%s: cannot close: %s", tmp, strerror(errno));
 		rc = -1;
 	}
+	free(o);
 	return rc;
 }
 
