@@ -4,7 +4,8 @@
 set -euo pipefail
 packages=(gcc g++ scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 python3-pytest
           util-linux binutils
-          mount)   # mount, umount: the mount -t fuse.machvmfs and syslog tests
+          mount    # mount, umount: the mount -t fuse.machvmfs and syslog tests
+          graphviz)   # dot: renders graph.dot (tools/machvm-graph, its tests)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

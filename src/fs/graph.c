@@ -194,8 +194,9 @@ put_task(struct fs_buf *out, const struct gtask *t)
 	else
 		snprintf(parent, sizeof parent, "none");
 	fs_buf_printf(out, "\ttask_%llu [shape=box, style=rounded, label=\"task %llu\\nparent %s\\n"
-	              "%zu entries\"];\n", (unsigned long long)t->d.id,
-	              (unsigned long long)t->d.id, parent, t->count);
+	              "%zu %s\"];\n", (unsigned long long)t->d.id,
+	              (unsigned long long)t->d.id, parent, t->count,
+	              t->count == 1 ? "entry" : "entries");
 }
 
 static void
@@ -281,9 +282,10 @@ put_graph(struct graph *g, task_t only, struct fs_buf *out)
 			shown++;
 		}
 		if (shown < task->count)
-			fs_buf_printf(out, "\tmore_%llu [shape=note, label=\"%zu more entries "
+			fs_buf_printf(out, "\tmore_%llu [shape=note, label=\"%zu more %s "
 			              "not drawn\"];\n\ttask_%llu -> more_%llu [style=dotted];\n",
 			              (unsigned long long)task->d.id, task->count - shown,
+			              task->count - shown == 1 ? "entry" : "entries",
 			              (unsigned long long)task->d.id, (unsigned long long)task->d.id);
 	}
 	for (size_t i = 0; i < g->nobjects; i++)
