@@ -5,15 +5,14 @@ task, no dot, a bad name)."""
 import os
 import shutil
 import subprocess
-import xml.etree.ElementTree as ET
 
 import pytest
 
+from graphs import svg_graph
 from machvm_paths import ROOT
 
 TOOL = os.path.join(ROOT, 'tools', 'machvm-graph')
 A = 0x10000
-SVG = '{http://www.w3.org/2000/svg}'
 
 pytestmark = pytest.mark.skipif(shutil.which('dot') is None,
                                 reason='graphviz (dot) is not installed')
@@ -22,20 +21,6 @@ pytestmark = pytest.mark.skipif(shutil.which('dot') is None,
 def tool(*args, env=None):
     return subprocess.run([TOOL] + [str(a) for a in args], capture_output=True, text=True,
                           timeout=120, env=env, cwd='/')
-
-
-def svg_graph(path):
-    """The node names and the edges (tail, head) of an SVG dot wrote."""
-    nodes, edges = set(), set()
-    for g in ET.parse(path).iter(SVG + 'g'):
-        title = g.find(SVG + 'title')
-        if g.get('class') == 'node':
-            assert title.text not in nodes
-            nodes.add(title.text)
-        elif g.get('class') == 'edge':
-            tail, head = title.text.split('->')
-            edges.add((tail, head))
-    return nodes, edges
 
 
 def dot_graph(text):
