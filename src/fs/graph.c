@@ -147,7 +147,7 @@ find_object(struct graph *g, uint64_t id)
 {
 	struct gobject key = { .d = { .id = id } };
 
-	if (id == 0)
+	if (id == 0 || g->nobjects == 0)
 		return NULL;
 	return bsearch(&key, g->objects, g->nobjects, sizeof key, by_id);
 }
@@ -317,7 +317,8 @@ fs_read_graph(const struct fs_node *n, struct fs_buf *out)
 		graph_free(&g);
 		return -EIO;
 	}
-	qsort(g.objects, g.nobjects, sizeof *g.objects, by_id);
+	if (g.nobjects)         /* qsort and bsearch never get a NULL array */
+		qsort(g.objects, g.nobjects, sizeof *g.objects, by_id);
 	for (size_t t = 0; t < g.ntasks && !found; t++)
 		found = g.tasks[t].d.id == n->task;
 	if (!found) {
