@@ -3,6 +3,7 @@ output must show what its header says it shows."""
 import glob
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -271,7 +272,42 @@ def check_objects(mnt, out):
     assert not os.path.exists(os.path.join(mnt.path, 'objects', new))
 
 
+def check_graph_story(mnt, out):
+    """Five pictures: one object; both tasks mapping it copy-on-write; the
+    child's shadow in front; the parent's too; after the child's end, one
+    object neither of those, the parent's alone."""
+    from graphs import svg_graph
+    p = re.search(r'^task (\d+)$', out, re.M).group(1)
+    c = re.search(r'^child (\d+)$', out, re.M).group(1)
+    d = re.search(r'pictures \(.*\) in (/\S+)$', out, re.M).group(1)
+    try:
+        ep, ec = ['entry_%s_0x0000000000010000' % t for t in (p, c)]
+        pics = []
+        for i in range(1, 6):
+            assert 'story-%d.svg: ' % i in out
+            styles = {}
+            nodes, edges = svg_graph(os.path.join(d, 'story-%d.svg' % i), styles)
+            objs = sorted(n for n in nodes if n.startswith('object_'))
+            pics.append((nodes, edges, styles, objs))
+        nodes, edges, styles, [o] = pics[0]
+        assert nodes == {'task_' + p, ep, o} and styles[(ep, o)] is None
+        nodes, edges, styles, objs = pics[1]
+        assert objs == [o] and 'task_' + c in nodes
+        assert styles[(ep, o)] and styles[(ec, o)]             # dashed: copy-on-write
+        nodes, edges, styles, objs = pics[2]
+        [y] = [x for x in objs if x != o]
+        assert (ec, y) in edges and (y, o) in edges and styles[(ec, y)] is None
+        nodes, edges, styles, objs = pics[3]
+        [z] = [x for x in objs if x not in (o, y)]
+        assert {(y, o), (z, o), (ep, z), (ec, y)} <= edges
+        nodes, edges, styles, objs = pics[4]
+        assert objs == [z] and nodes == {'task_' + p, ep, z}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 CHECKS = {
+    'graph-story.sh': check_graph_story,
     'objects.sh': check_objects,
     'events.sh': check_events,
     'tour.sh': check_tour,

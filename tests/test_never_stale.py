@@ -14,8 +14,9 @@ one engine call must change no map.
 
 After every call a walker, one long-lived process started with the mount
 (this file run as a script), looks at the tree as a user would, by path: it
-lists tasks/, and for each live task lists regions/, reads maps.json and
-maps, and reads every file of every region, then lists objects/ and reads
+lists tasks/, and for each live task lists regions/, reads maps.json, maps
+and graph.dot (its entries, their objects and copy-on-write edges), and reads
+every file of every region, then lists objects/ and reads
 every file of every object, so the kernel holds all those
 names when the next call comes (it also keeps each task's regions/ and each
 region directory open).  Everything must agree exactly with maps.json read at
@@ -35,6 +36,7 @@ import errno
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -115,6 +117,19 @@ def expected_files(r):
     e['attr'] = 'cache %s\nmigrate %s\nreplicate %s\n' % (r['cache'], r['migrate'], r['replicate'])
     e['info'] = ''.join('%s %s\n' % (k, _fmt(k, r[k])) for k in INFO_KEYS)
     return e
+
+
+ENTRY_NODE = re.compile(r'^\tentry_(\d+)_(0x[0-9a-f]{16}) \[', re.M)
+ENTRY_EDGE = re.compile(r'^\tentry_(\d+)_(0x[0-9a-f]{16}) -> object_(\d+) \[style=(\w+)', re.M)
+
+
+def graph_entries(text, task):
+    """The entries tasks/<id>/graph.dot draws: (start, object or None,
+    drawn copy-on-write), in order."""
+    edges = {m.group(2): (int(m.group(3)), m.group(4) == 'dashed')
+             for m in ENTRY_EDGE.finditer(text) if int(m.group(1)) == task}
+    return [(m.group(2),) + edges.get(m.group(2), (None, False))
+            for m in ENTRY_NODE.finditer(text) if int(m.group(1)) == task]
 
 
 def maps_line(r):
@@ -275,6 +290,16 @@ class Walker:
                 diffs.append('task %d is listed in tasks/ but: %r' % (task, e))
                 continue
             maps[task] = regions
+            try:
+                picture = _read(os.path.join(tdir, 'graph.dot'))
+            except OSError as e:
+                diffs.append('task %d: graph.dot: %r' % (task, e))
+                picture = ''
+            drawn = graph_entries(picture, task)
+            want = [(r['start'], r['object'], r['needs_copy']) for r in regions]
+            if drawn != want:
+                diffs.append('task %d: graph.dot draws %s\n    but maps.json says %s'
+                             % (task, drawn, want))
             starts = [r['start'] for r in regions]
             if names != starts:
                 diffs.append('task %d: ls regions/ = %s\n    but maps.json starts = %s'

@@ -16,6 +16,7 @@
 
 #include "ctl.h"
 #include "fields.h"
+#include "graph.h"
 #include "node.h"
 #include "objects.h"
 #include "parse.h"
@@ -66,6 +67,8 @@ const struct fs_row fs_rows[] = {
 	    "machvm_host_stats"),
 	VERB_ROW("save",      FS_L_HOST,    fs_read_save, fs_write_save, "save"),
 	EVENTS_ROW(FS_L_HOST),
+	ROW("graph.dot",      FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_graph, NULL,
+	    "machvm_host_export"),
 	ROW("ctl",            FS_L_TASKS,   FS_L_NONE,    RW, FS_RESULT,
 	    fs_read_tasks_ctl, fs_write_tasks_ctl, NULL),
 	ROW("last_error",     FS_L_TASKS,   FS_L_NONE,    RO, 0, fs_read_last_error, NULL, NULL),
@@ -95,6 +98,8 @@ const struct fs_row fs_rows[] = {
 	    "machvm_region_snapshot"),
 	ROW("pagemap",        FS_L_TASK,    FS_L_NONE,    RO, 0, fs_read_pagemap, NULL,
 	    "machvm_task_pagemap"),
+	ROW("graph.dot",      FS_L_TASK,    FS_L_NONE,    RO, 0, fs_read_graph, NULL,
+	    "machvm_host_export"),
 	ROW("mem",            FS_L_TASK,    FS_L_NONE,    RW, FS_DATA, NULL, NULL,
 	    "vm_read vm_write"),
 	VERB_ROW("remap",     FS_L_TASK,    fs_read_remap, fs_write_remap, "remap"),
