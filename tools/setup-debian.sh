@@ -3,7 +3,7 @@
 # Safe to run again: apt-get skips what is already there.
 set -euo pipefail
 packages=(gcc g++ scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 python3-pytest
-          util-linux binutils)
+          python3-hypothesis util-linux binutils)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
