@@ -108,6 +108,7 @@ class MapMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         m = self.mnt
+        m.keepalive()                   # the watchdog times each example
         self.P = m.P
         for t in m.task_ids():          # a clean host for every example
             m.terminate(t)
