@@ -140,6 +140,22 @@ def files(task):
 
 
 @pytest.mark.parametrize('index', range(8), ids=[f for f, _ in files(1)])
+def test_every_file_takes_a_write_at_the_limit_whole(mnt, task, index):
+    """A good line, empty lines up to the limit and a bad last line: the
+    parse of the last line stops the first, so all of it came as one
+    request; with a good last line the write succeeds with the full count."""
+    rel, line = files(task)[index]
+    before = state(mnt, task)
+    bad = line + fill(b'\n', LIMIT - len(line), last=b'no such value\n')
+    out, _ = write_from(mnt.p(rel), bad, PAGE - 1)
+    assert isinstance(out, OSError) and out.errno == errno.EINVAL, out
+    assert state(mnt, task)[:5] == before[:5]
+    good = line + fill(b'\n', LIMIT - len(line), last=line)
+    out, _ = write_from(mnt.p(rel), good, PAGE - 1)
+    assert out == LIMIT
+
+
+@pytest.mark.parametrize('index', range(8), ids=[f for f, _ in files(1)])
 @pytest.mark.parametrize('size,offset', [(LIMIT + 1, 0), (LIMIT + 1, PAGE - 1),
                                          (1 << 20, 0), (3 << 20, 100)],
                          ids=['limit+1', 'limit+1-late', '1MiB', '3MiB'])
