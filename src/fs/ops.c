@@ -31,9 +31,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <machvm/machvm.h>
 
@@ -309,9 +311,36 @@ may_write(const struct fs_node *n, const struct fs_ctx *ctx)
 	return 0;
 }
 
+/*
+ * The most pages the kernel puts in one WRITE request: what libfuse asks
+ * for (max_write in pages, protocol 7.28 and later) within the kernel's
+ * max_pages_limit, or the kernel's fixed 32 before 7.28.
+ */
+static size_t
+kernel_max_pages(const struct fuse_conn_info *conn, size_t page)
+{
+	size_t pages = 32;
+	FILE *f;
+
+	if (conn->proto_minor >= 28) {
+		unsigned long cap;
+
+		pages = (conn->max_write - 1) / page + 1;
+		f = fopen("/proc/sys/fs/fuse/max_pages_limit", "r");
+		if (f) {
+			if (fscanf(f, "%lu", &cap) == 1 && cap > 0 && cap < pages)
+				pages = cap;
+			fclose(f);
+		}
+	}
+	return pages;
+}
+
 static void
 fs_init(void *userdata, struct fuse_conn_info *conn)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
 	(void)userdata;
 	/* echo > file must arrive as OPEN with O_TRUNC; writes must reach us
 	 * at once so a bad value fails the write(2) itself. */
@@ -324,8 +353,11 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
 		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+	/* A ctl write must reach us whole to be a unit (ctl.h). */
+	fs_ctl_set_write_limit(conn->max_write, kernel_max_pages(conn, page), page);
 	fs_cache_start();
-	fs_debug("mounted, protocol %u.%u", conn->proto_major, conn->proto_minor);
+	fs_debug("mounted, protocol %u.%u, max_write %u, ctl writes up to %zu bytes",
+	         conn->proto_major, conn->proto_minor, conn->max_write, fs_ctl_write_limit());
 }
 
 /* Counts a tracked directory held (coherence.h); false if it is gone. */
