@@ -94,6 +94,7 @@ class Mount:
         self.P = None
         self.final_log = None
         self.stopped_by = None
+        self.unmounted = False
 
     # ---- life cycle --------------------------------------------------------
 
@@ -122,6 +123,15 @@ class Mount:
         self.P = int(self.read('host/page_size'))
         return self
 
+    def keepalive(self):
+        """Starts the watchdog's time again: for a mount that serves many
+        tests (or examples) in turn, each of which gets the full time."""
+        if self._watchdog:
+            self._watchdog.cancel()
+            self._watchdog = threading.Timer(WATCHDOG_SECONDS, self._hang)
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
     def _hang(self):
         self.hung = True
         if self.proc and self.proc.poll() is None:
@@ -137,6 +147,28 @@ class Mount:
         except subprocess.TimeoutExpired:
             pass
         return self.proc.returncode
+
+    def unmount_nowait(self):
+        """fusermount3 -u, returning as soon as the mount is gone, while the
+        daemon may still be saving; teardown waits for it and checks that
+        it exited 0."""
+        subprocess.run(['fusermount3', '-u', self.path], check=True)
+        self.unmounted = True
+
+    def crash(self):
+        """Kills the daemon with SIGKILL, as a crash would (no unmount, no
+        final save), waits for it and removes the dead mount.  Nothing more
+        is checked of this mount at teardown."""
+        self.closed = True
+        if self._watchdog:
+            self._watchdog.cancel()
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        subprocess.run(['fusermount3', '-u', self.path], capture_output=True)
+        if _mounted(self.path):
+            subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
+        self.log.close()
+        self.final_log = self.log_text()
 
     def log_text(self):
         if self.final_log is not None:
@@ -156,6 +188,8 @@ class Mount:
         if self.closed:
             return
         self.closed = True
+        if self.proc is None:           # never started
+            return
         if self._watchdog:
             self._watchdog.cancel()
         problems = []
@@ -164,7 +198,7 @@ class Mount:
             if _mounted(self.path):
                 problems.append('still mounted after signal %d' % self.stopped_by)
                 subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
-        elif self.proc.poll() is not None and not self.hung:
+        elif self.proc.poll() is not None and not self.hung and not self.unmounted:
             problems.append('the daemon died during the test (exit %d)' % self.proc.returncode)
         r = subprocess.run(['fusermount3', '-u', self.path], capture_output=True, text=True)
         if r.returncode != 0 and _mounted(self.path):

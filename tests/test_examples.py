@@ -3,6 +3,7 @@ output must show what its header says it shows."""
 import glob
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -246,7 +247,68 @@ def check_events(mnt, out):
     assert '-> refused (expected)' in out
 
 
+def check_objects(mnt, out):
+    o = after(out, r'^\$ ls objects$')
+    assert len(o) == 1, o
+    old = o[0]
+    p = re.search(r'^task (\d+)$', out, re.M).group(1)
+    c = re.search(r'^child (\d+)$', out, re.M).group(1)
+    assert after(out, r'objects/%s/mapped_by' % old) == [
+        '%s 0x0000000000010000 0x0000000000014000 0x0' % p]
+    assert after(out, r'objects/%s/pages' % old, r'^0x') == ['0x0', '0x1000']
+    assert after(out, r'objects/%s/ref_count' % old) == ['2']
+    maps = all_after(out, r'tasks/%s/pagemap' % c)
+    assert maps[0] == ['0x0000000000010000 %s 0 cow' % old, '0x0000000000011000 %s 0 cow' % old]
+    two = all_after(out, r'^\$ ls objects$')[1]
+    assert len(two) == 2 and old in two
+    new = [i for i in two if i != old][0]
+    assert after(out, r'objects/%s/shadow$' % new) == [old]
+    assert after(out, r'objects/%s/shadowed_by' % old) == [new]
+    assert after(out, r'/chain') == ['0 %s 0x0 1' % new, '1 %s 0x0 2' % old]
+    assert maps[1] == ['0x0000000000010000 %s 1 cow' % old,
+                       '0x0000000000011000 %s 0 private' % new]
+    assert after(out, r'_pages') == ['private_pages 1', 'shared_pages 0', 'cow_pages 1']
+    assert all_after(out, r'^\$ ls objects$')[2] == [old]
+    assert not os.path.exists(os.path.join(mnt.path, 'objects', new))
+
+
+def check_graph_story(mnt, out):
+    """Five pictures: one object; both tasks mapping it copy-on-write; the
+    child's shadow in front; the parent's too; after the child's end, one
+    object neither of those, the parent's alone."""
+    from graphs import svg_graph
+    p = re.search(r'^task (\d+)$', out, re.M).group(1)
+    c = re.search(r'^child (\d+)$', out, re.M).group(1)
+    d = re.search(r'pictures \(.*\) in (/\S+)$', out, re.M).group(1)
+    try:
+        ep, ec = ['entry_%s_0x0000000000010000' % t for t in (p, c)]
+        pics = []
+        for i in range(1, 6):
+            assert 'story-%d.svg: ' % i in out
+            styles = {}
+            nodes, edges = svg_graph(os.path.join(d, 'story-%d.svg' % i), styles)
+            objs = sorted(n for n in nodes if n.startswith('object_'))
+            pics.append((nodes, edges, styles, objs))
+        nodes, edges, styles, [o] = pics[0]
+        assert nodes == {'task_' + p, ep, o} and styles[(ep, o)] is None
+        nodes, edges, styles, objs = pics[1]
+        assert objs == [o] and 'task_' + c in nodes
+        assert styles[(ep, o)] and styles[(ec, o)]             # dashed: copy-on-write
+        nodes, edges, styles, objs = pics[2]
+        [y] = [x for x in objs if x != o]
+        assert (ec, y) in edges and (y, o) in edges and styles[(ec, y)] is None
+        nodes, edges, styles, objs = pics[3]
+        [z] = [x for x in objs if x not in (o, y)]
+        assert {(y, o), (z, o), (ep, z), (ec, y)} <= edges
+        nodes, edges, styles, objs = pics[4]
+        assert objs == [z] and nodes == {'task_' + p, ep, z}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 CHECKS = {
+    'graph-story.sh': check_graph_story,
+    'objects.sh': check_objects,
     'events.sh': check_events,
     'tour.sh': check_tour,
     'fork_inheritance.sh': check_fork_inheritance,

@@ -67,7 +67,12 @@ def test_dump_layout_lists_the_contract_tree():
     want |= {region + f for f in ('start', 'end', 'size', 'protection', 'max_protection',
                                   'inheritance', 'wired', 'attr', 'shared', 'needs_copy',
                                   'share_mode',
-                                  'object', 'offset', 'info')}
+                                  'object', 'offset', 'info', 'chain')}
+    want |= {'tasks/<id>/pagemap', 'objects/', 'objects/<object>/'}
+    want |= {'host/graph.dot', 'tasks/<id>/graph.dot'}
+    want |= {'objects/<object>/' + f for f in ('size', 'resident_pages', 'ref_count', 'shadow',
+                                               'shadow_offset', 'shadowed_by', 'mapped_by',
+                                               'pages', 'chain')}
     assert paths == want
 
 

@@ -14,14 +14,18 @@ one engine call must change no map.
 
 After every call a walker, one long-lived process started with the mount
 (this file run as a script), looks at the tree as a user would, by path: it
-lists tasks/, and for each live task lists regions/, reads maps.json and
-maps, and reads every file of every region, so the kernel holds all those
+lists tasks/, and for each live task lists regions/, reads maps.json, maps
+and graph.dot (its entries, their objects and copy-on-write edges), and reads
+every file of every region, then lists objects/ and reads
+every file of every object, so the kernel holds all those
 names when the next call comes (it also keeps each task's regions/ and each
 region directory open).  Everything must agree exactly with maps.json read at
 the same moment (nothing else runs), and every name the walker held before
 the call that is no region start now must not resolve: stat and open by path,
 and lookups relative to the open regions/, give ENOENT.  A terminated task's
-directory must be gone, and so must every name below it.
+directory must be gone, and so must every name below it; so must an object
+that died (objects/<id> by path and through a kept fd), and every object a
+region names must be listed.
 
 The seed is printed; MACHVM_SEED=<n> replays a run (the calls depend only on
 the seed and on what the filesystem answers), MACHVM_STALE_STEPS=<n> sets the
@@ -32,6 +36,7 @@ import errno
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -59,7 +64,10 @@ REGION_FILES = ('start', 'end', 'size', 'protection', 'max_protection', 'inherit
 INFO_KEYS = ('start', 'end', 'size', 'protection', 'max_protection', 'inheritance',
              'wired', 'shared', 'needs_copy', 'share_mode', 'object', 'offset',
              'shadow_depth', 'ref_count', 'resident_pages', 'cache', 'migrate',
-             'replicate', 'cache_flushes', 'dcache_flushes', 'icache_flushes')
+             'replicate', 'cache_flushes', 'dcache_flushes', 'icache_flushes',
+             'private_pages', 'shared_pages', 'cow_pages')
+OBJECT_FILES = ('size', 'resident_pages', 'ref_count', 'shadow', 'shadow_offset',
+                'shadowed_by', 'mapped_by', 'pages', 'chain')
 
 
 def ename(e):
@@ -111,6 +119,19 @@ def expected_files(r):
     return e
 
 
+ENTRY_NODE = re.compile(r'^\tentry_(\d+)_(0x[0-9a-f]{16}) \[', re.M)
+ENTRY_EDGE = re.compile(r'^\tentry_(\d+)_(0x[0-9a-f]{16}) -> object_(\d+) \[style=(\w+)', re.M)
+
+
+def graph_entries(text, task):
+    """The entries tasks/<id>/graph.dot draws: (start, object or None,
+    drawn copy-on-write), in order."""
+    edges = {m.group(2): (int(m.group(3)), m.group(4) == 'dashed')
+             for m in ENTRY_EDGE.finditer(text) if int(m.group(1)) == task}
+    return [(m.group(2),) + edges.get(m.group(2), (None, False))
+            for m in ENTRY_NODE.finditer(text) if int(m.group(1)) == task]
+
+
 def maps_line(r):
     return '%016x-%016x %s/%s %s wired=%d %s shared=%s object=%s offset=0x%x' % (
         int(r['start'], 16), int(r['end'], 16), r['protection'], r['max_protection'],
@@ -132,6 +153,9 @@ class Walker:
         self.pool = ThreadPoolExecutor(READ_THREADS)
         self.checked = 0    # names checked to be gone, in all
         self.files = None   # the files of a region directory (REGION_FILES at least)
+        self.objects = os.path.join(root, 'objects')
+        self.objects_ever = set()   # every objects/<id> name looked up
+        self.object_pins = {}       # id name -> an O_PATH fd of objects/<id>
 
     def close(self):
         for fd in self.dirfds.values():
@@ -141,6 +165,9 @@ class Walker:
             for fd in pins.values():
                 os.close(fd)
         self.pins.clear()
+        for fd in self.object_pins.values():
+            os.close(fd)
+        self.object_pins.clear()
         self.pool.shutdown()
 
     def _unpin(self, task, name):
@@ -204,6 +231,42 @@ class Walker:
         self.held.pop(task, None)
         self.ever.pop(task, None)
 
+    def sweep_objects(self, diffs, maps):
+        """objects/: every object a region reaches is listed, every file of
+        every listed object reads, and every object name held before the
+        call that is not listed now is gone (by path and by a kept fd)."""
+        names = set(os.listdir(self.objects))
+        for n in sorted(self.objects_ever - names):
+            d = os.path.join(self.objects, n)
+            self._must_fail(diffs, 'stat %s' % d, os.stat, d)
+            self._must_fail(diffs, 'stat %s/size' % d, os.stat, os.path.join(d, 'size'))
+            fd = self.object_pins.pop(n, None)
+            if fd is not None:
+                self._must_fail(diffs, 'fstatat(kept fd of objects/%s, chain)' % n,
+                                os.stat, 'chain', dir_fd=fd)
+                os.close(fd)
+            self.checked += 1
+        self.objects_ever &= names
+        for task, regions in maps.items():
+            for r in regions:
+                if r['object'] is not None and str(r['object']) not in names:
+                    diffs.append('task %d region %s: object %s not in objects/ %s'
+                                 % (task, r['start'], r['object'], sorted(names)))
+        paths = [os.path.join(self.objects, n, f) for n in sorted(names) for f in OBJECT_FILES]
+        texts = list(self.pool.map(_try_read, paths, chunksize=8))
+        for path, got in zip(paths, texts):
+            # an object may die between the listing and the read: ENOENT then
+            if got.startswith('<') and got != '<ENOENT>':
+                diffs.append('%s reads %r' % (path, got))
+        for n in names:
+            if n not in self.object_pins:
+                try:
+                    self.object_pins[n] = os.open(os.path.join(self.objects, n),
+                                                  os.O_PATH | os.O_DIRECTORY)
+                except OSError:
+                    continue
+            self.objects_ever.add(n)
+
     def sweep(self, full=False):
         diffs = []
         listing = os.listdir(self.tasks)
@@ -227,6 +290,16 @@ class Walker:
                 diffs.append('task %d is listed in tasks/ but: %r' % (task, e))
                 continue
             maps[task] = regions
+            try:
+                picture = _read(os.path.join(tdir, 'graph.dot'))
+            except OSError as e:
+                diffs.append('task %d: graph.dot: %r' % (task, e))
+                picture = ''
+            drawn = graph_entries(picture, task)
+            want = [(r['start'], r['object'], r['needs_copy']) for r in regions]
+            if drawn != want:
+                diffs.append('task %d: graph.dot draws %s\n    but maps.json says %s'
+                             % (task, drawn, want))
             starts = [r['start'] for r in regions]
             if names != starts:
                 diffs.append('task %d: ls regions/ = %s\n    but maps.json starts = %s'
@@ -266,7 +339,13 @@ class Walker:
                     got = texts[i]
                     i += 1
                     want = exp.get(f, '<ENOENT>')
-                    if f not in exp and r:  # a file maps.json has no field for
+                    if f == 'chain' and r:  # from the region's object down
+                        top = got.split('\n')[0].split(' ')[:3]
+                        if (r['object'] is None and got != '') or (
+                                r['object'] is not None and top != ['0', str(r['object']), '0x0']):
+                            diffs.append('task %d region %s chain reads %r, object %s'
+                                         % (task, n, got, r['object']))
+                    elif f not in exp and r:  # a file maps.json has no field for
                         if got.startswith('<') or not got.endswith('\n'):
                             diffs.append('task %d region %s file %s reads %r'
                                          % (task, n, f, got))
@@ -284,6 +363,7 @@ class Walker:
                                      % (task, n, ename(e.errno)))
             self.held[task] = held
             self.ever.setdefault(task, set()).update(held)
+        self.sweep_objects(diffs, maps)
         return {'tasks': ids, 'maps': {str(k): v for k, v in maps.items()}, 'diffs': diffs,
                 'checked': self.checked}
 

@@ -17,7 +17,7 @@ MAPS_LINE = re.compile(r'^([0-9a-f]{16})-([0-9a-f]{16}) ([r-][w-][x-])/([r-][w-]
 JSON_KEYS = {'start', 'end', 'size', 'protection', 'max_protection', 'inheritance', 'wired',
              'shared', 'needs_copy', 'share_mode', 'object', 'offset', 'shadow_depth',
              'ref_count', 'resident_pages', 'cache', 'migrate', 'replicate', 'cache_flushes',
-             'dcache_flushes', 'icache_flushes'}
+             'dcache_flushes', 'icache_flushes', 'private_pages', 'shared_pages', 'cow_pages'}
 INFO_KEYS = JSON_KEYS
 
 
@@ -107,8 +107,10 @@ def test_maps_json_shape(mnt, task):
         assert isinstance(r['shared'], bool) and isinstance(r['needs_copy'], bool)
         assert r['object'] is None or isinstance(r['object'], int)
         for k in ('size', 'offset', 'wired', 'shadow_depth', 'ref_count', 'resident_pages',
-                  'cache_flushes', 'dcache_flushes', 'icache_flushes'):
+                  'cache_flushes', 'dcache_flushes', 'icache_flushes', 'private_pages',
+                  'shared_pages', 'cow_pages'):
             assert isinstance(r[k], int) and not isinstance(r[k], bool), k
+        assert r['private_pages'] + r['shared_pages'] + r['cow_pages'] == r['resident_pages']
         for k in ('cache', 'migrate', 'replicate'):
             assert r[k] in ('on', 'off')
     assert mnt.read('tasks/%d/maps.json' % task).endswith('\n')
@@ -240,7 +242,7 @@ def test_key_order(mnt, task):
     order = ['start', 'end', 'size', 'protection', 'max_protection', 'inheritance', 'wired',
              'shared', 'needs_copy', 'share_mode', 'object', 'offset', 'shadow_depth',
              'ref_count', 'resident_pages', 'cache', 'migrate', 'replicate', 'cache_flushes',
-             'dcache_flushes', 'icache_flushes']
+             'dcache_flushes', 'icache_flushes', 'private_pages', 'shared_pages', 'cow_pages']
     for r in json.loads(mnt.read('tasks/%d/maps.json' % task), object_pairs_hook=list):
         assert [k for k, _ in r] == order
     info = mnt.read('tasks/%d/regions/%s/info' % (task, hx(A)))

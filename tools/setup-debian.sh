@@ -3,7 +3,11 @@
 # Safe to run again: apt-get skips what is already there.
 set -euo pipefail
 packages=(gcc g++ scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 python3-pytest
-          util-linux binutils)
+          python3-hypothesis util-linux binutils
+          mount      # mount, umount: the mount -t fuse.machvmfs and syslog tests
+          graphviz   # dot: renders graph.dot (tools/machvm-graph, its tests)
+          clang libclang-rt-14-dev   # scons fuzz: clang and its libFuzzer runtime
+          libtsan2)                  # scons variant=tsan: gcc's ThreadSanitizer runtime
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -7,6 +7,8 @@
 #ifndef MACHVM_KERN_RETURN_H
 #define MACHVM_KERN_RETURN_H
 
+#include <machvm/api.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -31,7 +33,7 @@ typedef int kern_return_t;
  * codes above, "KERN_UNKNOWN" for any other value.  Never NULL; a static
  * string.  Needs no running host.
  */
-const char *kern_return_name(kern_return_t kr);
+MACHVM_API const char *kern_return_name(kern_return_t kr);
 
 #ifdef __cplusplus
 }

@@ -8,9 +8,11 @@
 #define MACHVM_MACHVM_H
 
 #include <stddef.h>
+#include <machvm/api.h>
 #include <machvm/kern_return.h>
 #include <machvm/vm_types.h>
 #include <machvm/vm.h>
+#include <machvm/objects.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,12 +36,12 @@ extern "C" {
  *   KERN_FAILURE            the host is already running; nothing changed
  *   KERN_SUCCESS
  */
-kern_return_t machvm_host_start(vm_size_t page_size);
+MACHVM_API kern_return_t machvm_host_start(vm_size_t page_size);
 
 /* Terminates every task, frees every object and zeroes every counter; the
  * host may then be started again, with any page size.  Nothing if the host
  * is not running.  No other call may run meanwhile. */
-void machvm_host_stop(void);
+MACHVM_API void machvm_host_stop(void);
 
 /* Counters.  Host counters of events (faults ...) include terminated tasks.
  * A read of a page not in the entry's top object counts as a fault (a
@@ -77,7 +79,7 @@ typedef struct machvm_host_stats {
  * called at any time, from any thread.
  *   KERN_SUCCESS
  */
-kern_return_t machvm_host_set_memory_limit(uint64_t bytes);
+MACHVM_API kern_return_t machvm_host_set_memory_limit(uint64_t bytes);
 
 /*
  * A pin keeps a task's id from being reused after the task terminates,
@@ -97,15 +99,15 @@ typedef struct machvm_task_pin machvm_task_pin_t;
  *   KERN_INVALID_ARGUMENT   serial is NULL, or task is not alive
  *   KERN_SUCCESS
  */
-kern_return_t machvm_task_serial(task_t task, uint64_t *serial);
-machvm_task_pin_t *machvm_task_pin(task_t task);
-void machvm_task_unpin(machvm_task_pin_t *pin);
+MACHVM_API kern_return_t machvm_task_serial(task_t task, uint64_t *serial);
+MACHVM_API machvm_task_pin_t *machvm_task_pin(task_t task);
+MACHVM_API void machvm_task_unpin(machvm_task_pin_t *pin);
 
 /* The host's counters.  Each task's share is consistent in itself; on a busy
  * host the sum is not one atomic picture.
  *   KERN_INVALID_ARGUMENT   stats is NULL
  *   KERN_SUCCESS */
-kern_return_t machvm_host_stats(machvm_host_stats_t *stats);
+MACHVM_API kern_return_t machvm_host_stats(machvm_host_stats_t *stats);
 
 typedef struct machvm_task_stats {
 	task_t   id;
@@ -127,13 +129,13 @@ typedef struct machvm_task_stats {
 /* One task's counters; walks its map.
  *   KERN_INVALID_ARGUMENT   stats is NULL, or task is not alive
  *   KERN_SUCCESS */
-kern_return_t machvm_task_stats(task_t task, machvm_task_stats_t *stats);
+MACHVM_API kern_return_t machvm_task_stats(task_t task, machvm_task_stats_t *stats);
 
 /* The number of regions (map entries) of a task, in O(1).
  * machvm_task_stats has it too, but walks the map.
  *   KERN_INVALID_ARGUMENT   count is NULL, or task is not alive
  *   KERN_SUCCESS */
-kern_return_t machvm_task_region_count(task_t task, size_t *count);
+MACHVM_API kern_return_t machvm_task_region_count(task_t task, size_t *count);
 
 /*
  * The ids of the live tasks, ascending.  Fills at most cap ids into ids and
@@ -142,11 +144,11 @@ kern_return_t machvm_task_region_count(task_t task, size_t *count);
  *   KERN_INVALID_ARGUMENT   count is NULL, or ids is NULL with cap > 0
  *   KERN_SUCCESS
  */
-kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count);
+MACHVM_API kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count);
 
 /* TRUE if task names a live task (FALSE for TASK_NULL, unknown and
  * terminated ids). */
-boolean_t machvm_task_alive(task_t task);
+MACHVM_API boolean_t machvm_task_alive(task_t task);
 
 /* One region (one map entry), everything the engine can say about it.
  * docs/semantics.md, section 2.10, says how the derived figures (share mode,
@@ -177,6 +179,11 @@ typedef struct vm_region_extended_info {
 	uint64_t     cache_flushes;
 	uint64_t     dcache_flushes;
 	uint64_t     icache_flushes;
+	/* resident_pages split by what the next write to each does
+	 * (MACHVM_PAGE_*, objects.h): the three add up to resident_pages. */
+	uint64_t     private_pages;     /* in the top object, mapped once */
+	uint64_t     shared_pages;      /* in the top object, mapped elsewhere too */
+	uint64_t     cow_pages;         /* a write copies them first */
 } vm_region_extended_info_t;
 
 /*
@@ -186,8 +193,8 @@ typedef struct vm_region_extended_info {
  *   KERN_NO_SPACE           no entry at or above *address
  *   KERN_SUCCESS
  */
-kern_return_t vm_region_extended(task_t task, vm_address_t *address,
-                                 vm_region_extended_info_t *info);
+MACHVM_API kern_return_t vm_region_extended(task_t task, vm_address_t *address,
+                                            vm_region_extended_info_t *info);
 
 /*
  * A consistent snapshot of the whole map: every region, in address order,
@@ -198,21 +205,26 @@ kern_return_t vm_region_extended(task_t task, vm_address_t *address,
  *   KERN_RESOURCE_SHORTAGE   out of memory (*regions, *count untouched)
  *   KERN_SUCCESS
  */
-kern_return_t machvm_region_snapshot(task_t task,
-                                     vm_region_extended_info_t **regions,
-                                     size_t *count);
+MACHVM_API kern_return_t machvm_region_snapshot(task_t task,
+                                                vm_region_extended_info_t **regions,
+                                                size_t *count);
 
 /* "cow", "private", "empty", "shared", "trueshared", "private_aliased",
  * "shared_aliased"; "unknown" for anything else.  A static string. */
-const char *machvm_share_mode_name(unsigned int share_mode);
+MACHVM_API const char *machvm_share_mode_name(unsigned int share_mode);
 
 /*
  * The invariant checker: every map sorted and disjoint, inside the user
  * range, page aligned, cur within max, no two mergeable neighbours, wired
  * entries resident in their own object, shared entries never needs_copy,
- * gap bookkeeping right; every object's reference count equal to the
- * references found, no object left that only its shadow refers to; the
- * host's object and page counts right.
+ * shared and needs_copy entries with an object, gap bookkeeping right;
+ * every object's reference count equal to the references found, its window
+ * inside its shadow, no object left that only its shadow refers to; the
+ * host's object and page counts right; and who sees which bytes: no two
+ * references (entries, shadowing objects) whose windows of an object
+ * overlap unless both are shared entries or neither writes the object
+ * (needs_copy entries, shadowing objects), so a private entry's bytes are
+ * its own and a shared entry's writes never show in a copy.
  *   KERN_SUCCESS             all holds
  *   KERN_RESOURCE_SHORTAGE   the checker ran out of memory
  * A broken invariant panics (below) with the offending map written into the
@@ -220,7 +232,7 @@ const char *machvm_share_mode_name(unsigned int share_mode);
  * anything; MACHVM_CHECK=0 in the environment turns that off for a process,
  * for speed.  In release builds call it only while no other call runs.
  */
-kern_return_t machvm_check(void);
+MACHVM_API kern_return_t machvm_check(void);
 
 /*
  * The engine never prints.  A broken invariant calls the panic hook with a
@@ -229,7 +241,7 @@ kern_return_t machvm_check(void);
  * NULL restores the default.  Set it before calls run.
  */
 typedef void (*machvm_panic_hook_t)(const char *message);
-void machvm_set_panic_hook(machvm_panic_hook_t hook);
+MACHVM_API void machvm_set_panic_hook(machvm_panic_hook_t hook);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 #define MACHVM_PERSIST_H
 
 #include <stdint.h>
+#include <machvm/api.h>
 #include <machvm/machvm.h>
 
 #ifdef __cplusplus
@@ -97,7 +98,7 @@ struct machvm_export_ops {
  * The host is not checked to be running: a host that is not running is
  * reported as one with no objects and no tasks.
  */
-kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg);
+MACHVM_API kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg);
 
 /*
  * The import, in the export's order:
@@ -133,8 +134,8 @@ kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg)
  *   KERN_FAILURE             an import is already in progress
  *   KERN_INVALID_ARGUMENT    host is NULL, its page size is not a power of
  *                            two from 4096 to 65536, next_task_id is 0 or
- *                            above 2^22, or next_object_id is 0 (nothing is
- *                            started)
+ *                            above 2^22, or next_object_id is 0 or above
+ *                            2^53 (nothing is started)
  *   KERN_FAILURE             the host is running; nothing changed
  *   KERN_SUCCESS
  * machvm_import_end can also return KERN_FAILURE (host stopped) when another
@@ -147,21 +148,21 @@ kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg)
  * and an object left behind only by the object that shadows it (an export
  * that raced with a task's termination) is merged into that shadow.
  */
-kern_return_t machvm_import_begin(const machvm_host_desc_t *host);
-kern_return_t machvm_import_object(const machvm_object_desc_t *object);
-kern_return_t machvm_import_page(uint64_t object, uint64_t index, const void *bytes);
-kern_return_t machvm_import_task(const machvm_task_desc_t *task);
-kern_return_t machvm_import_entry(task_t task, const machvm_entry_desc_t *entry);
-kern_return_t machvm_import_end(void);
+MACHVM_API kern_return_t machvm_import_begin(const machvm_host_desc_t *host);
+MACHVM_API kern_return_t machvm_import_object(const machvm_object_desc_t *object);
+MACHVM_API kern_return_t machvm_import_page(uint64_t object, uint64_t index, const void *bytes);
+MACHVM_API kern_return_t machvm_import_task(const machvm_task_desc_t *task);
+MACHVM_API kern_return_t machvm_import_entry(task_t task, const machvm_entry_desc_t *entry);
+MACHVM_API kern_return_t machvm_import_end(void);
 
 /* Gives up an import in progress (the host is stopped, the data dropped);
  * nothing if none. */
-void machvm_import_abort(void);
+MACHVM_API void machvm_import_abort(void);
 
 /* Why the last import failed, e.g. "object 7: its shadow 9 was not given
  * before it"; "" if it did not fail (machvm_import_begin clears it).  A
  * static buffer, valid until the next import call. */
-const char *machvm_import_error(void);
+MACHVM_API const char *machvm_import_error(void);
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <machvm/api.h>
 #include <machvm/kern_return.h>
 #include <machvm/vm_types.h>
 
@@ -60,7 +61,7 @@ typedef enum machvm_call {
 } machvm_call_t;
 
 /* "task_create", "vm_protect", ...; "unknown" for another value. */
-const char *machvm_call_name(machvm_call_t call);
+MACHVM_API const char *machvm_call_name(machvm_call_t call);
 
 /*
  * The arguments of a call as the engine saw them.  Which fields a call
@@ -196,7 +197,7 @@ typedef enum machvm_change_kind {
 /* "split", "merged", "moved", "added", "removed", "attributes", "contents",
  * "task_created", "task_terminated", "object_created", "object_shadowed",
  * "object_collapsed", "object_bypassed", "object_destroyed"; "unknown". */
-const char *machvm_change_name(machvm_change_kind_t kind);
+MACHVM_API const char *machvm_change_name(machvm_change_kind_t kind);
 
 struct machvm_change {
 	machvm_change_kind_t kind;
@@ -244,14 +245,14 @@ struct machvm_report {
  * and then the calls record nothing at all.  Set it while no call runs.
  */
 typedef void (*machvm_report_hook_t)(void *arg, const struct machvm_report *report);
-void machvm_set_report_hook(machvm_report_hook_t hook, void *arg);
+MACHVM_API void machvm_set_report_hook(machvm_report_hook_t hook, void *arg);
 
 /*
  * The generation of task's map (see the top).  It is kept whether or not a
  * hook is set.  KERN_SUCCESS; KERN_INVALID_ARGUMENT for a task that is not
  * alive or a NULL gen.
  */
-kern_return_t machvm_task_map_gen(task_t task, uint64_t *gen);
+MACHVM_API kern_return_t machvm_task_map_gen(task_t task, uint64_t *gen);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,7 @@
 #define MACHVM_VM_H
 
 #include <stddef.h>
+#include <machvm/api.h>
 #include <machvm/kern_return.h>
 #include <machvm/vm_types.h>
 
@@ -44,8 +45,8 @@ extern "C" {
  * The ordinary host port, and the privileged one that vm_wire requires.
  * Fixed non-zero values, never equal to a task id.
  */
-host_t      mach_host_self(void);
-host_priv_t host_priv_self(void);
+MACHVM_API host_t      mach_host_self(void);
+MACHVM_API host_priv_t host_priv_self(void);
 
 /*
  * The page size P into *page_size.
@@ -53,7 +54,7 @@ host_priv_t host_priv_self(void);
  *   KERN_INVALID_ARGUMENT   page_size is NULL
  *   KERN_SUCCESS
  */
-kern_return_t host_page_size(host_t host, vm_size_t *page_size);
+MACHVM_API kern_return_t host_page_size(host_t host, vm_size_t *page_size);
 
 /* ---- tasks ----------------------------------------------------------- */
 
@@ -76,15 +77,15 @@ kern_return_t host_page_size(host_t host, vm_size_t *page_size);
  *   KERN_RESOURCE_SHORTAGE   out of memory (no task is created)
  *   KERN_SUCCESS             *child_task = the new id
  */
-kern_return_t task_create(task_t parent, boolean_t inherit_memory,
-                          task_t *child_task);
+MACHVM_API kern_return_t task_create(task_t parent, boolean_t inherit_memory,
+                                     task_t *child_task);
 
 /*
  * Removes the task and all its memory, as a vm_deallocate of everything.
  *   KERN_INVALID_ARGUMENT   task is not alive
  *   KERN_SUCCESS
  */
-kern_return_t task_terminate(task_t task);
+MACHVM_API kern_return_t task_terminate(task_t task);
 
 /* ---- the map calls ----------------------------------------------------- */
 
@@ -106,8 +107,8 @@ kern_return_t task_terminate(task_t task);
  *   KERN_RESOURCE_SHORTAGE   out of memory
  *   KERN_SUCCESS             *address = the start of the new memory
  */
-kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size,
-                          boolean_t anywhere);
+MACHVM_API kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size,
+                                     boolean_t anywhere);
 
 /*
  * Removes every entry piece inside the range; holes are skipped, wired
@@ -121,7 +122,7 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size,
  *   KERN_RESOURCE_SHORTAGE   out of memory
  *   KERN_SUCCESS             also when the range held nothing
  */
-kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size);
+MACHVM_API kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size);
 
 /*
  * Sets the current protection of the range (set_maximum FALSE), or its
@@ -141,8 +142,8 @@ kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size);
  *   KERN_RESOURCE_SHORTAGE   out of memory for the split
  *   KERN_SUCCESS
  */
-kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
-                         boolean_t set_maximum, vm_prot_t new_protection);
+MACHVM_API kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
+                                    boolean_t set_maximum, vm_prot_t new_protection);
 
 /*
  * Sets the inheritance of every entry piece in the range (it matters only
@@ -157,8 +158,8 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
  *   KERN_RESOURCE_SHORTAGE   out of memory for the split
  *   KERN_SUCCESS
  */
-kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
-                         vm_inherit_t new_inheritance);
+MACHVM_API kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
+                                    vm_inherit_t new_inheritance);
 
 /*
  * The map-level form of vm_inherit: start and end are both rounded DOWN,
@@ -174,8 +175,8 @@ kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
  *   KERN_RESOURCE_SHORTAGE   out of memory for the split
  *   KERN_SUCCESS
  */
-kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
-                             vm_inherit_t new_inheritance);
+MACHVM_API kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
+                                        vm_inherit_t new_inheritance);
 
 /*
  * Looks forward from *address (not rounded, any value): the entry holding
@@ -192,10 +193,10 @@ kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
  *   KERN_NO_SPACE            no entry at or above *address (outputs untouched)
  *   KERN_SUCCESS
  */
-kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
-                        vm_prot_t *protection, vm_prot_t *max_protection,
-                        vm_inherit_t *inheritance, boolean_t *shared,
-                        mach_port_t *object_name, vm_offset_t *offset);
+MACHVM_API kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
+                                   vm_prot_t *protection, vm_prot_t *max_protection,
+                                   vm_inherit_t *inheritance, boolean_t *shared,
+                                   mach_port_t *object_name, vm_offset_t *offset);
 
 /*
  * Wires (access != VM_PROT_NONE) or unwires (access == VM_PROT_NONE) the
@@ -219,8 +220,8 @@ kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
  *   KERN_RESOURCE_SHORTAGE   out of memory
  *   KERN_SUCCESS
  */
-kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
-                      vm_size_t size, vm_prot_t access);
+MACHVM_API kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
+                                 vm_size_t size, vm_prot_t access);
 
 /*
  * Machine attributes of the range, on a simulated machine that has all
@@ -239,10 +240,10 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
  *   KERN_RESOURCE_SHORTAGE   out of memory for the split
  *   KERN_SUCCESS
  */
-kern_return_t vm_machine_attribute(task_t task, vm_address_t address,
-                                   vm_size_t size,
-                                   vm_machine_attribute_t attribute,
-                                   vm_machine_attribute_val_t *value);
+MACHVM_API kern_return_t vm_machine_attribute(task_t task, vm_address_t address,
+                                              vm_size_t size,
+                                              vm_machine_attribute_t attribute,
+                                              vm_machine_attribute_val_t *value);
 
 /*
  * Maps [trunc(src_address), trunc(src_address) + round(size)) of src_task
@@ -275,11 +276,11 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address,
  *                            and *max_protection = the AND over every
  *                            source piece (the most restrictive)
  */
-kern_return_t vm_remap(task_t target_task, vm_address_t *target_address,
-                       vm_size_t size, vm_address_t mask, boolean_t anywhere,
-                       task_t src_task, vm_address_t src_address,
-                       boolean_t copy, vm_prot_t *cur_protection,
-                       vm_prot_t *max_protection, vm_inherit_t inheritance);
+MACHVM_API kern_return_t vm_remap(task_t target_task, vm_address_t *target_address,
+                                  vm_size_t size, vm_address_t mask, boolean_t anywhere,
+                                  task_t src_task, vm_address_t src_address,
+                                  boolean_t copy, vm_prot_t *cur_protection,
+                                  vm_prot_t *max_protection, vm_inherit_t inheritance);
 
 /* ---- the data path --------------------------------------------------- */
 
@@ -301,8 +302,8 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address,
  *                            (*count < size; buf past *count untouched).
  *                            Size 0 reads nothing, at any address.
  */
-kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size,
-                      void *buf, vm_size_t *count);
+MACHVM_API kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size,
+                                 void *buf, vm_size_t *count);
 
 /*
  * Writes data into task memory at [address, address + size), with the
@@ -323,8 +324,8 @@ kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size,
  *                            hole, a page without write permission or no
  *                            memory ends the write early (*count < size)
  */
-kern_return_t vm_write(task_t task, vm_address_t address, const void *data,
-                       vm_size_t size, vm_size_t *count);
+MACHVM_API kern_return_t vm_write(task_t task, vm_address_t address, const void *data,
+                                  vm_size_t size, vm_size_t *count);
 
 /*
  * Copies size bytes from source_address to dest_address in one task, as if
@@ -346,8 +347,8 @@ kern_return_t vm_write(task_t task, vm_address_t address, const void *data,
  *   KERN_RESOURCE_SHORTAGE   out of memory
  *   KERN_SUCCESS
  */
-kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
-                      vm_address_t dest_address);
+MACHVM_API kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
+                                 vm_address_t dest_address);
 
 #ifdef __cplusplus
 }

@@ -4,8 +4,9 @@
  *
  * Lock order (outermost first), see also host.c, vm_map.h, vm_object.h:
  *   1. host_lock          the task table (host.c)
- *   2. task->lock         one task's map and counters; when a call needs two
- *                         tasks it takes the lower id first
+ *   2. task->lock         one task's map and counters; when a call needs
+ *                         several tasks it takes them in ascending order of
+ *                         the structs' addresses (task.h)
  *   3. vm_object_lock     every memory object, its pages and shadow links,
  *                         and the host's event counters (vm_object.c)
  * No lock is taken while a lower-numbered one is wanted: a call holding a

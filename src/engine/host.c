@@ -300,7 +300,7 @@ bool task_lock_pair(struct task *a, task_t a_id, struct task *b, task_t b_id)
 {
 	if (a == b)
 		return a_id == b_id && task_lock_live(a, a_id);
-	bool a_first = a_id < b_id;
+	bool a_first = (uintptr_t)a < (uintptr_t)b;
 	struct task *lo = a_first ? a : b, *hi = a_first ? b : a;
 	task_t lo_id = a_first ? a_id : b_id, hi_id = a_first ? b_id : a_id;
 	if (!task_lock_live(lo, lo_id))
@@ -310,6 +310,71 @@ bool task_lock_pair(struct task *a, task_t a_id, struct task *b, task_t b_id)
 		return false;
 	}
 	return true;
+}
+
+static int cmp_ref_address(const void *x, const void *y)
+{
+	uintptr_t a = (uintptr_t)((const struct task_ref *)x)->t;
+	uintptr_t b = (uintptr_t)((const struct task_ref *)y)->t;
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_ref_id(const void *x, const void *y)
+{
+	task_t a = ((const struct task_ref *)x)->id, b = ((const struct task_ref *)y)->id;
+	return a < b ? -1 : a > b;
+}
+
+size_t task_lock_refs(struct task_ref *v, size_t n)
+{
+	qsort(v, n, sizeof *v, cmp_ref_address);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* The same struct twice: the id it carries is at most one of them. */
+		if (k > 0 && v[k - 1].t == v[i].t)
+			continue;
+		if (task_lock_live(v[i].t, v[i].id))
+			v[k++] = v[i];
+	}
+	qsort(v, k, sizeof *v, cmp_ref_id);
+	return k;
+}
+
+struct task **task_lock_live_all(size_t *n)
+{
+	size_t ids = task_table_size(), k = 0;
+	struct task_ref *v = malloc((ids ? ids : 1) * sizeof *v);
+	struct task **tasks = NULL;
+	*n = 0;
+	if (v == NULL)
+		return NULL;
+	for (size_t id = 1; id < ids; id++) {
+		struct task *t = task_lookup((task_t)id);
+		if (t)
+			v[k++] = (struct task_ref){ t, (task_t)id };
+	}
+	/* Allocated before any lock is taken: nothing to undo after. */
+	tasks = malloc((k ? k : 1) * sizeof *tasks);
+	if (tasks != NULL) {
+		*n = task_lock_refs(v, k);
+		for (size_t i = 0; i < *n; i++)
+			tasks[i] = v[i].t;
+	}
+	free(v);
+	return tasks;
+}
+
+void task_unlock_all(struct task **tasks, size_t n)
+{
+	while (n > 0)
+		task_unlock(tasks[--n]);
+	free(tasks);
+}
+
+void task_unlock_refs(struct task_ref *v, size_t n)
+{
+	while (n > 0)
+		task_unlock(v[--n].t);
 }
 
 void task_unlock_pair(struct task *a, struct task *b)
@@ -725,7 +790,8 @@ kern_return_t machvm_task_stats(task_t id, machvm_task_stats_t *s)
 			continue;
 		uint64_t resident;
 		unsigned int depth;
-		vm_object_window_report(e->object, e->offset, e->end - e->start, &resident, &depth);
+		vm_object_window_report(e->object, e->offset, e->end - e->start, &resident, &depth,
+		                        NULL);
 		s->resident_pages += resident;
 		unsigned int chain = vm_object_chain_length(e->object);
 		if (chain > s->max_shadow_depth)

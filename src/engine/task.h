@@ -48,9 +48,36 @@ struct task *task_lookup(task_t id);
 bool task_lock_live(struct task *t, task_t id);
 void task_unlock(struct task *t);
 
-/* Locks two tasks (lower id first; once if the same); false if either died. */
+/*
+ * Calls that hold several task locks at once take them in ascending order
+ * of the structs' addresses.  A struct keeps its address for the whole
+ * host run (recycled, never freed), whatever ids it carries over its
+ * lives, so that is one fixed order; ids are reused and give none.
+ */
+
+/* Locks two tasks (in address order; once if the same); false if either died. */
 bool task_lock_pair(struct task *a, task_t a_id, struct task *b, task_t b_id);
 void task_unlock_pair(struct task *a, struct task *b);
+
+/* A task struct and the id the caller expects it to carry. */
+struct task_ref {
+	struct task *t;
+	task_t id;
+};
+
+/*
+ * Locks the tasks of v[0..n) in address order, each only if alive and
+ * still carrying its id; v is left holding the locked ones, in ascending
+ * id order, and their number is returned.
+ */
+size_t task_lock_refs(struct task_ref *v, size_t n);
+void task_unlock_refs(struct task_ref *v, size_t n);
+
+/* Every live task of the host, locked (in address order), as a malloc'd
+ * list in ascending id order of *n tasks; NULL if out of memory.
+ * task_unlock_all unlocks them and frees the list. */
+struct task **task_lock_live_all(size_t *n);
+void task_unlock_all(struct task **tasks, size_t n);
 
 /*
  * Debug bracket around every call: the invariant checker runs after calls
@@ -59,12 +86,24 @@ void task_unlock_pair(struct task *a, struct task *b);
  */
 void vm_call_enter(void);
 void vm_call_exit(bool changed);
+/*
+ * Pauses (true) or resumes (false) the checks of the calling thread's
+ * calls, for a batch of calls that is checked as a whole afterwards (one
+ * check per call would cost each call the whole host).  Pauses nest.
+ */
+void vm_check_pause(bool pause);
 
 /* The task table, for the checker only (every other call shut out). */
 size_t task_table_size(void);
 struct task *task_table_at(size_t id);
 
-/* The checker proper; caller has every other call shut out. */
-kern_return_t vm_check_all_locked(void);
+/*
+ * The checker proper; the caller has every other call shut out (and holds
+ * vm_object_lock).  Changes nothing.  KERN_SUCCESS: every invariant holds.
+ * KERN_FAILURE: why (len bytes) says which one does not, naming the task,
+ * region or object, and *culprit is the task whose map is at fault
+ * (TASK_NULL if none is).  KERN_RESOURCE_SHORTAGE: out of memory.
+ */
+kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit);
 
 #endif

@@ -673,7 +673,7 @@ static uint64_t eager_copy_cost(struct vm_object *o, vm_offset_t off, vm_size_t 
 {
 	uint64_t resident;
 	unsigned int depth;
-	vm_object_window_report(o, off, len, &resident, &depth);
+	vm_object_window_report(o, off, len, &resident, &depth, NULL);
 	return OBJECT_COST + resident * vm_page_size;
 }
 
@@ -762,8 +762,18 @@ void vm_map_entry_report(struct vm_map *m, struct vm_map_entry *e,
 	}
 	info->object_id = top->id;
 	unsigned int depth;
-	vm_object_window_report(top, e->offset, e->end - e->start, &info->resident_pages, &depth);
+	uint64_t in_top;
+	vm_object_window_report(top, e->offset, e->end - e->start, &info->resident_pages, &depth,
+	                        &in_top);
 	info->shadow_depth = depth;
+	/* What the next write to each page does (vm_map_page_mode): the
+	 * top object's pages by the top level's mode, the others cow. */
+	switch (vm_map_page_mode(e, 0)) {
+	case MACHVM_PAGE_PRIVATE: info->private_pages = in_top; break;
+	case MACHVM_PAGE_SHARED: info->shared_pages = in_top; break;
+	default: in_top = 0; break;
+	}
+	info->cow_pages = info->resident_pages - in_top;
 
 	/* XNU's vm_map_region_walk: ref_count and share mode. */
 	uint64_t ref = top->ref_count;
@@ -797,6 +807,15 @@ void vm_map_entry_report(struct vm_map *m, struct vm_map_entry *e,
 	}
 }
 
+unsigned int vm_map_page_mode(const struct vm_map_entry *e, unsigned int level)
+{
+	/* A needs_copy entry holding the last reference writes in place
+	 * (vm_map_entry_private_object): nobody else could see a write. */
+	if (level > 0 || ((e->flags & VME_NEEDS_COPY) && e->object->ref_count > 1))
+		return MACHVM_PAGE_COW;
+	return e->object->ref_count == 1 ? MACHVM_PAGE_PRIVATE : MACHVM_PAGE_SHARED;
+}
+
 const char *vm_map_check(struct vm_map *m)
 {
 	static _Thread_local char why[256];
@@ -820,6 +839,8 @@ const char *vm_map_check(struct vm_map *m)
 			bad = "shared entry marked needs_copy";
 		else if ((e->flags & VME_IS_SHARED) && e->object == NULL)
 			bad = "shared entry without an object";
+		else if ((e->flags & VME_NEEDS_COPY) && e->object == NULL)
+			bad = "needs_copy entry without an object";
 		else if (e->object && e->offset + (e->end - e->start) > e->object->size)
 			bad = "entry runs past the end of its object";
 		else if (e->next && mergeable(e, e->next))
@@ -827,7 +848,8 @@ const char *vm_map_check(struct vm_map *m)
 		else if (e->wired_count) {
 			uint64_t resident;
 			unsigned int depth;
-			vm_object_window_report(e->object, e->offset, e->end - e->start, &resident, &depth);
+			vm_object_window_report(e->object, e->offset, e->end - e->start, &resident, &depth,
+			                        NULL);
 			if (resident != vm_atop(e->end - e->start))
 				bad = "wired entry with pages not resident";
 			for (vm_address_t a = e->start; !bad && a < e->end; a += vm_page_size)

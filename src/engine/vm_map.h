@@ -139,6 +139,16 @@ void vm_map_entry_report(struct vm_map *m, struct vm_map_entry *e,
 /* Fills aliases for vm_map_entry_report over the whole map; -1 on no memory. */
 int vm_map_alias_table(struct vm_map *m, struct vm_page_table *aliases);
 
+/*
+ * What the next write through e (which has an object) does to a page
+ * found at chain level `level` (MACHVM_PAGE_*): a page below the top
+ * object, or any page of a needs_copy entry whose object has another
+ * reference, is copied first (cow); a page of the top object is otherwise
+ * written in place, private when the top object has no other reference
+ * (no other entry, no shadow), shared otherwise.
+ */
+unsigned int vm_map_page_mode(const struct vm_map_entry *e, unsigned int level);
+
 /* Checks the map; returns NULL or a description of the first problem. */
 const char *vm_map_check(struct vm_map *m);
 

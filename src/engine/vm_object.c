@@ -452,12 +452,23 @@ void vm_object_collapse(struct vm_object *o)
 	}
 }
 
+bool vm_object_collapse_unshared(struct vm_object *o)
+{
+	vm_object_lock_assert();
+	while (o->shadow != NULL && o->shadow->ref_count == 1)
+		if (!try_collapse_one(o))
+			return false;
+	return true;
+}
+
 struct report_arg {
 	struct vm_object *top;
 	vm_offset_t top_off;
 	unsigned int level;
 	uint64_t resident;
 	unsigned int deepest;
+	vm_object_page_fn fn;
+	void *arg;
 };
 
 /* A page at some level counts if no level above it has the same page. */
@@ -474,20 +485,48 @@ static void report_one(struct vm_object *o, uint64_t i, void *page, void *arg)
 	r->resident++;
 	if (r->level > r->deepest)
 		r->deepest = r->level;
+	if (r->fn)
+		r->fn(i, o, r->level, r->arg);
+}
+
+/* Walks every level of the chain with report_one. */
+static void window_walk(struct report_arg *r, vm_offset_t off, vm_size_t len,
+                        uint64_t *in_top)
+{
+	vm_offset_t o_off = off;
+	for (struct vm_object *o = r->top; o != NULL; o = o->shadow, r->level++) {
+		window_pages(o, o_off, len, report_one, r);
+		if (o == r->top && in_top)
+			*in_top = r->resident;
+		o_off += o->shadow_offset;
+	}
 }
 
 void vm_object_window_report(struct vm_object *top, vm_offset_t off, vm_size_t len,
-                             uint64_t *resident, unsigned int *depth)
+                             uint64_t *resident, unsigned int *depth, uint64_t *in_top)
 {
 	vm_object_lock_assert();
-	struct report_arg r = { top, off, 0, 0, 0 };
-	vm_offset_t o_off = off;
-	for (struct vm_object *o = top; o != NULL; o = o->shadow, r.level++) {
-		window_pages(o, o_off, len, report_one, &r);
-		o_off += o->shadow_offset;
-	}
+	struct report_arg r = { top, off, 0, 0, 0, NULL, NULL };
+	window_walk(&r, off, len, in_top);
 	*resident = r.resident;
 	*depth = r.resident < vm_atop(len) ? vm_object_chain_length(top) : r.deepest;
+}
+
+void vm_object_window_pages(struct vm_object *top, vm_offset_t off, vm_size_t len,
+                            vm_object_page_fn fn, void *arg)
+{
+	vm_object_lock_assert();
+	struct report_arg r = { top, off, 0, 0, 0, fn, arg };
+	window_walk(&r, off, len, NULL);
+}
+
+struct vm_object *vm_object_find(uint64_t id)
+{
+	vm_object_lock_assert();
+	for (struct vm_object *o = vm_object_all; o != NULL; o = o->all_next)
+		if (o->id == id)
+			return o;
+	return NULL;
 }
 
 unsigned int vm_object_chain_length(const struct vm_object *o)

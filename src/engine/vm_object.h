@@ -88,15 +88,36 @@ void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len);
 
 /* Collapses and bypasses the chain behind o while that is possible. */
 void vm_object_collapse(struct vm_object *o);
+/*
+ * Only the collapses: absorbs into o each object behind it that nothing but
+ * o refers to, and stops at the first one something else refers to.  Frees
+ * only the objects absorbed.  false if memory ran out (o then still has such
+ * an object behind it).
+ */
+bool vm_object_collapse_unshared(struct vm_object *o);
 
 /*
  * What vm_region_extended reports of the window [off, off + len) of top:
  * how many of its pages have bytes somewhere in the chain, and the deepest
  * chain level a page lookup reaches (the whole chain length if some page
- * is found nowhere).
+ * is found nowhere).  *in_top (if not NULL): how many of those top holds
+ * itself.
  */
 void vm_object_window_report(struct vm_object *top, vm_offset_t off, vm_size_t len,
-                             uint64_t *resident, unsigned int *depth);
+                             uint64_t *resident, unsigned int *depth, uint64_t *in_top);
+
+/*
+ * Calls fn(page_index_in_window, level_object, level, arg) once for every
+ * page of the window [off, off + len) of top that has bytes somewhere in
+ * the chain, with the level a lookup finds it at; in no particular order.
+ */
+typedef void (*vm_object_page_fn)(uint64_t i, struct vm_object *o, unsigned int level,
+                                  void *arg);
+void vm_object_window_pages(struct vm_object *top, vm_offset_t off, vm_size_t len,
+                            vm_object_page_fn fn, void *arg);
+
+/* The live object with this id, or NULL.  O(live objects). */
+struct vm_object *vm_object_find(uint64_t id);
 
 /* How many pages of the window [off, off + len) o holds itself (not its
  * chain); O(min(window pages, o's pages)). */

@@ -20,11 +20,13 @@
  *  - under every task lock and vm_object_lock: the objects (staged pages
  *    move into them, no copy), reference counts recomputed from the
  *    references the data holds, the map entries;
- *  - then equal neighbours are merged, every map goes through vm_map_check
- *    (the data may break any rule the engine keeps: cur within max, wired
- *    pages resident, shared entries not needs_copy ...), the counters and
- *    the next object id are restored, and the invariant checker runs over
- *    the whole host.
+ *  - then equal neighbours are merged, objects only their shadow uses are
+ *    collapsed into it, the counters and the next object id are restored,
+ *    and the invariant checker runs over the whole host, in every build: the
+ *    data may break any rule the engine keeps (cur within max, wired pages
+ *    resident, shared entries not needs_copy, a private entry's bytes seen
+ *    by nobody else, a shared entry's bytes under no copy ...), and what it
+ *    reports becomes the import's error rather than a panic.
  * A problem found after building tears everything down again and stops the
  * host: a failed import never leaves half a host behind.
  *
@@ -47,6 +49,12 @@
 /* task_create walks the ids one by one, terminating gaps; this keeps a file
  * that claims a huge next id from making it walk for ever. */
 #define IMPORT_MAX_TASK_ID ((uint64_t)1 << 22)
+
+/* Object ids are never reused, so a host goes on counting from the next id
+ * it was given.  2^53 is more than a host makes in centuries, is exact in
+ * every JSON reader, and leaves the count far below what a state file's
+ * numbers hold (2^63 - 1): a host loaded near that could not be saved. */
+#define IMPORT_MAX_OBJECT_ID ((uint64_t)1 << 53)
 
 /* ---- export ------------------------------------------------------------ */
 
@@ -243,26 +251,18 @@ kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg)
 {
 	if (ops == NULL || !ops->host || !ops->object || !ops->page || !ops->task || !ops->entry)
 		return KERN_INVALID_ARGUMENT;
-	/* Every live task, locked in ascending id order. */
-	size_t ids = task_table_size();
-	struct task **tasks = malloc((ids ? ids : 1) * sizeof *tasks);
+	/* Every live task, locked (in address order), listed by id. */
+	size_t ids = task_table_size(), ntasks = 0;
+	struct task **tasks = task_lock_live_all(&ntasks);
 	if (tasks == NULL)
 		return KERN_RESOURCE_SHORTAGE;
-	size_t ntasks = 0;
-	for (size_t id = 1; id < ids; id++) {
-		struct task *t = task_lookup((task_t)id);
-		if (t && task_lock_live(t, (task_t)id))
-			tasks[ntasks++] = t;
-	}
 	vm_object_lock_acquire();
 	struct export x = { ops, arg, VM_PAGE_TABLE_INIT, { NULL, 0, 0 } };
 	kern_return_t kr = export_locked(&x, tasks, ntasks, (task_t)ids);
 	vm_page_table_destroy(&x.done);
 	free(x.chain.v);
 	vm_object_lock_release();
-	while (ntasks > 0)
-		task_unlock(tasks[--ntasks]);
-	free(tasks);
+	task_unlock_all(tasks, ntasks);
 	return kr;
 }
 
@@ -299,7 +299,7 @@ static struct {
 	size_t ntasks, tasks_cap;
 } imp;
 
-static char imp_error[256];
+static char imp_error[512];
 
 const char *machvm_import_error(void)
 {
@@ -413,8 +413,8 @@ kern_return_t machvm_import_begin(const machvm_host_desc_t *h)
 		        (unsigned long long)IMPORT_MAX_TASK_ID);
 		return KERN_INVALID_ARGUMENT;
 	}
-	if (h->next_object_id == 0) {
-		imp_why("next object id 0: ids start at 1");
+	if (h->next_object_id == 0 || h->next_object_id > IMPORT_MAX_OBJECT_ID) {
+		imp_why("next object id %llu is not from 1 to 2^53", (unsigned long long)h->next_object_id);
 		return KERN_INVALID_ARGUMENT;
 	}
 	kern_return_t kr = machvm_host_start(h->page_size);
@@ -611,10 +611,11 @@ kern_return_t machvm_import_entry(task_t task, const machvm_entry_desc_t *d)
  * task_create reuses the lowest free id).  Ids from there up to the file's
  * next_task_id are free as any terminated one is, so a file from a host
  * that once had many more tasks costs no more than the tasks it holds.
- * The host is checked after each call in debug builds, which is fine:
- * there are no objects yet.
+ * Debug builds check the host once at the end (make_tasks), not after
+ * each call: a check walks every id, so a check per call would make
+ * loading many tasks quadratic.
  */
-static kern_return_t make_tasks(void)
+static kern_return_t make_tasks_unchecked(void)
 {
 	uint64_t last = imp.ntasks ? imp.tasks[imp.ntasks - 1].d.id : 0;
 	size_t k = 0;
@@ -647,6 +648,17 @@ static kern_return_t make_tasks(void)
 		}
 	}
 	return KERN_SUCCESS;
+}
+
+static kern_return_t make_tasks(void)
+{
+	vm_check_pause(true);
+	kern_return_t kr = make_tasks_unchecked();
+	vm_check_pause(false);
+	/* The one check of the batch (debug builds; nothing in release). */
+	vm_call_enter();
+	vm_call_exit(true);
+	return kr;
 }
 
 /* Builds the objects and the maps; every task locked, vm_object_lock held. */
@@ -735,10 +747,16 @@ static kern_return_t build_locked(void)
 	return KERN_SUCCESS;
 }
 
+/* An object nothing but the one object shadowing it refers to. */
+static bool only_its_shadow_uses(const struct vm_object *o)
+{
+	return o->ref_count == 1 && o->nchildren == 1;
+}
+
 /*
- * Checks the built maps, merges objects only their shadow still uses,
- * restores the counters, and runs the checker; every task locked,
- * vm_object_lock held.
+ * Merges objects only their shadow still uses, restores the counters, and
+ * runs the invariant checker over the whole host (every map, every object,
+ * who sees which bytes); every task locked, vm_object_lock held.
  */
 static kern_return_t finish_locked(void)
 {
@@ -747,30 +765,34 @@ static kern_return_t finish_locked(void)
 		/* Equal neighbours are merged rather than refused: a host saved by
 		 * an engine that missed a merge must still load. */
 		vm_map_coalesce_range(m, m->store.min, m->store.max);
-		const char *why = vm_map_check(m);
-		if (why) {
-			imp_why("task %llu: %s", (unsigned long long)imp.tasks[k].d.id, why);
-			return KERN_INVALID_ARGUMENT;
-		}
 	}
 
-	/* What vm_object_deallocate would have done had the export not raced
-	 * with a task's termination.  Each collapse frees an object, so this
-	 * ends; a collapse that could not get memory leaves its object. */
-	for (struct vm_object *o = vm_object_all; o;) {
-		if (o->ref_count == 1 && o->nchildren == 1) {
-			struct vm_object *c = o->first_child;
-			uint64_t id = o->id;
-			vm_object_collapse(c);
-			if (c->shadow && c->shadow->id == id) {
-				imp_why("out of memory merging object %llu into its shadow", (unsigned long long)id);
-				return KERN_RESOURCE_SHORTAGE;
-			}
-			o = vm_object_all;
-			continue;
+	/*
+	 * What vm_object_deallocate would have done had the export not raced
+	 * with a task's termination.  The tops of such chains (objects that
+	 * shadow one but are not one themselves) are gathered first: collapsing
+	 * a top frees only objects of the chain behind it, never a top, and
+	 * makes no new candidate, so one pass does it all.
+	 */
+	struct ptrvec tops = { NULL, 0, 0 };
+	for (struct vm_object *o = vm_object_all; o; o = o->all_next) {
+		if (o->shadow && only_its_shadow_uses(o->shadow) && !only_its_shadow_uses(o) &&
+		    ptrvec_push(&tops, o) != 0) {
+			free(tops.v);
+			imp_why("out of memory merging objects into their shadows");
+			return KERN_RESOURCE_SHORTAGE;
 		}
-		o = o->all_next;
 	}
+	for (size_t i = 0; i < tops.n; i++) {
+		struct vm_object *c = tops.v[i];
+		if (!vm_object_collapse_unshared(c)) {
+			imp_why("out of memory merging object %llu into its shadow",
+			        (unsigned long long)c->shadow->id);
+			free(tops.v);
+			return KERN_RESOURCE_SHORTAGE;
+		}
+	}
+	free(tops.v);
 
 	const machvm_host_desc_t *h = &imp.host;
 	vm_object_stats.faults.faults = h->faults;
@@ -782,9 +804,12 @@ static kern_return_t finish_locked(void)
 	vm_object_stats.pages_copied = h->pages_copied;
 	vm_object_next_id = h->next_object_id - 1;
 
-	kern_return_t kr = vm_check_all_locked();
-	if (kr != KERN_SUCCESS)
-		imp_why("the invariant checker ran out of memory");
+	/* The engine's own rules, in every build: a host that breaks one is
+	 * refused, never panicked on. */
+	task_t culprit;
+	kern_return_t kr = vm_check_all_locked(imp_error, sizeof imp_error, &culprit);
+	if (kr == KERN_FAILURE)
+		kr = KERN_INVALID_ARGUMENT;
 	return kr;
 }
 
@@ -832,15 +857,27 @@ static kern_return_t import_end(void)
 	if (kr != KERN_SUCCESS)
 		return give_up(kr);
 
-	for (size_t k = 0; k < imp.ntasks && kr == KERN_SUCCESS; k++) {
+	/* The tasks, locked in the engine's order for several (task.h). */
+	struct task_ref *refs = malloc((imp.ntasks ? imp.ntasks : 1) * sizeof *refs);
+	if (refs == NULL)
+		return give_up(KERN_RESOURCE_SHORTAGE);
+	size_t nrefs = 0;
+	for (size_t k = 0; k < imp.ntasks; k++)
+		if (imp.tasks[k].t)
+			refs[nrefs++] = (struct task_ref){ imp.tasks[k].t, (task_t)imp.tasks[k].d.id };
+	nrefs = task_lock_refs(refs, nrefs);
+	/* Both lists are in ascending id order. */
+	for (size_t k = 0, r = 0; k < imp.ntasks; k++) {
 		struct imp_task *it = &imp.tasks[k];
-		if (it->t && task_lock_live(it->t, (task_t)it->d.id)) {
+		if (r < nrefs && refs[r].t == it->t && refs[r].id == (task_t)it->d.id) {
 			it->locked = true;
-		} else {
+			r++;
+		} else if (kr == KERN_SUCCESS) {
 			imp_why("task %llu went away during the import", (unsigned long long)it->d.id);
 			kr = KERN_FAILURE;
 		}
 	}
+	free(refs);
 	vm_object_lock_acquire();
 	if (kr == KERN_SUCCESS)
 		kr = build_locked();

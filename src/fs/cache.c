@@ -293,7 +293,8 @@ fs_cache_send(struct fs_inval *l)
 bool
 fs_cache_tracked(const struct fs_node *n)
 {
-	return fs_row_of(n)->opens == FS_L_REGION && !n->alias;
+	return (fs_row_of(n)->opens == FS_L_REGION && !n->alias) ||
+	       fs_row_of(n)->opens == FS_L_OBJECT;
 }
 
 double

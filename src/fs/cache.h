@@ -3,10 +3,10 @@
  *
  * The kernel keeps names (entries) and attributes for FS_CACHE_TIMEOUT
  * seconds.  Attributes never change while a file exists (modes, owners,
- * sizes and times are fixed), so only names can go stale, and only in two
+ * sizes and times are fixed), so only names can go stale, and only in three
  * ways: a region directory whose start stops being a region start (a
- * merge, a deallocation, a boundary moved), and the files of a terminated
- * task.  Which names those are is coherence.c's business, from the
+ * merge, a deallocation, a boundary moved), the files of a terminated
+ * task, and objects/<id>/ and its files when the object dies.  Which names those are is coherence.c's business, from the
  * engine's change reports; this module sends the invalidations.
  * Everything else is never cached: text is rendered at open (direct I/O),
  * directories are listed afresh, a failed lookup is not remembered, a
@@ -77,7 +77,8 @@ void fs_cache_send(struct fs_inval *l);
 double fs_cache_entry_timeout(const struct fs_node *n, bool owner_final);
 double fs_cache_attr_timeout(const struct fs_node *n, bool owner_final);
 
-/* Whether n is a region directory under its canonical name (tracked). */
+/* Whether n is a region directory under its canonical name, or an object
+ * directory (tracked: coherence.h counts them held). */
 bool fs_cache_tracked(const struct fs_node *n);
 
 #endif

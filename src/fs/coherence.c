@@ -6,7 +6,9 @@
  * table: open addressing with linear probing, at most three quarters full,
  * one 64-bit word a slot (the region's start >> 12 above KNOWN_BITS bits of
  * lookup count; 0 is a free slot), deleted by shifting back the entries
- * that follow.
+ * that follow.  The directories objects/<id>/ held are the set of
+ * TASK_NULL (no task has that id), each as if it were the start id << 12
+ * (ids below FS_OBJECT_LIMIT fit the slot's 36 bits).
  *
  * Lock legend: a shard's mutex guards its buckets and the sets in them.
  * The report hook runs with engine task locks held and takes a shard
@@ -271,6 +273,69 @@ task_gone(task_t task, struct fs_inval *l, struct fs_inval *files, struct fs_inv
 	fs_taskinfo_remove(task);
 }
 
+/* The object directory's node. */
+static struct fs_node
+object_dir(uint64_t id)
+{
+	struct fs_node n = { fs_level_row(FS_L_OBJECT), TASK_NULL, 0, false, id };
+
+	return n;
+}
+
+/* The names of objects/<id>/ and of its files go to l. */
+static void
+object_names(uint64_t id, struct fs_inval *l)
+{
+	struct fs_node dir = object_dir(id);
+	uint64_t ino = fs_node_ino(&dir);
+	char name[24];
+
+	snprintf(name, sizeof name, "%llu", (unsigned long long)id);
+	fs_inval_add(l, fs_level_ino(FS_L_OBJECTS, TASK_NULL), name);
+	for (unsigned r = 0; r < fs_nrows; r++)
+		if (fs_rows[r].parent == FS_L_OBJECT)
+			fs_inval_add(l, ino, fs_rows[r].name);
+}
+
+/* The object is gone: if the kernel holds its directory, its names go to
+ * l and the count is forgotten (ids are never reused). */
+static void
+object_gone(uint64_t id, struct fs_inval *l)
+{
+	struct shard *s = shard_of(TASK_NULL);
+	struct held *h;
+	bool held = false;
+
+	if (id == 0 || id >= FS_OBJECT_LIMIT)
+		return;
+	pthread_mutex_lock(&s->lock);
+	h = find_locked(s, TASK_NULL);
+	if (h && h->count && h->slots[slot_find(h, id << 12)]) {
+		held = true;
+		drop_locked(h, id << 12, 0);
+		if (h->count == 0)
+			unlink_locked(s, h);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (held)
+		object_names(id, l);
+}
+
+/* A report that lost changes: every held object directory may be stale. */
+static void
+objects_all_stale(struct fs_inval *l)
+{
+	struct shard *s = shard_of(TASK_NULL);
+	struct held *h;
+
+	pthread_mutex_lock(&s->lock);
+	h = find_locked(s, TASK_NULL);
+	for (size_t i = 0; h && i < h->cap; i++)
+		if (h->slots[i])
+			object_names(slot_start(h->slots[i]) >> 12, l);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /*
  * A task was made.  Its id may be a reused one, and the kernel may still
  * hold a negative entry for the name from the earlier task's rmdir (which
@@ -290,7 +355,8 @@ task_born(task_t task, struct fs_inval *l)
  * The engine's report hook: runs at the end of every changing call, on the
  * calling thread, with the call's task locks held (report.h).  The starts
  * that vanished are exactly the report's MERGED and MOVED boundaries, its
- * REMOVED ranges and a terminated task's whole map.
+ * REMOVED ranges and a terminated task's whole map; the objects that died
+ * are its OBJECT_DESTROYED objects and the object2 of its OBJECT_COLLAPSED.
  */
 static void
 report_hook(void *arg, const struct machvm_report *r)
@@ -314,9 +380,11 @@ report_hook(void *arg, const struct machvm_report *r)
 		l = &mine;
 		after = &mine_after;
 	}
-	if (r->incomplete)
+	if (r->incomplete) {
 		for (size_t i = 0; i < r->ntasks; i++)
 			stale_range(r->tasks[i], 0, MACHVM_USER_MAX, l);
+		objects_all_stale(l);
+	}
 	for (size_t i = 0; i < r->nchanges; i++) {
 		const struct machvm_change *c = &r->changes[i];
 
@@ -336,6 +404,12 @@ report_hook(void *arg, const struct machvm_report *r)
 				task_gone(c->task, l, after, NULL);
 			else
 				task_gone(c->task, l, l, l);
+			break;
+		case MACHVM_CHANGE_OBJECT_DESTROYED:
+			object_gone(c->object, l);
+			break;
+		case MACHVM_CHANGE_OBJECT_COLLAPSED:
+			object_gone(c->object2, l);
 			break;
 		default:
 			break;
@@ -502,4 +576,30 @@ fs_coherence_held(task_t task)
 	n = h ? h->count : 0;
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+bool
+fs_coherence_hold_object(uint64_t id)
+{
+	struct shard *s = shard_of(TASK_NULL);
+	vm_address_t key = id << 12;
+
+	if (id == 0 || id >= FS_OBJECT_LIMIT)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	hold_locked(s, TASK_NULL, &key, 1);
+	pthread_mutex_unlock(&s->lock);
+	/* Held first, then looked for: either this sees the death, or the
+	 * death's report sees the count. */
+	if (machvm_object_alive(id))
+		return true;
+	fs_coherence_release_object(id, 1);
+	return false;
+}
+
+void
+fs_coherence_release_object(uint64_t id, uint64_t count)
+{
+	if (id != 0 && id < FS_OBJECT_LIMIT)
+		fs_coherence_release(TASK_NULL, id << 12, count);
 }

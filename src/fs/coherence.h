@@ -3,8 +3,8 @@
  *
  * The kernel keeps names (entries) and attributes for FS_CACHE_TIMEOUT
  * seconds (cache.h).  Attributes never change while a file exists, so only
- * names go stale, and only when a region start stops being one or a task
- * dies.  This module is the only consumer of the engine's change reports
+ * names go stale, and only when a region start stops being one, a task
+ * dies or a memory object dies.  This module is the only consumer of the engine's change reports
  * (report.h) in the daemon:
  *
  *   - it knows which region directories the kernel holds an entry for
@@ -83,6 +83,16 @@ size_t fs_coherence_hold(task_t task, const vm_address_t *starts, size_t n,
 /* The kernel dropped count lookups of a region directory (FORGET), or
  * never got the entries after all (the reply failed). */
 void fs_coherence_release(task_t task, vm_address_t start, uint64_t count);
+/*
+ * The same for a directory objects/<id>/: counts it held, then checks the
+ * object still lives; if it died meanwhile the count is taken back and
+ * false returned (the death's report may have looked before the count).
+ * An object's death (OBJECT_DESTROYED, or COLLAPSED into its shadow)
+ * invalidates its held name and its files' names.
+ */
+bool fs_coherence_hold_object(uint64_t id);
+void fs_coherence_release_object(uint64_t id, uint64_t count);
+
 /* How many region directories of the task the kernel holds. */
 size_t fs_coherence_held(task_t task);
 

@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -807,6 +808,24 @@ run(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 
 /* ---- running a write ------------------------------------------------- */
 
+/* See ctl.h; written once by the init request, before any write. */
+static _Atomic size_t write_limit = 31 * 4096;
+
+void
+fs_ctl_set_write_limit(size_t max_write, size_t max_pages, size_t page)
+{
+	size_t by_bytes = max_write > 0 ? max_write - 1 : 0;
+	size_t by_pages = max_pages > 0 ? (max_pages - 1) * page : 0;
+
+	atomic_store(&write_limit, by_bytes < by_pages ? by_bytes : by_pages);
+}
+
+size_t
+fs_ctl_write_limit(void)
+{
+	return atomic_load(&write_limit);
+}
+
 /* The input as it goes into a message: at most 200 bytes, anything but
  * printable ASCII (control characters, NUL, bytes of other encodings) shown
  * as '?', so last_error stays one printable line. */
@@ -864,6 +883,16 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 		return -ESRCH;
 	path[0] = '\0';        /* made by lazy_path when a message needs it */
 	failure[0] = '\0';
+	if (len > fs_ctl_write_limit()) {
+		/* Maybe the first piece of a longer write(2): refused whole, so
+		 * the write(2) fails before any of it ran (see ctl.h). */
+		fs_fail(n->task, failure, sizeof failure, KERN_INVALID_ARGUMENT,
+		        "%s: one write may hold at most %zu bytes (the kernel passes a longer one "
+		        "in pieces), got %zu or more", lazy_path(n, path, sizeof path),
+		        fs_ctl_write_limit(), len);
+		fs_buf_printf(result, "%s\n", failure);
+		return -EFBIG;
+	}
 	if (memchr(data, '\0', len)) {
 		size_t shown_len = len;
 

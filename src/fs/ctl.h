@@ -142,6 +142,23 @@ int fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
                  const char *data, size_t len, struct fs_buf *result,
                  struct fs_scope *scope);
 
+/*
+ * The most bytes one write(2) of a writable text file may hold.  The kernel
+ * hands a long write(2) to the daemon as several WRITE requests, each of at
+ * most max_write bytes and max_pages pages of the writer's buffer, and no
+ * request says whether more of the same write(2) follow; a failure after
+ * the first piece only makes the write(2) return short.  Every piece but
+ * the last fills one of the two bounds, so it holds at least max_write
+ * bytes or more than (max_pages - 1) pages.  A request of at most
+ * min(max_write - 1, (max_pages - 1) * page) bytes is therefore a whole
+ * write(2), and fs_ctl_write refuses anything longer (EFBIG) before it
+ * looks at it: the first piece of a split write fails, so the write(2)
+ * fails as a whole and nothing ran.  Set once at mount (ops.c, init) from
+ * what the kernel was told; until then, the kernel's default of 32 pages.
+ */
+void fs_ctl_set_write_limit(size_t max_write, size_t max_pages, size_t page);
+size_t fs_ctl_write_limit(void);
+
 /* The usage texts: what the ctl and remap files read before any write.
  * fs_usage_text: one line per command of level, from the command table. */
 int fs_usage_text(enum fs_level level, struct fs_buf *out);

@@ -38,6 +38,9 @@ GETTER(replicate, x->replicate == MATTR_VAL_ON)
 GETTER(cache_flushes, x->cache_flushes)
 GETTER(dcache_flushes, x->dcache_flushes)
 GETTER(icache_flushes, x->icache_flushes)
+GETTER(private_pages, x->private_pages)
+GETTER(shared_pages, x->shared_pages)
+GETTER(cow_pages, x->cow_pages)
 
 #define FIELD(name, type, extended, shown) { #name, type, extended, shown, get_##name }
 
@@ -64,6 +67,10 @@ const struct fs_field fs_fields[] = {
 	FIELD(cache_flushes,  FT_COUNT,      true,  0),
 	FIELD(dcache_flushes, FT_COUNT,      true,  0),
 	FIELD(icache_flushes, FT_COUNT,      true,  0),
+	/* resident_pages split by what the next write does (objects.h). */
+	FIELD(private_pages,  FT_COUNT,      true,  0),
+	FIELD(shared_pages,   FT_COUNT,      true,  0),
+	FIELD(cow_pages,      FT_COUNT,      true,  0),
 };
 const size_t fs_nfields = sizeof fs_fields / sizeof fs_fields[0];
 

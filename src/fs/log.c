@@ -5,6 +5,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <syslog.h>
 
 static bool debugging;
 
@@ -12,6 +14,9 @@ void
 fs_log_init(bool debug)
 {
 	debugging = debug;
+	/* Connects at the first message, so a daemon that logs none never
+	 * opens /dev/log. */
+	openlog("machvmfs", LOG_PID, LOG_DAEMON);
 }
 
 bool
@@ -20,9 +25,10 @@ fs_log_debugging(void)
 	return debugging;
 }
 
-/* Formats the whole line first so that one fputs writes it. */
+/* Formats the whole line first so that one fputs writes it; to syslog too
+ * (without the "machvmfs: " that syslog's own tag replaces) if asked. */
 static void
-emit(const char *level, const char *fmt, va_list ap)
+emit(const char *level, bool to_syslog, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n = snprintf(line, sizeof line, "machvmfs: %s", level);
@@ -34,6 +40,8 @@ emit(const char *level, const char *fmt, va_list ap)
 	fputs(line, stderr);
 	fputc('\n', stderr);
 	funlockfile(stderr);
+	if (to_syslog)
+		syslog(LOG_ERR, "%s", line + strlen("machvmfs: "));
 }
 
 void
@@ -44,7 +52,7 @@ fs_debug(const char *fmt, ...)
 	if (!debugging)
 		return;
 	va_start(ap, fmt);
-	emit("", fmt, ap);
+	emit("", false, fmt, ap);
 	va_end(ap);
 }
 
@@ -54,6 +62,16 @@ fs_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	emit("error: ", fmt, ap);
+	emit("error: ", false, fmt, ap);
+	va_end(ap);
+}
+
+void
+fs_error_syslog(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit("error: ", true, fmt, ap);
 	va_end(ap);
 }

@@ -12,6 +12,7 @@
 
 #include "coherence.h"
 #include "fields.h"
+#include "objects.h"
 #include "parse.h"
 #include "taskinfo.h"
 
@@ -37,6 +38,12 @@ task_row(void)
 	return fs_level_row(FS_L_TASK);
 }
 
+bool
+fs_object_level(unsigned row)
+{
+	return fs_rows[row].parent == FS_L_OBJECTS || fs_rows[row].parent == FS_L_OBJECT;
+}
+
 struct fs_node
 fs_root_node(void)
 {
@@ -54,6 +61,9 @@ fs_node_ino(const struct fs_node *n)
 
 	if (n->task > TASK_MASK)
 		return 0;
+	if (fs_object_level(n->row))
+		return n->object == 0 || n->object >= FS_OBJECT_LIMIT ? 0 :
+		       (n->object << PAGE_SHIFT) | (n->row + 1);
 	if (!region_level(n->row))
 		return ((uint64_t)n->task << FS_KIND_BITS) | (n->row + 1);
 	if (n->row == fs_region_row())
@@ -75,11 +85,20 @@ fs_ino_node(uint64_t ino, struct fs_node *n)
 		if (kind == 0 || kind > fs_region_row())
 			return -ENOENT;
 		n->row = (unsigned)kind - 1;
-		/* Rows from tasks/<id>/ down need a task; those above have none. */
+		/* Rows from tasks/<id>/ down need a task; those above have none;
+		 * rows under objects/ need an object. */
+		if (fs_object_level(n->row))
+			return -ENOENT;
 		return (n->row >= task_row()) == (n->task != 0) ? 0 : -ENOENT;
 	}
-	if (n->task == 0)
-		return -ENOENT;
+	if (n->task == 0) {
+		/* Under objects/: the page part is the object id. */
+		if (kind == 0 || kind > fs_nrows || !fs_object_level((unsigned)kind - 1))
+			return -ENOENT;
+		n->row = (unsigned)kind - 1;
+		n->object = page;
+		return 0;
+	}
 	n->start = page << PAGE_SHIFT_INO;
 	n->alias = kind == ALIAS_KIND;
 	n->row = fs_region_row() + (kind <= ALIAS_KIND ? 0 : (unsigned)kind - 1);
@@ -96,6 +115,8 @@ fs_node_parent(const struct fs_node *n)
 		return p;
 	p.row = fs_level_row(row->parent);
 	p.alias = false;
+	if (fs_rows[p.row].opens != FS_L_OBJECT)
+		p.object = 0;
 	if (!region_level(p.row))
 		p.start = 0;
 	if (p.row < task_row())
@@ -106,7 +127,7 @@ fs_node_parent(const struct fs_node *n)
 uint64_t
 fs_level_ino(enum fs_level l, task_t task)
 {
-	struct fs_node n = { fs_level_row(l), task, 0, false };
+	struct fs_node n = { fs_level_row(l), task, 0, false, 0 };
 
 	return fs_node_ino(&n);
 }
@@ -134,6 +155,8 @@ node_name(const struct fs_node *n, char out[24])
 
 	if (row->opens == FS_L_TASK)
 		snprintf(out, 24, "%u", (unsigned)n->task);
+	else if (row->opens == FS_L_OBJECT)
+		snprintf(out, 24, "%llu", (unsigned long long)n->object);
 	else if (row->opens == FS_L_REGION)
 		fs_region_name(n->start, out);
 	else
@@ -171,6 +194,8 @@ fs_node_check(const struct fs_node *n)
 {
 	vm_region_extended_info_t x;
 
+	if (n->object != 0)
+		return machvm_object_alive(n->object) ? 0 : -ENOENT;
 	if (n->task == TASK_NULL)
 		return 0;
 	if (!region_level(n->row))
@@ -313,11 +338,14 @@ entry_of(const struct fs_node *dir, unsigned row, uint64_t key, struct fs_entry 
 	e->node.row = row;
 	e->node.task = dir->task;
 	e->node.start = region_level(row) ? dir->start : 0;
+	e->node.object = fs_object_level(row) ? dir->object : 0;
 	if (!(fs_rows[row].flags & FS_DYNAMIC)) {
 		e->next = row + 1;
 	} else {
 		if (fs_rows[row].opens == FS_L_TASK)
 			e->node.task = (task_t)key;
+		else if (fs_rows[row].opens == FS_L_OBJECT)
+			e->node.object = key;
 		else
 			e->node.start = key;
 		e->next = FS_POS_DYN + key + 1;
@@ -325,7 +353,47 @@ entry_of(const struct fs_node *dir, unsigned row, uint64_t key, struct fs_entry 
 	node_name(&e->node, e->name);
 }
 
-/* The dynamic children: tasks by id, regions by start. */
+/*
+ * objects/: the live objects by id.  A batch asks the engine for the ids
+ * from key on, so a listing resumed at a position never repeats an id nor
+ * misses one that lived throughout.
+ */
+#define OBJECT_BATCH 256
+
+static int
+gen_objects(const struct fs_node *dir, unsigned row, uint64_t key, unsigned flags,
+            fs_gen_fn fn, void *arg)
+{
+	uint64_t ids[OBJECT_BATCH];
+	struct fs_entry e;
+	int rc = -ENOENT;
+
+	if (flags & FS_GEN_EXACT) {
+		if (!machvm_object_alive(key))
+			return -ENOENT;
+		entry_of(dir, row, key, &e);
+		fn(arg, &e);
+		return 0;
+	}
+	for (;;) {
+		size_t count, n;
+
+		if (machvm_object_list(key, ids, OBJECT_BATCH, &count) != KERN_SUCCESS)
+			return rc == 0 ? 0 : -ENOMEM;
+		n = count < OBJECT_BATCH ? count : OBJECT_BATCH;
+		for (size_t i = 0; i < n; i++) {
+			entry_of(dir, row, ids[i], &e);
+			rc = 0;
+			if (fn(arg, &e))
+				return 0;
+		}
+		if (count <= OBJECT_BATCH)
+			return rc;
+		key = ids[n - 1] + 1;
+	}
+}
+
+/* The dynamic children: tasks by id, regions by start, objects by id. */
 static int
 gen_dynamic(const struct fs_node *dir, unsigned row, uint64_t key, unsigned flags,
             const struct fs_dirsnap *snap, fs_gen_fn fn, void *arg, uint64_t *gen)
@@ -333,6 +401,8 @@ gen_dynamic(const struct fs_node *dir, unsigned row, uint64_t key, unsigned flag
 	struct fs_entry e;
 	int rc = -ENOENT;
 
+	if (fs_rows[row].opens == FS_L_OBJECT)
+		return gen_objects(dir, row, key, flags, fn, arg);
 	if (fs_rows[row].opens == FS_L_TASK) {
 		struct fs_dirsnap own = { NULL, 0 };
 
@@ -457,7 +527,13 @@ name_pos(enum fs_level l, const char *name, uint64_t *pos, bool *alias)
 		}
 	if (dyn < 0)
 		return -ENOENT;
-	if (fs_rows[dyn].opens == FS_L_TASK) {
+	if (fs_rows[dyn].opens == FS_L_OBJECT) {
+		uint64_t id;
+
+		if (fs_parse_object_name(name, &id) != 0 || id > UINT64_MAX - FS_POS_DYN - 1)
+			return -ENOENT;
+		*pos = FS_POS_DYN + id;
+	} else if (fs_rows[dyn].opens == FS_L_TASK) {
 		task_t id;
 
 		if (fs_parse_task_name(name, &id) != 0)

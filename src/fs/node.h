@@ -17,6 +17,15 @@
  * and 2 + i the i-th region file.  start < 2^47 with pages of 4096 bytes at
  * least takes 35 bits; the task takes FS_TASK_BITS = 22, every id the
  * engine hands out; the kind 7, room for 126 region files.
+ *
+ * Under objects/ the task is 0 and the page part holds the object id
+ * instead (no region node has task 0, so the two never meet), the kind
+ * being row + 1 as above the regions:
+ *
+ *   object << 29 | kind
+ *
+ * so object ids below 2^35 (FS_OBJECT_LIMIT) have inode numbers; a larger
+ * one is EOVERFLOW.
  */
 #ifndef MACHVMFS_NODE_H
 #define MACHVMFS_NODE_H
@@ -30,6 +39,11 @@
 
 _Static_assert(MACHVM_TASK_ID_LIMIT <= ((uint64_t)1 << FS_TASK_BITS),
                "inode numbers must have room for every task id the engine hands out");
+
+#define FS_OBJECT_LIMIT  (UINT64_C(1) << (64 - FS_TASK_BITS - FS_KIND_BITS))
+
+/* Whether row is objects/<object>/ or one of its files. */
+bool fs_object_level(unsigned row);
 
 /* The root directory's node. */
 struct fs_node fs_root_node(void);

@@ -31,9 +31,11 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <machvm/machvm.h>
 
@@ -301,8 +303,11 @@ node_of(fuse_ino_t ino, struct fs_node *n)
 	return rc ? rc : fs_node_check(n);
 }
 
-/* Whether ctx may write n: read-only files never; task files only for the
- * task's owner (and root); tasks/ctl for everyone.  0 or -EACCES. */
+/* Whether ctx may write n: read-only files never; the host's files
+ * (host/save) only for root and the mounting user, refused at open so the
+ * attempt records nothing (the verb's owner column checks again); task
+ * files only for the task's owner (and root); tasks/ctl for everyone.
+ * 0 or -EACCES. */
 static int
 may_write(const struct fs_node *n, const struct fs_ctx *ctx)
 {
@@ -310,14 +315,43 @@ may_write(const struct fs_node *n, const struct fs_ctx *ctx)
 
 	if (!row->write && !(row->flags & FS_DATA))
 		return -EACCES;
+	if (row->parent == FS_L_HOST && !ctx->privileged)
+		return -EACCES;
 	if (n->task != TASK_NULL && !fs_may_change(n->task, ctx))
 		return -EACCES;
 	return 0;
 }
 
+/*
+ * The most pages the kernel puts in one WRITE request: what libfuse asks
+ * for (max_write in pages, protocol 7.28 and later) within the kernel's
+ * max_pages_limit, or the kernel's fixed 32 before 7.28.
+ */
+static size_t
+kernel_max_pages(const struct fuse_conn_info *conn, size_t page)
+{
+	size_t pages = 32;
+	FILE *f;
+
+	if (conn->proto_minor >= 28) {
+		unsigned long cap;
+
+		pages = (conn->max_write - 1) / page + 1;
+		f = fopen("/proc/sys/fs/fuse/max_pages_limit", "r");
+		if (f) {
+			if (fscanf(f, "%lu", &cap) == 1 && cap > 0 && cap < pages)
+				pages = cap;
+			fclose(f);
+		}
+	}
+	return pages;
+}
+
 static void
 fs_init(void *userdata, struct fuse_conn_info *conn)
 {
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
 	(void)userdata;
 	/* echo > file must arrive as OPEN with O_TRUNC; writes must reach us
 	 * at once so a bad value fails the write(2) itself. */
@@ -330,8 +364,29 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO)
 		conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+	/* A ctl write must reach us whole to be a unit (ctl.h). */
+	fs_ctl_set_write_limit(conn->max_write, kernel_max_pages(conn, page), page);
 	fs_cache_start();
-	fs_debug("mounted, protocol %u.%u", conn->proto_major, conn->proto_minor);
+	fs_debug("mounted, protocol %u.%u, max_write %u, ctl writes up to %zu bytes",
+	         conn->proto_major, conn->proto_minor, conn->max_write, fs_ctl_write_limit());
+}
+
+/* Counts a tracked directory held (coherence.h); false if it is gone. */
+static bool
+hold_one(const struct fs_node *n, uint64_t gen)
+{
+	if (fs_row_of(n)->opens == FS_L_OBJECT)
+		return fs_coherence_hold_object(n->object);
+	return fs_coherence_hold(n->task, &n->start, 1, gen, NULL) != 0;
+}
+
+static void
+release_one(const struct fs_node *n, uint64_t count)
+{
+	if (fs_row_of(n)->opens == FS_L_OBJECT)
+		fs_coherence_release_object(n->object, count);
+	else
+		fs_coherence_release(n->task, n->start, count);
 }
 
 /*
@@ -366,7 +421,7 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == 0)
 		rc = fs_lookup(&dir, name, &child);
 	tracked = rc == 0 && fs_cache_tracked(&child);
-	if (tracked && fs_coherence_hold(child.task, &child.start, 1, gen, NULL) == 0)
+	if (tracked && !hold_one(&child, gen))
 		rc = -ENOENT;
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -379,7 +434,7 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 	e.attr_timeout = fs_cache_attr_timeout(&child, final);
 	e.entry_timeout = fs_cache_entry_timeout(&child, final);
 	if (fuse_reply_entry(req, &e) != 0 && tracked)
-		fs_coherence_release(child.task, child.start, 1);
+		release_one(&child, 1);
 }
 
 static void
@@ -388,7 +443,7 @@ forget_one(fuse_ino_t ino, uint64_t nlookup)
 	struct fs_node n;
 
 	if (fs_ino_node(ino, &n) == 0 && fs_cache_tracked(&n))
-		fs_coherence_release(n.task, n.start, nlookup);
+		release_one(&n, nlookup);
 }
 
 static void
@@ -1039,6 +1094,18 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 		free(starts);
 		free(gone);
 	}
+	/* The same for object directories, one by one (their deaths are not
+	 * ordered by any generation). */
+	if (plus && level == FS_L_OBJECTS)
+		for (size_t i = 0; i < b.count; i++) {
+			struct dent *e = &b.ents[i];
+
+			if (!fs_cache_tracked(&e->node))
+				continue;
+			e->tracked = fs_coherence_hold_object(e->node.object);
+			if (!e->tracked)
+				e->name[0] = '\0';       /* left out */
+		}
 
 	for (size_t i = 0; i < b.count; i++) {
 		struct dent *e = &b.ents[i];
@@ -1087,7 +1154,7 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 		/* The kernel never saw these entries: take the counts back. */
 		for (size_t i = 0; i < b.count; i++)
 			if (b.ents[i].tracked)
-				fs_coherence_release(d->node.task, b.ents[i].node.start, 1);
+				release_one(&b.ents[i].node, 1);
 	}
 	free(b.ents);
 	free(buf);

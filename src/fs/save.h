@@ -1,6 +1,7 @@
 /*
  * save.h - host/save: writing "save" writes the whole host to the state
- * file now (the one given with -o state=FILE), as the unmount does.
+ * file now (the one given with -o state=FILE), as the unmount does; and
+ * -o autosave=SECONDS, a thread that does the same every SECONDS.
  */
 #ifndef MACHVMFS_SAVE_H
 #define MACHVMFS_SAVE_H
@@ -23,5 +24,19 @@ kern_return_t fs_call_save(const struct fs_node *n, const struct fs_ctx *ctx,
 
 /* Parses a write: "save", and only with a state file. */
 int fs_write_save(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_why *why);
+
+/*
+ * Starts the autosave thread: every `seconds` it saves the host to the
+ * state file if anything that is saved has changed since its last save.
+ * A failure is logged (stderr and syslog, once per reason) and tried again
+ * next period.  Nothing without a state file or with seconds 0.  Call after
+ * fuse_daemonize (a thread does not survive the fork) and after
+ * fs_coherence_init.  0, or -1 if the thread cannot be started.
+ */
+int fs_autosave_start(unsigned seconds);
+
+/* Stops the autosave thread, waiting for a save in progress; before the
+ * final save and before fs_coherence_fini.  Nothing if none was started. */
+void fs_autosave_stop(void);
 
 #endif

@@ -16,7 +16,9 @@
 
 #include "ctl.h"
 #include "fields.h"
+#include "graph.h"
 #include "node.h"
+#include "objects.h"
 #include "parse.h"
 #include "render.h"
 #include "save.h"
@@ -41,6 +43,11 @@
 #define VERB_ROW(name, parent, rd, wr, verb) \
 	{ name, parent, FS_L_NONE, RW, FS_RESULT, rd, #rd, wr, #wr, verb, NULL }
 
+/* A file of objects/<object>/ (objects.c). */
+#define OBJECT_FILE(name, calls) \
+	{ name, FS_L_OBJECT, FS_L_NONE, RO, 0, fs_read_object, "fs_read_object", NULL, "NULL", \
+	  NULL, calls }
+
 /* A growing log of the engine's reports (events.c), read by the daemon
  * itself: no text is rendered at open. */
 #define EVENTS_ROW(parent) \
@@ -53,15 +60,29 @@ const struct fs_row fs_rows[] = {
 	ROW("",               FS_L_NONE,    FS_L_ROOT,    M_DIR, 0, NULL, NULL, NULL),
 	ROW("host",           FS_L_ROOT,    FS_L_HOST,    M_DIR, 0, NULL, NULL, NULL),
 	ROW("tasks",          FS_L_ROOT,    FS_L_TASKS,   M_DIR, 0, NULL, NULL, "machvm_task_list"),
+	ROW("objects",        FS_L_ROOT,    FS_L_OBJECTS, M_DIR, 0, NULL, NULL, "machvm_object_list"),
 	ROW("page_size",      FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_page_size, NULL,
 	    "host_page_size"),
 	ROW("stats",          FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_host_stats, NULL,
 	    "machvm_host_stats"),
 	VERB_ROW("save",      FS_L_HOST,    fs_read_save, fs_write_save, "save"),
 	EVENTS_ROW(FS_L_HOST),
+	ROW("graph.dot",      FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_graph, NULL,
+	    "machvm_host_export"),
 	ROW("ctl",            FS_L_TASKS,   FS_L_NONE,    RW, FS_RESULT,
 	    fs_read_tasks_ctl, fs_write_tasks_ctl, NULL),
 	ROW("last_error",     FS_L_TASKS,   FS_L_NONE,    RO, 0, fs_read_last_error, NULL, NULL),
+	ROW("<object>",       FS_L_OBJECTS, FS_L_OBJECT,  M_DIR, FS_DYNAMIC, NULL, NULL,
+	    "machvm_object_alive"),
+	OBJECT_FILE("size",           "machvm_object_info"),
+	OBJECT_FILE("resident_pages", "machvm_object_info"),
+	OBJECT_FILE("ref_count",      "machvm_object_info"),
+	OBJECT_FILE("shadow",         "machvm_object_info"),
+	OBJECT_FILE("shadow_offset",  "machvm_object_info"),
+	OBJECT_FILE("shadowed_by",    "machvm_object_info"),
+	OBJECT_FILE("mapped_by",      "machvm_object_info"),
+	OBJECT_FILE("pages",          "machvm_object_info"),
+	OBJECT_FILE("chain",          "machvm_object_info"),
 	ROW("<id>",           FS_L_TASKS,   FS_L_TASK,    M_DIR, FS_DYNAMIC, NULL, NULL,
 	    "machvm_task_alive"),
 	ROW("ctl",            FS_L_TASK,    FS_L_NONE,    RW, FS_RESULT,
@@ -75,6 +96,10 @@ const struct fs_row fs_rows[] = {
 	    "machvm_region_snapshot"),
 	ROW("maps.json",      FS_L_TASK,    FS_L_NONE,    RO, FS_KEPT, fs_read_maps_json, NULL,
 	    "machvm_region_snapshot"),
+	ROW("pagemap",        FS_L_TASK,    FS_L_NONE,    RO, 0, fs_read_pagemap, NULL,
+	    "machvm_task_pagemap"),
+	ROW("graph.dot",      FS_L_TASK,    FS_L_NONE,    RO, 0, fs_read_graph, NULL,
+	    "machvm_host_export"),
 	ROW("mem",            FS_L_TASK,    FS_L_NONE,    RW, FS_DATA, NULL, NULL,
 	    "vm_read vm_write"),
 	VERB_ROW("remap",     FS_L_TASK,    fs_read_remap, fs_write_remap, "remap"),
@@ -95,6 +120,8 @@ const struct fs_row fs_rows[] = {
 	REGION_FILE("object",         RO, NULL, NULL),
 	REGION_FILE("offset",         RO, NULL, NULL),
 	REGION_FILE("info",           RO, NULL, NULL),
+	ROW("chain",          FS_L_REGION,  FS_L_NONE,    RO, 0, fs_read_region_chain, NULL,
+	    "vm_region_extended,machvm_object_info"),
 };
 const size_t fs_nrows = sizeof fs_rows / sizeof fs_rows[0];
 

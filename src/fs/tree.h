@@ -7,8 +7,9 @@
  * the layout dump.  Adding a file is one row here (and, for a region file,
  * a field in fields.c when it shows a new value).
  *
- * A node is (row, task, region start): row says what kind of file or
- * directory it is, task and start say which one.  Nodes hold no state and
+ * A node is (row, task, region start, object): row says what kind of
+ * file or directory it is, task and start (or, under objects/, the object
+ * id) say which one.  Nodes hold no state and
  * no reference: the engine is asked afresh whether a task or region exists
  * every time a node is used, so a node can outlive what it names and simply
  * stops resolving (ENOENT).
@@ -28,6 +29,8 @@ enum fs_level {
 	FS_L_NONE,      /* for a file row: it opens no level */
 	FS_L_ROOT,      /* host/ tasks/ */
 	FS_L_HOST,      /* host/page_size, host/stats, ... */
+	FS_L_OBJECTS,   /* objects/<object>/ */
+	FS_L_OBJECT,    /* objects/<object>/{size,...} */
 	FS_L_TASKS,     /* tasks/ctl, tasks/last_error, tasks/<id>/ */
 	FS_L_TASK,      /* tasks/<id>/{ctl,...,regions/} */
 	FS_L_REGIONS,   /* tasks/<id>/regions/<start>/ */
@@ -39,6 +42,7 @@ struct fs_node {
 	task_t       task;      /* 0 above the task level */
 	vm_address_t start;     /* region start; 0 above the region level */
 	bool         alias;     /* region directory named by another spelling */
+	uint64_t     object;    /* memory object id at the object level, else 0 */
 };
 
 struct fs_buf;
@@ -55,7 +59,7 @@ typedef int (*fs_write_fn)(const struct fs_node *n, char *line,
                            struct fs_cmd *cmd, struct fs_why *why);
 
 /* Row flags. */
-#define FS_DYNAMIC  0x1   /* the name is a pattern: one child per task / region */
+#define FS_DYNAMIC  0x1   /* the name is a pattern: one child per task / region / object */
 #define FS_RESULT   0x2   /* after a write, reads on that open file show its result */
 #define FS_DATA     0x4   /* raw memory: read and write go to vm_read / vm_write */
 #define FS_KEPT     0x8   /* a whole-map text, kept while nothing changes (ops.c) */

@@ -3,7 +3,8 @@
  *
  * Saving turns the engine's export into one JSON tree (the callbacks run
  * under the engine's locks and only build the tree), then writes the tree
- * out with no engine lock held.  Loading parses the file with jansson,
+ * out with no engine lock held.  Loading reads the file whole (a big host
+ * loads about as fast as it saves), parses it with jansson,
  * checks each value's type and spelling here, and hands the values to the
  * engine's import, which checks what they mean together (ids, ranges,
  * references, the map rules).  Either side's complaint becomes one message:
@@ -21,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -260,19 +263,112 @@ static const struct machvm_export_ops save_ops = {
 	save_host, save_object, save_page, save_task, save_entry
 };
 
-/* Writes root to tmp, synced; 0 or -1 with msg. */
+/*
+ * Creates a fresh temporary file in the folder dfd, named after base with
+ * ".tmp." and random letters, mode 0600.  O_EXCL and O_NOFOLLOW: whatever
+ * another user planted in the folder (a symbolic link to a file of ours,
+ * a file of theirs) is never opened, and the random name (getrandom) cannot
+ * be guessed ahead.  The fd, with its name in name (cap bytes), or -1.
+ */
 static int
-write_file(json_t *root, const char *tmp, char *msg, size_t cap)
+create_temp(int dfd, const char *base, char *name, size_t cap, char *msg, size_t mcap)
 {
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	static const char letters[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char r[8];
+	int tries, fd;
+
+	for (tries = 0; tries < 100; tries++) {
+		size_t i, len;
+
+		if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
+			say(msg, mcap, "%s: no random bytes for a temporary name: %s", base,
+			    strerror(errno));
+			return -1;
+		}
+		len = (size_t)snprintf(name, cap, "%s.tmp.", base);
+		if (len + sizeof r >= cap) {
+			say(msg, mcap, "%s: the name is too long", base);
+			return -1;
+		}
+		for (i = 0; i < sizeof r; i++)
+			name[len + i] = letters[r[i] % (sizeof letters - 1)];
+		name[len + sizeof r] = '\0';
+		fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST) {
+			say(msg, mcap, "%s: cannot create: %s", name, strerror(errno));
+			return -1;
+		}
+	}
+	say(msg, mcap, "%s: no free temporary name", base);
+	return -1;
+}
+
+/*
+ * jansson hands its output over in pieces of a few bytes (json_dumpfd makes
+ * a write(2) of each): they are gathered in a buffer of OUT_BUF bytes and
+ * written a buffer at a time.
+ */
+#define OUT_BUF (256 * 1024)
+
+struct out {
+	int    fd;
+	size_t len;
+	char   buf[OUT_BUF];
+};
+
+/* Writes all of p; 0, or -1 with errno. */
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int
+out_put(const char *p, size_t n, void *arg)
+{
+	struct out *o = arg;
+
+	if (o->len + n > sizeof o->buf) {
+		if (write_all(o->fd, o->buf, o->len) != 0)
+			return -1;
+		o->len = 0;
+		if (n > sizeof o->buf)
+			return write_all(o->fd, p, n);
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+	return 0;
+}
+
+/* Writes root to the open file fd (named tmp in messages), synced, and
+ * closes it; 0 or -1 with msg. */
+static int
+write_file(json_t *root, int fd, const char *tmp, char *msg, size_t cap)
+{
+	struct out *o = malloc(sizeof *o);
 	int rc = 0;
 
-	if (fd < 0) {
-		say(msg, cap, "%s: cannot create: %s", tmp, strerror(errno));
-		return -1;
-	}
 	errno = 0;
-	if (json_dumpfd(root, fd, JSON_INDENT(1)) != 0 || write(fd, "\n", 1) != 1) {
+	if (o) {
+		o->fd = fd;
+		o->len = 0;
+	}
+	if (!o || json_dump_callback(root, out_put, o, JSON_INDENT(1)) != 0 ||
+	    out_put("\n", 1, o) != 0 || write_all(fd, o->buf, o->len) != 0) {
 		say(msg, cap, "%s: cannot write: %s", tmp, errno ? strerror(errno) : "error");
 		rc = -1;
 	} else if (fsync(fd) != 0) {
@@ -283,7 +379,37 @@ write_file(json_t *root, const char *tmp, char *msg, size_t cap)
 		say(msg, cap, "%s: cannot close: %s", tmp, strerror(errno));
 		rc = -1;
 	}
+	free(o);
 	return rc;
+}
+
+/*
+ * Whether a save may replace the name base in the folder dfd: it may not
+ * exist yet, or be a regular file.  A symbolic link is refused rather than
+ * replaced (whoever made it meant the save to go where it points), and so
+ * is anything else.  0, or -1 with msg.
+ */
+static int
+replaceable(int dfd, const char *path, const char *base, char *msg, size_t cap)
+{
+	struct stat st;
+
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		say(msg, cap, "%s: cannot stat: %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		say(msg, cap, "%s: is a symbolic link: refusing to replace it (a state file "
+		    "must be a regular file)", path);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		say(msg, cap, "%s: not a regular file: refusing to replace it", path);
+		return -1;
+	}
+	return 0;
 }
 
 static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -292,14 +418,11 @@ int
 state_save(const char *path, char *msg, size_t cap)
 {
 	struct saver s;
-	char tmp[PATH_MAX], folder[PATH_MAX];
+	char folder[PATH_MAX], tmp[NAME_MAX + 1];
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	kern_return_t kr;
-	int rc = -1;
+	int rc = -1, dfd, fd;
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-		say(msg, cap, "%s: the path is too long", path);
-		return -1;
-	}
 	memset(&s, 0, sizeof s);
 	s.root = json_object();
 	if (!s.root) {
@@ -309,27 +432,36 @@ state_save(const char *path, char *msg, size_t cap)
 	/* One save at a time, export included, so the file ends up holding
 	 * the latest picture. */
 	pthread_mutex_lock(&save_lock);
+	folder_of(path, folder, sizeof folder);
+	dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		say(msg, cap, "%s: cannot open its folder %s: %s", path, folder, strerror(errno));
+		goto out;
+	}
+	if (replaceable(dfd, path, base, msg, cap) != 0)
+		goto out_dir;
 	kr = machvm_host_export(&save_ops, &s);
 	if (kr != KERN_SUCCESS) {
 		say(msg, cap, "%s: cannot save the host: %s", path,
 		    s.problem ? s.problem : kern_return_name(kr));
-	} else if (write_file(s.root, tmp, msg, cap) != 0) {
-		unlink(tmp);
-	} else if (rename(tmp, path) != 0) {
+		goto out_dir;
+	}
+	fd = create_temp(dfd, base, tmp, sizeof tmp, msg, cap);
+	if (fd < 0)
+		goto out_dir;
+	if (write_file(s.root, fd, tmp, msg, cap) != 0) {
+		unlinkat(dfd, tmp, 0);
+	} else if (renameat(dfd, tmp, dfd, base) != 0) {
 		say(msg, cap, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-		unlink(tmp);
+		unlinkat(dfd, tmp, 0);
 	} else {
 		/* The rename itself is durable only once the folder is synced. */
-		int dfd;
-
-		folder_of(path, folder, sizeof folder);
-		dfd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
+		(void)fsync(dfd);
 		rc = 0;
 	}
+out_dir:
+	close(dfd);
+out:
 	pthread_mutex_unlock(&save_lock);
 	json_decref(s.root);
 	free(s.text);
@@ -344,7 +476,61 @@ struct loader {
 	size_t cap;
 	uint64_t page_size;
 	unsigned char *page;            /* one decoded page */
+	const struct state_progress *progress;  /* NULL: none */
+	uint64_t regions, total;        /* entries given to the engine, in the file */
+	uint64_t next_ns;               /* when progress is next due */
+	bool told;                      /* progress was called ... */
+	uint64_t told_regions;          /* ... last with this count */
 };
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+tell(struct loader *l)
+{
+	l->told = true;
+	l->told_regions = l->regions;
+	l->progress->fn(l->progress->arg, l->path, l->regions, l->total);
+}
+
+/* Tells progress how many regions are in, if it is due.  A clock read per
+ * region costs next to nothing beside the import. */
+static void
+progress_due(struct loader *l)
+{
+	uint64_t t;
+
+	if (!l->progress || !l->progress->fn)
+		return;
+	t = now_ns();
+	if (t < l->next_ns)
+		return;
+	l->next_ns = t + l->progress->interval_ms * 1000000u;
+	tell(l);
+}
+
+/* The end of the regions: the last word, if anything was said. */
+static void
+progress_end(struct loader *l)
+{
+	if (l->told && l->told_regions != l->regions)
+		tell(l);
+}
+
+/* One more region given to the engine. */
+static void
+region_done(struct loader *l)
+{
+	l->regions++;
+	progress_due(l);
+}
 
 /* A complaint about the value at where (a JSON path such as "tasks[2].id"). */
 static bool __attribute__((format(printf, 3, 4)))
@@ -630,6 +816,7 @@ load_entry(struct loader *l, json_t *e, uint64_t task, const char *where)
 	d.replicate = replicate;
 	if ((kr = machvm_import_entry((task_t)task, &d)) != KERN_SUCCESS)
 		return refused(l, where, kr);
+	region_done(l);
 	return true;
 }
 
@@ -721,6 +908,9 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 		return bad(l, "page_size", "the file holds a host with %" PRIu64 "-byte pages, "
 		           "but -o page_size=%" PRIu64 " was given", h.page_size, want_page_size);
 
+	/* Counted up front, for progress; what is not an array is refused later. */
+	json_array_foreach(tasks, i, v)
+		l->total += json_array_size(json_object_get(v, "entries"));
 	if ((kr = machvm_import_begin(&h)) != KERN_SUCCESS)
 		return refused(l, "top level", kr);
 	l->page_size = h.page_size;
@@ -733,9 +923,11 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 	json_array_foreach(objects, i, v)
 		if (!load_object(l, v, i))
 			goto fail;
+	progress_due(l);        /* "0 of N" if reading and parsing took long */
 	json_array_foreach(tasks, i, v)
 		if (!load_task(l, v, i))
 			goto fail;
+	progress_end(l);
 	if ((kr = machvm_import_end()) != KERN_SUCCESS) {
 		refused(l, NULL, kr);
 		goto fail;
@@ -761,17 +953,65 @@ folder_writable(const char *path, char *msg, size_t cap)
 	return true;
 }
 
-enum state_load_result
-state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
+/*
+ * The whole file in memory, in one buffer (a NUL after it): jansson's own
+ * file readers fetch one byte per read(2), which made reading a big state
+ * file cost a system call per byte.  NULL, with msg, on failure.
+ */
+static char *
+read_whole(int fd, const char *path, off_t size_hint, size_t *len, char *msg, size_t cap)
 {
-	struct loader l = { path, msg, cap, 0, NULL };
+	/* One byte more than the file's size, so the read that sees its end
+	 * needs no second buffer. */
+	size_t have = 0, room = size_hint > 0 ? (size_t)size_hint + 1 : 4096;
+	char *buf = malloc(room + 1), *more;
+	ssize_t n;
+
+	while (buf) {
+		if (have == room) {
+			more = room < SIZE_MAX / 4 ? realloc(buf, room * 2 + 1) : NULL;
+			if (!more)
+				break;
+			buf = more;
+			room *= 2;
+		}
+		n = read(fd, buf + have, room - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			say(msg, cap, "%s: cannot read: %s", path, strerror(errno));
+			free(buf);
+			return NULL;
+		}
+		if (n == 0) {
+			buf[have] = '\0';
+			*len = have;
+			return buf;
+		}
+		have += (size_t)n;
+	}
+	say(msg, cap, "%s: out of memory reading it", path);
+	free(buf);
+	return NULL;
+}
+
+enum state_load_result
+state_load(const char *path, uint64_t page_size, const struct state_progress *progress,
+           char *msg, size_t cap)
+{
+	struct loader l = { path, msg, cap, 0, NULL, progress, 0, 0, 0, false, 0 };
 	json_error_t err;
 	struct stat st;
 	json_t *root;
+	char *text;
+	size_t len;
 	bool ok;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Never through a symbolic link (a save would not write through it
+	 * either), and never waiting on a FIFO: O_NONBLOCK opens one at once,
+	 * and the fstat below refuses it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT) {
 		kern_return_t kr;
 
@@ -784,17 +1024,36 @@ state_load(const char *path, uint64_t page_size, char *msg, size_t cap)
 		}
 		return STATE_MISSING;
 	}
+	if (fd < 0 && errno == ELOOP) {
+		say(msg, cap, "%s: is a symbolic link: refused (a state file must be a regular "
+		    "file)", path);
+		return STATE_ERROR;
+	}
 	if (fd < 0) {
 		say(msg, cap, "%s: cannot open: %s", path, strerror(errno));
 		return STATE_ERROR;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		say(msg, cap, "%s: not a regular file", path);
+	if (fstat(fd, &st) != 0) {
+		say(msg, cap, "%s: cannot stat: %s", path, strerror(errno));
 		close(fd);
 		return STATE_ERROR;
 	}
-	root = json_loadfd(fd, JSON_REJECT_DUPLICATES, &err);
+	if (!S_ISREG(st.st_mode)) {
+		say(msg, cap, "%s: not a regular file (%s): refused", path,
+		    S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO" :
+		    S_ISSOCK(st.st_mode) ? "a socket" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ?
+		    "a device" : "not a plain file");
+		close(fd);
+		return STATE_ERROR;
+	}
+	if (progress)
+		l.next_ns = now_ns() + progress->interval_ms * 1000000u;
+	text = read_whole(fd, path, st.st_size, &len, msg, cap);
 	close(fd);
+	if (!text)
+		return STATE_ERROR;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	free(text);
 	if (!root) {
 		say(msg, cap, "%s: not a valid JSON file: line %d, column %d: %s",
 		    path, err.line, err.column, err.text);

@@ -800,6 +800,9 @@ TEST(import_refuses_broken_data)
 	ev[0] = d.ev[0];
 	ev[0].host.next_object_id = 2;          /* below the object ids */
 	EXPECT_REFUSED(ev, n, KERN_INVALID_ARGUMENT, "next_object_id");
+	ev[0] = d.ev[0];
+	ev[0].host.next_object_id = (1ull << 53) + 1;   /* a save could not keep counting */
+	EXPECT_REFUSED(ev, n, KERN_INVALID_ARGUMENT, "next object id 9007199254740993 is not from 1 to 2^53");
 	free(ev);
 
 	/* Objects. */
@@ -1005,4 +1008,163 @@ TEST(import_abort_stops_the_host)
 	CHECK_KR(machvm_import_end(), KERN_FAILURE);
 	CHECK_KR(machvm_host_start(4096), KERN_SUCCESS);
 	CHECK_EQ(harness_task(), 1);
+}
+
+/* ---- who sees which bytes ----------------------------------------------- */
+
+/* A small host described by hand: objects 1..nobj (each 4 pages, object i
+ * shadowing shadow_of[i] at offset 0 if non-zero, page 0 resident), tasks
+ * 1..ntasks, and the entries given. */
+struct tiny_entry {
+	task_t task;
+	uint64_t start, pages, object, offset;
+	boolean_t shared, needs_copy;
+};
+
+static kern_return_t tiny_import(size_t nobj, const uint64_t *shadow_of, size_t ntasks,
+                                 const struct tiny_entry *e, size_t ne)
+{
+	machvm_host_stop();
+	machvm_host_desc_t h;
+	memset(&h, 0, sizeof h);
+	h.page_size = 4096;
+	h.next_task_id = ntasks + 1;
+	h.next_object_id = nobj + 1;
+	unsigned char page[4096];
+	memset(page, 0x5a, sizeof page);
+	kern_return_t kr = machvm_import_begin(&h);
+	for (size_t i = 1; i <= nobj && kr == KERN_SUCCESS; i++) {
+		machvm_object_desc_t o = { i, 4 * 4096, shadow_of ? shadow_of[i] : 0, 0, FALSE };
+		kr = machvm_import_object(&o);
+		if (kr == KERN_SUCCESS)
+			kr = machvm_import_page(i, 0, page);
+	}
+	for (task_t t = 1; t <= ntasks && kr == KERN_SUCCESS; t++) {
+		machvm_task_desc_t td = { t, 0, 0, 0, 0 };
+		kr = machvm_import_task(&td);
+		for (size_t j = 0; j < ne && kr == KERN_SUCCESS; j++) {
+			if (e[j].task != t)
+				continue;
+			machvm_entry_desc_t d;
+			memset(&d, 0, sizeof d);
+			d.start = e[j].start;
+			d.end = e[j].start + e[j].pages * 4096;
+			d.object = e[j].object;
+			d.offset = e[j].offset;
+			d.protection = RW;
+			d.max_protection = VM_PROT_ALL;
+			d.inheritance = VM_INHERIT_COPY;
+			d.is_shared = e[j].shared;
+			d.needs_copy = e[j].needs_copy;
+			d.cache = TRUE;
+			kr = machvm_import_entry(t, &d);
+		}
+	}
+	if (kr == KERN_SUCCESS)
+		kr = machvm_import_end();
+	return kr;
+}
+
+#define TINY_REFUSED(nobj, shadow_of, ntasks, e, says) do {                          \
+	kern_return_t kr_ = tiny_import((nobj), (shadow_of), (ntasks), (e),               \
+	                                sizeof (e) / sizeof (e)[0]);                      \
+	if (kr_ != KERN_INVALID_ARGUMENT || !strstr(machvm_import_error(), (says)))       \
+		harness_fail(__FILE__, __LINE__, "import: %s (%s), wanted a refusal saying '%s'", \
+		             kern_return_name(kr_), machvm_import_error(), (says));           \
+	CHECK_KR(machvm_host_start(4096), KERN_SUCCESS);                                  \
+	CHECK_EQ(harness_task(), 1);    /* stopped, and started again empty */            \
+} while (0)
+
+TEST(import_refuses_a_private_object_in_two_tasks)
+{
+	/* What a write through one task would show in the other. */
+	struct tiny_entry e[] = {
+		{ 1, 0x10000, 4, 1, 0, FALSE, FALSE },
+		{ 2, 0x10000, 4, 1, 0, FALSE, FALSE },
+	};
+	TINY_REFUSED(1, NULL, 2, e, "object 1, bytes [0x0, 0x4000): task 1 region [0x10000, 0x14000) "
+	             "writes them as private (neither shared nor needs_copy), yet task 2 region "
+	             "[0x10000, 0x14000) writes them as private too");
+	/* Only one page in common is enough; so is one private side. */
+	struct tiny_entry part[] = {
+		{ 1, 0x10000, 2, 1, 0, FALSE, FALSE },
+		{ 2, 0x10000, 2, 1, 0x1000, TRUE, FALSE },
+	};
+	TINY_REFUSED(1, NULL, 2, part, "bytes [0x1000, 0x2000)");
+	/* Twice in one task, overlapping, as clipping never leaves it. */
+	struct tiny_entry twice[] = {
+		{ 1, 0x10000, 2, 1, 0, FALSE, FALSE },
+		{ 1, 0x20000, 2, 1, 0x1000, FALSE, FALSE },
+	};
+	TINY_REFUSED(1, NULL, 1, twice, "writes them as private too");
+}
+
+TEST(import_refuses_a_copy_of_bytes_someone_writes)
+{
+	/* A shared region's object also mapped copy-on-write. */
+	struct tiny_entry cow[] = {
+		{ 1, 0x10000, 4, 1, 0, TRUE, FALSE },
+		{ 2, 0x10000, 4, 1, 0, FALSE, TRUE },
+	};
+	TINY_REFUSED(1, NULL, 2, cow, "task 1 region [0x10000, 0x14000) writes them as shared, "
+	             "yet task 2 region [0x10000, 0x14000) maps them copy-on-write (needs_copy)");
+	/* A private region's object shadowed by another object. */
+	uint64_t shadow_of[] = { 0, 0, 1 };
+	struct tiny_entry under[] = {
+		{ 1, 0x10000, 4, 1, 0, FALSE, FALSE },
+		{ 2, 0x10000, 4, 2, 0, FALSE, FALSE },
+	};
+	TINY_REFUSED(2, shadow_of, 2, under, "object 2, which shadows it, reads them");
+	/* needs_copy needs something to copy. */
+	struct tiny_entry nothing[] = {
+		{ 1, 0x10000, 4, 0, 0, FALSE, TRUE },
+	};
+	TINY_REFUSED(0, NULL, 1, nothing, "task 1: needs_copy entry without an object");
+}
+
+TEST(import_takes_what_the_engine_makes)
+{
+	/* Each of these is a state the engine itself reaches, so it loads. */
+	/* Two tasks sharing, a third with a copy of another window of it. */
+	struct tiny_entry shared[] = {
+		{ 1, 0x10000, 2, 1, 0, TRUE, FALSE },
+		{ 2, 0x10000, 2, 1, 0, TRUE, FALSE },
+		{ 3, 0x10000, 2, 1, 0x2000, FALSE, TRUE },
+		{ 1, 0x30000, 2, 1, 0x2000, FALSE, TRUE },
+	};
+	CHECK_KR(tiny_import(1, NULL, 3, shared, 4), KERN_SUCCESS);
+	/* A private piece and a piece shared with another task, of one object
+	 * (a shared remap of half a clipped region). */
+	struct tiny_entry halves[] = {
+		{ 1, 0x10000, 2, 1, 0, FALSE, FALSE },
+		{ 1, 0x20000, 2, 1, 0x2000, TRUE, FALSE },
+		{ 2, 0x10000, 2, 1, 0x2000, TRUE, FALSE },
+	};
+	CHECK_KR(tiny_import(1, NULL, 2, halves, 3), KERN_SUCCESS);
+	/* Copies and shadows over one another: nobody writes the object. */
+	uint64_t shadow_of[] = { 0, 0, 1 };
+	struct tiny_entry copies[] = {
+		{ 1, 0x10000, 4, 2, 0, FALSE, FALSE },
+		{ 2, 0x10000, 4, 1, 0, FALSE, TRUE },
+		{ 3, 0x10000, 4, 1, 0, FALSE, TRUE },
+	};
+	CHECK_KR(tiny_import(2, shadow_of, 3, copies, 3), KERN_SUCCESS);
+	vm_size_t n;
+	CHECK_KR(vm_write(2, 0x10000, "two", 3, &n), KERN_SUCCESS);
+	CHECK_EQ(util_read_byte(3, 0x10000), 0x5a);
+	CHECK_EQ(util_read_byte(1, 0x10000), 0x5a);
+}
+
+TEST(import_merges_a_long_chain_only_shadows_use)
+{
+	/* 1 <- 2 <- 3 <- 4, each used only by the next, the last by an entry:
+	 * they come back as one object with every page. */
+	uint64_t shadow_of[] = { 0, 0, 1, 2, 3 };
+	struct tiny_entry e[] = { { 1, 0x10000, 4, 4, 0, FALSE, FALSE } };
+	CHECK_KR(tiny_import(4, shadow_of, 1, e, 1), KERN_SUCCESS);
+	CHECK_EQ(util_host_stats().objects, 1);
+	vm_region_extended_info_t r = util_region(1, 0x10000);
+	CHECK_EQ(r.object_id, 4);
+	CHECK_EQ(r.shadow_depth, 0);
+	CHECK_EQ(util_read_byte(1, 0x10000), 0x5a);
 }
