@@ -7,7 +7,10 @@
  * checker must find every reference count balanced.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+
+#include <machvm/persist.h>
 
 #include "harness.h"
 
@@ -136,4 +139,107 @@ TEST(threads_shared_page_sees_every_writer)
 	for (int i = 0; i < THREADS; i++)
 		CHECK_EQ(b[i], 200);
 	CHECK_KR(machvm_check(), KERN_SUCCESS);
+}
+
+/*
+ * Task ids are reused, so calls that lock two tasks (vm_remap) or every
+ * task (the export) meet structs recycled for new ids while they hold
+ * stale ids.  Churners create and terminate tasks as fast as they can,
+ * remappers map between whatever ids they last saw, an exporter walks
+ * the whole host: everything must finish (no deadlock), and under
+ * ThreadSanitizer no lock-order inversion may be reported.
+ */
+#define CHURN_SLOTS 6
+static _Atomic task_t churn_ids[CHURN_SLOTS];
+static _Atomic int churn_done;
+
+static void *churner(void *arg)
+{
+	unsigned int seed = 99u + (unsigned)(uintptr_t)arg;
+	for (int r = 0; r < ROUNDS && !failed; r++) {
+		int slot = (int)(rand_r(&seed) % CHURN_SLOTS);
+		task_t old = atomic_exchange(&churn_ids[slot], TASK_NULL);
+		if (old != TASK_NULL && task_terminate(old) != KERN_SUCCESS)
+			failed = 1;
+		task_t t;
+		if (task_create(TASK_NULL, FALSE, &t) != KERN_SUCCESS) {
+			failed = 1;
+			break;
+		}
+		vm_address_t a = 0x10000;
+		if (vm_allocate(t, &a, 4096, FALSE) != KERN_SUCCESS)
+			failed = 1;
+		old = atomic_exchange(&churn_ids[slot], t);
+		if (old != TASK_NULL && task_terminate(old) != KERN_SUCCESS)
+			failed = 1;
+	}
+	return NULL;
+}
+
+static void *remapper(void *arg)
+{
+	unsigned int seed = 7u + (unsigned)(uintptr_t)arg;
+	while (!churn_done && !failed) {
+		task_t a = atomic_load(&churn_ids[rand_r(&seed) % CHURN_SLOTS]);
+		task_t b = atomic_load(&churn_ids[rand_r(&seed) % CHURN_SLOTS]);
+		vm_address_t at = 0;
+		vm_prot_t cur, max;
+		/* Either task may be gone, or be another task by now: any answer
+		 * but a hang or a broken host is fine. */
+		if (vm_remap(a, &at, 4096, 0, TRUE, b, 0x10000, rand_r(&seed) & 1, &cur, &max,
+		             VM_INHERIT_NONE) == KERN_SUCCESS)
+			(void)vm_deallocate(a, at, 4096);
+	}
+	return NULL;
+}
+
+static int ok_host(void *arg, const machvm_host_desc_t *h) { (void)arg; (void)h; return 0; }
+static int ok_object(void *arg, const machvm_object_desc_t *o) { (void)arg; (void)o; return 0; }
+static int ok_page(void *arg, uint64_t o, uint64_t i, const void *b)
+{
+	(void)arg; (void)o; (void)i; (void)b;
+	return 0;
+}
+static int ok_task(void *arg, const machvm_task_desc_t *t) { (void)arg; (void)t; return 0; }
+static int ok_entry(void *arg, task_t t, const machvm_entry_desc_t *e)
+{
+	(void)t; (void)e;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static void *exporter(void *arg)
+{
+	(void)arg;
+	const struct machvm_export_ops ops = { ok_host, ok_object, ok_page, ok_task, ok_entry };
+	while (!churn_done && !failed) {
+		uint64_t entries = 0;
+		if (machvm_host_export(&ops, &entries) != KERN_SUCCESS)
+			failed = 1;
+	}
+	return NULL;
+}
+
+TEST(threads_reused_ids_lock_in_one_order)
+{
+	pthread_t churn[2], other[3];
+	failed = 0;
+	churn_done = 0;
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&churn[i], NULL, churner, (void *)(intptr_t)i) == 0);
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&other[i], NULL, remapper, (void *)(intptr_t)i) == 0);
+	CHECK(pthread_create(&other[2], NULL, exporter, NULL) == 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(churn[i], NULL);
+	churn_done = 1;
+	for (int i = 0; i < 3; i++)
+		pthread_join(other[i], NULL);
+	CHECK(!failed);
+	CHECK_KR(machvm_check(), KERN_SUCCESS);
+	for (int s = 0; s < CHURN_SLOTS; s++) {
+		task_t t = atomic_exchange(&churn_ids[s], TASK_NULL);
+		if (t != TASK_NULL)
+			CHECK_KR(task_terminate(t), KERN_SUCCESS);
+	}
 }
