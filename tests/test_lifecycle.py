@@ -262,6 +262,13 @@ def test_bad_max_memory_refused(opts, tmp_path):
     _refused_mount(tmp_path, opts, 'max_memory')
 
 
+@pytest.mark.parametrize('opts', [['task_max_wired=abc'], ['task_max_mapped='],
+                                  ['task_max_wired=-1'],
+                                  ['task_max_mapped=99999999999999999999999']])
+def test_bad_task_limit_refused(opts, tmp_path):
+    _refused_mount(tmp_path, opts, opts[0].split('=')[0])
+
+
 def test_bad_state_file_refused(tmp_path):
     # tests/test_state.py has the state file's whole story.
     state = tmp_path / 'state.json'
@@ -319,7 +326,7 @@ def test_status_and_stats_key_order(mnt):
     assert [l.split()[0] for l in mnt.read('host/stats').splitlines()] == [
         'tasks', 'entries', 'objects', 'resident_pages', 'wired_pages', 'virtual_size', 'faults',
         'zero_fill_faults', 'cow_faults', 'shadows_created', 'collapses', 'bypasses',
-        'pages_copied', 'memory_used', 'memory_limit']
+        'pages_copied', 'memory_used', 'memory_limit', 'task_max_wired', 'task_max_mapped']
 
 
 def test_task_ids_are_decimal_only(mnt):

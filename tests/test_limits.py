@@ -91,3 +91,34 @@ def test_max_memory_option_checked(mount_factory):
     # The default: a quarter of the machine's memory.
     total = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGESIZE')
     assert m2.host_stats()['memory_limit'] == total // 4
+
+
+def test_limits_per_task(mount_factory):
+    """-o task_max_wired / task_max_mapped: one task past its limit gets
+    ENOMEM and nothing changes; another task has its own room; unwiring and
+    deallocating give room back; host/stats shows the limits."""
+    m = mount_factory(options=['task_max_wired=64K', 'task_max_mapped=1M'])
+    stats = m.host_stats()
+    assert stats['task_max_wired'] == 64 << 10 and stats['task_max_mapped'] == 1 << 20
+    t = m.create_task()
+    u = m.create_task()
+    m.ctl(t, 'allocate 0x10000 512K')
+    maps = m.read('tasks/%d/maps' % t)
+    fails(errno.ENOMEM, m.ctl, t, 'wire 0x10000 128K rw-')
+    assert m.read('tasks/%d/last_error' % t).startswith('KERN_RESOURCE_SHORTAGE: ')
+    assert m.read('tasks/%d/maps' % t) == maps and m.host_stats()['wired_pages'] == 0
+    m.ctl(t, 'wire 0x10000 64K rw-')
+    fails(errno.ENOMEM, m.ctl, t, 'wire 0x20000 4K rw-')
+    fails(errno.ENOMEM, m.ctl, t, 'allocate 0x100000 768K')
+    fails(errno.ENOMEM, m.ctl, t, 'allocate anywhere 0x400000000000')
+    # The other task's room is its own.
+    m.ctl(u, 'allocate 0x10000 1M')
+    m.ctl(u, 'wire 0x10000 64K rw-')
+    assert m.host_stats()['wired_pages'] == 32
+    # Giving back makes room.
+    m.ctl(t, 'wire 0x10000 4K ---')
+    m.ctl(t, 'wire 0x20000 4K rw-')
+    m.ctl(t, 'deallocate 0x50000 256K')
+    m.ctl(t, 'allocate 0x100000 768K')
+    assert m.host_stats()['virtual_size'] == (1 << 20) + (1 << 20)
+

@@ -82,6 +82,28 @@ typedef struct machvm_host_stats {
 MACHVM_API kern_return_t machvm_host_set_memory_limit(uint64_t bytes);
 
 /*
+ * Limits every task of the host alike, as Linux's RLIMIT_MEMLOCK and
+ * RLIMIT_AS do a process: max_wired bounds the bytes of a task's map that
+ * are wired (vm_wire), max_mapped the bytes it maps (vm_allocate,
+ * vm_remap's target; a fork's child maps at most what its parent does).
+ * 0 means no limit, the default; a host start resets both to 0.  A call
+ * that would take a task past one fails with KERN_RESOURCE_SHORTAGE and
+ * changes nothing.  Resident pages have no limit per task: one page may
+ * be mapped by many tasks (shared, or copy-on-write after a fork), so
+ * they are bounded by the host's memory limit above.  Lowering a limit
+ * changes no mapping: a task over it only cannot grow.  May be called at
+ * any time, from any thread.
+ *   KERN_INVALID_ARGUMENT   limits is NULL
+ *   KERN_SUCCESS
+ */
+typedef struct machvm_task_limits {
+	uint64_t max_wired;          /* bytes; 0: none */
+	uint64_t max_mapped;         /* bytes; 0: none */
+} machvm_task_limits_t;
+MACHVM_API kern_return_t machvm_host_set_task_limits(const machvm_task_limits_t *limits);
+MACHVM_API kern_return_t machvm_host_get_task_limits(machvm_task_limits_t *limits);
+
+/*
  * A pin keeps a task's id from being reused after the task terminates,
  * until it is unpinned, so that a holder of the id (an open file of a
  * filesystem) can never reach a newer task with the same id: once the

@@ -76,6 +76,13 @@ void vm_mem_unreserve(void);
 /* Bytes charged now, reservations included. */
 uint64_t vm_mem_used(void);
 
+/* The limits per task (machvm_host_set_task_limits): may the map of a
+ * task take `more` bytes of mappings, `more_pages` more wired pages? */
+struct vm_map;
+bool vm_task_may_map(const struct vm_map *m, vm_size_t more);
+bool vm_task_may_wire(const struct vm_map *m, uint64_t more_pages);
+
+
 #ifdef MACHVM_DEBUG
 #define VM_ASSERT(c) do { if (!(c)) machvm_panic("assertion %s failed at %s:%d", #c, __FILE__, __LINE__); } while (0)
 #else

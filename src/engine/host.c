@@ -118,6 +118,41 @@ kern_return_t machvm_host_set_memory_limit(uint64_t bytes)
 	return KERN_SUCCESS;
 }
 
+/* ---- limits per task (engine.h) ---------------------------------------- */
+
+static _Atomic uint64_t task_max_wired, task_max_mapped;       /* bytes; 0: none */
+
+kern_return_t machvm_host_set_task_limits(const machvm_task_limits_t *limits)
+{
+	if (limits == NULL)
+		return KERN_INVALID_ARGUMENT;
+	atomic_store(&task_max_wired, limits->max_wired);
+	atomic_store(&task_max_mapped, limits->max_mapped);
+	return KERN_SUCCESS;
+}
+
+kern_return_t machvm_host_get_task_limits(machvm_task_limits_t *limits)
+{
+	if (limits == NULL)
+		return KERN_INVALID_ARGUMENT;
+	limits->max_wired = atomic_load(&task_max_wired);
+	limits->max_mapped = atomic_load(&task_max_mapped);
+	return KERN_SUCCESS;
+}
+
+bool vm_task_may_map(const struct vm_map *m, vm_size_t more)
+{
+	uint64_t max = atomic_load_explicit(&task_max_mapped, memory_order_relaxed);
+	return max == 0 || (m->size + more >= m->size && m->size + more <= max);
+}
+
+bool vm_task_may_wire(const struct vm_map *m, uint64_t more_pages)
+{
+	uint64_t max = atomic_load_explicit(&task_max_wired, memory_order_relaxed);
+	uint64_t pages = m->wired_pages + more_pages;
+	return max == 0 || (pages >= more_pages && pages <= max >> vm_page_shift);
+}
+
 void machvm_set_panic_hook(machvm_panic_hook_t hook)
 {
 	panic_hook = hook;
@@ -206,6 +241,8 @@ kern_return_t machvm_host_start(vm_size_t page_size)
 	nfree_ids = 0;
 	task_serial = 0;
 	atomic_store(&mem_limit, 0);
+	atomic_store(&task_max_wired, 0);
+	atomic_store(&task_max_mapped, 0);
 	host_running = true;
 	pthread_mutex_unlock(&host_lock);
 	return KERN_SUCCESS;
@@ -712,26 +749,17 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 		return KERN_INVALID_ARGUMENT;
 	memset(s, 0, sizeof *s);
 	s->page_size = vm_page_size;
-	/* Entries, wired pages and sizes are summed task by task; each task is
-	 * consistent in itself. */
-	task_t last;
+	/* O(1) whatever the number of tasks: the maps keep the host's sums
+	 * (vm_map_totals) as they change.  Each figure is exact when no call
+	 * is running; one taken while calls run may mix their moments. */
 	pthread_mutex_lock(&host_lock);
-	last = next_task_id;
 	s->tasks = live_tasks;
 	pthread_mutex_unlock(&host_lock);
-	for (task_t id = 1; id < last; id++) {
-		struct task *t = task_lookup(id);
-		if (t == NULL)
-			continue;
-		if (task_lock_live(t, id)) {
-			s->entries += t->map.store.nentries;
-			s->virtual_size += t->map.size;
-			for (struct vm_map_entry *e = t->map.store.first; e; e = e->next)
-				if (e->wired_count)
-					s->wired_pages += vm_atop(e->end - e->start);
-			task_unlock(t);
-		}
-	}
+	struct vm_map_totals tot;
+	vm_map_totals(&tot);
+	s->entries = tot.entries;
+	s->virtual_size = tot.size;
+	s->wired_pages = tot.wired_pages;
 	vm_object_lock_acquire();
 	s->objects = vm_object_stats.objects;
 	s->resident_pages = vm_object_stats.resident_pages;

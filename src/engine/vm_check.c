@@ -224,7 +224,7 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 	struct vm_page_table refs = VM_PAGE_TABLE_INIT;
 	struct share_refs shares = { NULL, 0, 0 };
 	kern_return_t kr = KERN_FAILURE;
-	uint64_t entries = 0;
+	uint64_t entries = 0, live_entries = 0, live_size = 0, live_wired = 0;
 
 	*culprit = TASK_NULL;
 	for (size_t id = 1; id < task_table_size(); id++) {
@@ -232,6 +232,9 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 		if (t == NULL)
 			continue;
 		entries += t->map.store.nentries + t->map.nfree;
+		live_entries += t->map.store.nentries;
+		live_size += t->map.size;
+		live_wired += t->map.wired_pages;
 		const char *bad = vm_map_check(&t->map);
 		if (bad) {
 			snprintf(why, len, "task %u: %s", t->id, bad);
@@ -328,6 +331,16 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 	if (charged != vm_mem_used()) {
 		snprintf(why, len, "memory account: %llu bytes charged, %llu held",
 		         (unsigned long long)vm_mem_used(), (unsigned long long)charged);
+		goto out;
+	}
+	struct vm_map_totals tot;
+	vm_map_totals(&tot);
+	if (tot.entries != live_entries || tot.size != live_size || tot.wired_pages != live_wired) {
+		snprintf(why, len, "host totals: %llu entries, %llu bytes, %llu wired pages counted; "
+		         "the live maps hold %llu, %llu, %llu", (unsigned long long)tot.entries,
+		         (unsigned long long)tot.size, (unsigned long long)tot.wired_pages,
+		         (unsigned long long)live_entries, (unsigned long long)live_size,
+		         (unsigned long long)live_wired);
 		goto out;
 	}
 	/* Last: the windows are read knowing every reference count is right. */

@@ -28,6 +28,7 @@
 #include "vm_map.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,10 +92,77 @@ static inline void boundary(struct vm_map *m, machvm_change_kind_t kind,
 	vm_report_map_change(m->task, kind, start, end, at, to, count);
 }
 
+/* The host-wide sums (vm_map_totals): changed only with the map's counters. */
+static _Atomic uint64_t total_entries, total_size, total_wired;
+
+void vm_map_totals(struct vm_map_totals *out)
+{
+	out->entries = atomic_load_explicit(&total_entries, memory_order_relaxed);
+	out->size = atomic_load_explicit(&total_size, memory_order_relaxed);
+	out->wired_pages = atomic_load_explicit(&total_wired, memory_order_relaxed);
+}
+
+static inline void size_add(struct vm_map *m, vm_size_t bytes)
+{
+	m->size += bytes;
+	atomic_fetch_add_explicit(&total_size, bytes, memory_order_relaxed);
+}
+
+static inline void size_sub(struct vm_map *m, vm_size_t bytes)
+{
+	m->size -= bytes;
+	atomic_fetch_sub_explicit(&total_size, bytes, memory_order_relaxed);
+}
+
+static inline void entries_add(uint64_t n)
+{
+	atomic_fetch_add_explicit(&total_entries, n, memory_order_relaxed);
+}
+
+static inline void entries_sub(uint64_t n)
+{
+	atomic_fetch_sub_explicit(&total_entries, n, memory_order_relaxed);
+}
+
+/* e's pages leave (sign < 0) or join (sign > 0) the map's wired pages, if e
+ * is wired: callers bracket every change of an entry's range or
+ * wired_count with the two. */
+static inline void wired_account(struct vm_map *m, const struct vm_map_entry *e, int sign)
+{
+	if (e->wired_count == 0)
+		return;
+	uint64_t pages = vm_atop(e->end - e->start);
+	if (sign < 0) {
+		m->wired_pages -= pages;
+		atomic_fetch_sub_explicit(&total_wired, pages, memory_order_relaxed);
+	} else {
+		m->wired_pages += pages;
+		atomic_fetch_add_explicit(&total_wired, pages, memory_order_relaxed);
+	}
+}
+
+void vm_map_wire_change(struct vm_map *m, const struct vm_map_entry *e, int sign)
+{
+	wired_account(m, e, sign);
+}
+
+void vm_map_account_built(struct vm_map *m)
+{
+	m->size = 0;
+	m->wired_pages = 0;
+	for (struct vm_map_entry *e = m->store.first; e; e = e->next) {
+		size_add(m, e->end - e->start);
+		wired_account(m, e, +1);
+	}
+	entries_add(m->store.nentries);
+}
+
 static void entry_release(struct vm_map *m, struct vm_map_entry *e)
 {
+	wired_account(m, e, -1);
 	vm_map_store_remove(&m->store, e);
-	m->size -= e->end - e->start;
+	entries_sub(1);
+	size_sub(m, e->end - e->start);
 	if (e->object)
 		vm_object_deallocate(e->object);
 	entry_free(m, e);
@@ -104,6 +172,7 @@ void vm_map_init(struct vm_map *m)
 {
 	vm_map_store_init(&m->store, vm_page_size, MACHVM_USER_MAX);
 	m->size = 0;
+	m->wired_pages = 0;
 	m->free_entries = NULL;
 	m->nfree = 0;
 	m->task = TASK_NULL;
@@ -184,6 +253,7 @@ static void clip_start(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
 	e->start = a;
 	vm_map_store_update(&m->store, e);
 	vm_map_store_insert_before(&m->store, e, n);
+	entries_add(1);
 	if (n->object)
 		vm_object_reference(n->object);
 }
@@ -203,6 +273,7 @@ static void clip_end(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
 	e->end = a;
 	vm_map_store_update(&m->store, e);
 	vm_map_store_insert_after(&m->store, e, n);
+	entries_add(1);
 	if (n->object)
 		vm_object_reference(n->object);
 }
@@ -240,8 +311,10 @@ static bool merge_next(struct vm_map *m, struct vm_map_entry *e)
 	vm_address_t end = n->end;
 	boundary(m, MACHVM_CHANGE_MERGED, e->start, end, n->start, 0, 0);
 	entry_release(m, n);            /* drops n's reference on the shared object */
-	m->size += end - e->end;
+	size_add(m, end - e->end);
+	wired_account(m, e, -1);
 	e->end = end;
+	wired_account(m, e, +1);
 	vm_map_store_update(&m->store, e);
 	return true;
 }
@@ -289,6 +362,8 @@ static bool shift_boundary(struct vm_map *m, vm_address_t start, vm_address_t en
 		                     suffix ? start : end, 0);
 		vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, start, end, 0, 0, 0);
 	}
+	wired_account(m, e, -1);
+	wired_account(m, n, -1);
 	if (suffix) {
 		e->end = start;
 		n->start = start;
@@ -302,6 +377,8 @@ static bool shift_boundary(struct vm_map *m, vm_address_t start, vm_address_t en
 		vm_map_store_update(&m->store, n);
 		vm_map_store_update(&m->store, e);
 	}
+	wired_account(m, e, +1);
+	wired_account(m, n, +1);
 	return true;
 }
 
@@ -315,8 +392,11 @@ kern_return_t vm_map_apply_range(struct vm_map *m, vm_address_t start, vm_addres
 	if (kr != KERN_SUCCESS)
 		return kr;
 	vm_map_clip_range(m, start, end, &s);
-	for (struct vm_map_entry *e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next)
+	for (struct vm_map_entry *e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
+		wired_account(m, e, -1);
 		fn(e, arg);
+		wired_account(m, e, +1);
+	}
 	vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, start, end, 0, 0, 0);
 	vm_map_coalesce_range(m, start, end);
 	vm_map_spares_put(m, &s);
@@ -348,7 +428,8 @@ kern_return_t vm_map_enter(struct vm_map *m, vm_address_t start, vm_address_t en
 	e->inheritance = VM_INHERIT_DEFAULT;
 	e->flags = VME_CACHE;
 	vm_map_store_insert(&m->store, e);
-	m->size += end - start;
+	entries_add(1);
+	size_add(m, end - start);
 	boundary(m, MACHVM_CHANGE_ADDED, start, end, 0, 0, 1);
 	vm_map_coalesce_range(m, start, end);
 	return KERN_SUCCESS;
@@ -537,7 +618,8 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 		return kr;
 	}
 	vm_map_store_build(&child->store, head, n);
-	child->size = size;
+	(void)size;
+	vm_map_account_built(child);    /* its entries are unwired */
 	/* The child has no owner yet: its merging is not reported. */
 	vm_map_coalesce_range(child, child->store.min, child->store.max);
 	vm_map_coalesce_range(parent, parent->store.min, parent->store.max);
@@ -628,7 +710,8 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 	}
 	for (i = 0; i < npieces; i++) {
 		vm_map_store_insert(&target->store, pieces[i]);
-		target->size += pieces[i]->end - pieces[i]->start;
+		entries_add(1);
+		size_add(target, pieces[i]->end - pieces[i]->start);
 	}
 	boundary(target, MACHVM_CHANGE_ADDED, dst, dst + size, 0, 0, npieces);
 	free(pieces);
@@ -823,6 +906,7 @@ const char *vm_map_check(struct vm_map *m)
 	if (s)
 		return s;
 	vm_size_t size = 0;
+	uint64_t wired = 0;
 	for (struct vm_map_entry *e = m->store.first; e; e = e->next) {
 		const char *bad = NULL;
 		if ((e->start | e->end) & (vm_page_size - 1))
@@ -862,8 +946,12 @@ const char *vm_map_check(struct vm_map *m)
 			return why;
 		}
 		size += e->end - e->start;
+		if (e->wired_count)
+			wired += vm_atop(e->end - e->start);
 	}
 	if (size != m->size)
 		return "map size does not match its entries";
+	if (wired != m->wired_pages)
+		return "map's count of wired pages does not match its entries";
 	return NULL;
 }

@@ -28,6 +28,7 @@
 struct vm_map {
 	struct vm_map_store store;
 	vm_size_t size;                 /* bytes mapped */
+	uint64_t wired_pages;           /* pages of entries with wired_count > 0 */
 	struct vm_map_entry *free_entries;  /* recently freed entries, for reuse */
 	unsigned int nfree;
 	task_t task;                    /* the owner, for reports; TASK_NULL while built */
@@ -39,6 +40,23 @@ struct vm_map {
 struct vm_map_spares {
 	struct vm_map_entry *e[2];
 };
+
+/*
+ * The sums over every map of the host (maps of dead tasks are emptied, so
+ * they add nothing): entries, bytes mapped, wired pages.  Kept as the maps
+ * change, so host statistics cost O(1) however many tasks there are.
+ */
+struct vm_map_totals {
+	uint64_t entries, size, wired_pages;
+};
+void vm_map_totals(struct vm_map_totals *out);
+
+/* e's pages leave (sign -1) or join (+1) m's wired pages if e is wired:
+ * around a change of e->wired_count made outside this file. */
+void vm_map_wire_change(struct vm_map *m, const struct vm_map_entry *e, int sign);
+
+/* The import built m's entries itself: m's counters and the totals take them. */
+void vm_map_account_built(struct vm_map *m);
 
 /* An empty map with no owner yet (nothing of it is reported) and generation 0. */
 void vm_map_init(struct vm_map *m);

@@ -742,7 +742,8 @@ static kern_return_t build_locked(void)
 			size += e->end - e->start;
 		}
 		vm_map_store_build(&t->map.store, head, it->nentries);
-		t->map.size = size;
+		(void)size;
+		vm_map_account_built(&t->map);
 	}
 	return KERN_SUCCESS;
 }

@@ -131,6 +131,8 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, bo
 		if (e && e->start < start + rsize)
 			return call_end(t, KERN_NO_SPACE, false);
 	}
+	if (!vm_task_may_map(&t->map, rsize))
+		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
 	kr = vm_map_enter(&t->map, start, start + rsize);
 	if (kr == KERN_SUCCESS)
 		*address = start;
@@ -405,6 +407,7 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	struct vm_map *m = &t->map;
 	bool wiring = access != VM_PROT_NONE;
 	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
+	uint64_t newly = 0;             /* pages the wiring adds to the map's wired ones */
 	for (vm_address_t at = start; at < end; at = e->end, e = e->next) {
 		if (e == NULL || e->start > at)
 			return call_end(t, KERN_FAILURE, false);
@@ -412,7 +415,11 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 			return call_end(t, KERN_FAILURE, false);
 		if (!wiring && e->wired_count == 0)
 			return call_end(t, KERN_INVALID_ARGUMENT, false);
+		if (e->wired_count == 0)
+			newly += vm_atop((e->end < end ? e->end : end) - at);
 	}
+	if (wiring && !vm_task_may_wire(m, newly))
+		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
 
 	if (!wiring)
 		return call_end(t, vm_map_apply_range(m, start, end, apply_unwire, NULL), true);
@@ -427,7 +434,9 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
 		if (e->wired_count == 0 && (kr = entry_make_resident(t, e)) != KERN_SUCCESS)
 			break;
+		vm_map_wire_change(m, e, -1);
 		e->wired_count++;
+		vm_map_wire_change(m, e, +1);
 	}
 	/* On a failure the entries before e are wired and e may have its own
 	 * object now. */
@@ -621,7 +630,8 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 			goto out;
 		}
 	}
-	if (!vm_mem_reserve(vm_map_remap_cost(&st->map, src, rsize, copy))) {
+	if (!vm_task_may_map(&tt->map, rsize) ||
+	    !vm_mem_reserve(vm_map_remap_cost(&st->map, src, rsize, copy))) {
 		kr = KERN_RESOURCE_SHORTAGE;
 		goto out;
 	}

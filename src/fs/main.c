@@ -49,6 +49,8 @@ struct options {
 	char *state;
 	char *events;
 	char *max_memory;
+	char *task_max_wired;
+	char *task_max_mapped;
 	char *autosave;
 	char *lock_timeout;
 	int   dump_layout;
@@ -64,6 +66,8 @@ static const struct fuse_opt option_spec[] = {
 	OPT("state=%s", state, 0),
 	OPT("events=%s", events, 0),
 	OPT("max_memory=%s", max_memory, 0),
+	OPT("task_max_wired=%s", task_max_wired, 0),
+	OPT("task_max_mapped=%s", task_max_mapped, 0),
 	OPT("autosave=%s", autosave, 0),
 	OPT("lock_timeout=%s", lock_timeout, 0),
 	OPT("--dump-layout", dump_layout, 1),
@@ -120,6 +124,10 @@ usage(const char *prog)
 	       "                           entries, tasks; K, M or G suffix; at least 1M;\n"
 	       "                           0: no limit); default a quarter of the\n"
 	       "                           machine's memory.  Past it calls fail: ENOMEM\n"
+	       "    -o task_max_wired=SIZE  the most one task may have wired, like\n"
+	       "                           RLIMIT_MEMLOCK (default 0: no limit)\n"
+	       "    -o task_max_mapped=SIZE  the most one task may map, like RLIMIT_AS\n"
+	       "                           (default 0: no limit).  Past them: ENOMEM\n"
 	       "    --dump-layout          print the file and command tables and exit\n"
 	       "    --bench-config         print what the kernel is told to cache, as\n"
 	       "                           key=value lines, and exit\n"
@@ -215,6 +223,23 @@ memory_limit(const char *text)
 	if (v != 0 && v < ((uint64_t)1 << 20)) {
 		fprintf(stderr, "machvmfs: -o max_memory=%s: the limit must be at least 1M "
 		        "(or 0 for none)\n", text);
+		exit(1);
+	}
+	return v;
+}
+
+/* A limit per task, -o name=text: a size (0: none); exits 1 with a
+ * message if bad. */
+static uint64_t
+task_limit(const char *name, const char *text)
+{
+	struct fs_why why;
+	uint64_t v;
+
+	if (!text)
+		return 0;
+	if (fs_parse_size(name, text, &v, &why) != 0) {
+		fprintf(stderr, "machvmfs: -o %s=%s: %s\n", name, text, why.text);
 		exit(1);
 	}
 	return v;
@@ -332,12 +357,13 @@ int
 main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options opt = { NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, { NULL, NULL }, 0 };
+	struct options opt = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, { NULL, NULL }, 0 };
 	uint64_t keep_events = DEFAULT_EVENTS;
 	struct fuse_cmdline_opts cmd;
 	struct fuse_session *se;
 	vm_size_t page_size;
 	uint64_t max_memory;
+	machvm_task_limits_t task_limits;
 	char *state_path = NULL;
 	unsigned autosave = 0, lock_timeout = DEFAULT_LOCK_TIMEOUT;
 	int lock_fd = -1, ret = 1;
@@ -371,6 +397,8 @@ main(int argc, char *argv[])
 	}
 	page_size = check_page_size(opt.page_size);
 	max_memory = memory_limit(opt.max_memory);
+	task_limits.max_wired = task_limit("task_max_wired", opt.task_max_wired);
+	task_limits.max_mapped = task_limit("task_max_mapped", opt.task_max_mapped);
 	if (opt.events) {
 		struct fs_why why;
 
@@ -475,6 +503,7 @@ main(int argc, char *argv[])
 	/* After the load: a state file holding more still loads, and the host
 	 * then only refuses to grow. */
 	(void)machvm_host_set_memory_limit(max_memory);
+	(void)machvm_host_set_task_limits(&task_limits);
 	if (fs_events_init((size_t)keep_events) != 0) {
 		fs_error("no memory for the events log");
 		goto out_unmount;
@@ -535,6 +564,8 @@ out_args:
 	free(opt.state);
 	free(opt.events);
 	free(opt.max_memory);
+	free(opt.task_max_wired);
+	free(opt.task_max_mapped);
 	free(opt.autosave);
 	free(opt.lock_timeout);
 	free(opt.nonopt[0]);

@@ -163,16 +163,18 @@ int
 fs_read_host_stats(const struct fs_node *n, struct fs_buf *out)
 {
 	machvm_host_stats_t s;
+	machvm_task_limits_t l;
 
 	(void)n;
-	if (machvm_host_stats(&s) != KERN_SUCCESS)
+	if (machvm_host_stats(&s) != KERN_SUCCESS || machvm_host_get_task_limits(&l) != KERN_SUCCESS)
 		return -EIO;
 	fs_buf_printf(out,
 	              "tasks %llu\nentries %llu\nobjects %llu\nresident_pages %llu\n"
 	              "wired_pages %llu\nvirtual_size %llu\nfaults %llu\n"
 	              "zero_fill_faults %llu\ncow_faults %llu\nshadows_created %llu\n"
 	              "collapses %llu\nbypasses %llu\npages_copied %llu\n"
-	              "memory_used %llu\nmemory_limit %llu\n",
+	              "memory_used %llu\nmemory_limit %llu\n"
+	              "task_max_wired %llu\ntask_max_mapped %llu\n",
 	              (unsigned long long)s.tasks, (unsigned long long)s.entries,
 	              (unsigned long long)s.objects, (unsigned long long)s.resident_pages,
 	              (unsigned long long)s.wired_pages, (unsigned long long)s.virtual_size,
@@ -180,7 +182,8 @@ fs_read_host_stats(const struct fs_node *n, struct fs_buf *out)
 	              (unsigned long long)s.cow_faults, (unsigned long long)s.shadows_created,
 	              (unsigned long long)s.collapses, (unsigned long long)s.bypasses,
 	              (unsigned long long)s.pages_copied,
-	              (unsigned long long)s.memory_used, (unsigned long long)s.memory_limit);
+	              (unsigned long long)s.memory_used, (unsigned long long)s.memory_limit,
+	              (unsigned long long)l.max_wired, (unsigned long long)l.max_mapped);
 	return fs_buf_status(out);
 }
 

@@ -126,3 +126,70 @@ TEST(limit_tasks_and_entries)
 	CHECK_KR(task_create(TASK_NULL, FALSE, &again), KERN_SUCCESS);
 	CHECK_EQ(again, t);
 }
+
+/* The limits per task: wired bytes (like RLIMIT_MEMLOCK) and mapped bytes
+ * (like RLIMIT_AS).  Past one a call fails whole and changes nothing; the
+ * other tasks are not held back by what one has. */
+TEST(task_limit_wired)
+{
+	machvm_task_limits_t l = { .max_wired = 8 * 4096, .max_mapped = 0 };
+	CHECK_KR(machvm_host_set_task_limits(&l), KERN_SUCCESS);
+	machvm_task_limits_t got;
+	CHECK_KR(machvm_host_get_task_limits(&got), KERN_SUCCESS);
+	CHECK_EQ(got.max_wired, 8 * 4096);
+	CHECK_EQ(got.max_mapped, 0);
+	task_t t = harness_task(), u = harness_task();
+	harness_alloc(t, 0x10000, 16 * 4096);
+	harness_alloc(u, 0x10000, 16 * 4096);
+	CHECK_KR_UNCHANGED(t, vm_wire(host_priv_self(), t, 0x10000, 9 * 4096, RW),
+	                   KERN_RESOURCE_SHORTAGE);
+	CHECK_EQ(util_host_stats().wired_pages, 0);
+	CHECK_KR(vm_wire(host_priv_self(), t, 0x10000, 6 * 4096, RW), KERN_SUCCESS);
+	/* Wiring pages already wired again adds nothing to the count... */
+	CHECK_KR(vm_wire(host_priv_self(), t, 0x10000, 8 * 4096, RW), KERN_SUCCESS);
+	/* ...new ones past 8 do. */
+	CHECK_KR_UNCHANGED(t, vm_wire(host_priv_self(), t, 0x18000, 4096, RW),
+	                   KERN_RESOURCE_SHORTAGE);
+	/* Another task has its own 8 pages. */
+	CHECK_KR(vm_wire(host_priv_self(), u, 0x10000, 8 * 4096, RW), KERN_SUCCESS);
+	CHECK_EQ(util_host_stats().wired_pages, 16);
+	/* Unwiring gives room back. */
+	CHECK_KR(vm_wire(host_priv_self(), t, 0x10000, 4096, VM_PROT_NONE), KERN_SUCCESS);
+	CHECK_KR(vm_wire(host_priv_self(), t, 0x10000, 4096, VM_PROT_NONE), KERN_SUCCESS);
+	CHECK_KR(vm_wire(host_priv_self(), t, 0x18000, 4096, RW), KERN_SUCCESS);
+	CHECK_EQ(util_host_stats().wired_pages, 16);
+	/* No limit again: anything goes. */
+	l.max_wired = 0;
+	CHECK_KR(machvm_host_set_task_limits(&l), KERN_SUCCESS);
+	CHECK_KR(vm_wire(host_priv_self(), t, 0x10000, 16 * 4096, RW), KERN_SUCCESS);
+	CHECK_KR(machvm_host_set_task_limits(NULL), KERN_INVALID_ARGUMENT);
+}
+
+TEST(task_limit_mapped)
+{
+	machvm_task_limits_t l = { .max_wired = 0, .max_mapped = 64 * 4096 };
+	CHECK_KR(machvm_host_set_task_limits(&l), KERN_SUCCESS);
+	task_t t = harness_task(), u = harness_task();
+	vm_address_t a = 0;
+	CHECK_KR_UNCHANGED(t, vm_allocate(t, &a, 65 * 4096, TRUE), KERN_RESOURCE_SHORTAGE);
+	CHECK_KR_UNCHANGED(t, vm_allocate(t, &a, 0x400000000000ull, TRUE), KERN_RESOURCE_SHORTAGE);
+	a = 0x100000;
+	CHECK_KR(vm_allocate(t, &a, 48 * 4096, FALSE), KERN_SUCCESS);
+	a = 0x200000;
+	CHECK_KR_UNCHANGED(t, vm_allocate(t, &a, 17 * 4096, FALSE), KERN_RESOURCE_SHORTAGE);
+	CHECK_KR(vm_allocate(t, &a, 16 * 4096, FALSE), KERN_SUCCESS);
+	/* A remap into a full task fails; into another task it fits. */
+	vm_address_t at = 0;
+	vm_prot_t cur, max;
+	CHECK_KR_UNCHANGED(t, vm_remap(t, &at, 4096, 0, TRUE, t, 0x100000, FALSE, &cur, &max,
+	                               VM_INHERIT_COPY), KERN_RESOURCE_SHORTAGE);
+	CHECK_KR(vm_remap(u, &at, 32 * 4096, 0, TRUE, t, 0x100000, FALSE, &cur, &max,
+	                  VM_INHERIT_COPY), KERN_SUCCESS);
+	/* Deallocating gives room back; a fork maps what its parent did. */
+	CHECK_KR(vm_deallocate(t, 0x200000, 16 * 4096), KERN_SUCCESS);
+	a = 0x300000;
+	CHECK_KR(vm_allocate(t, &a, 16 * 4096, FALSE), KERN_SUCCESS);
+	task_t c;
+	CHECK_KR(task_create(t, TRUE, &c), KERN_SUCCESS);
+	CHECK_EQ(util_host_stats().virtual_size, (64 + 64 + 32) * 4096);
+}
