@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from fsmount import daemon_path
 from machvm_paths import ROOT
 
 EXAMPLES = os.path.join(ROOT, 'examples')
@@ -15,8 +16,10 @@ SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(EXAMPLES, '
 
 
 def run(mnt, name):
+    # personalities.sh mounts hosts of its own, with the daemon under test.
+    env = dict(os.environ, MACHVMFS=daemon_path())
     r = subprocess.run(['bash', os.path.join(EXAMPLES, name), mnt.path], capture_output=True,
-                       text=True, timeout=120, cwd='/')
+                       text=True, timeout=120, cwd='/', env=env)
     assert r.returncode == 0, '%s exited %d\n--- stdout\n%s\n--- stderr\n%s' % (
         name, r.returncode, r.stdout, r.stderr)
     return r.stdout
@@ -306,7 +309,41 @@ def check_graph_story(mnt, out):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def check_personalities(mnt, out):
+    mounts = re.findall(r'^\$ machvmfs -o personality=(\w+) (\S+); cat \S+\n(\w+)$', out, re.M)
+    assert [(m[0], m[2]) for m in mounts] == [('mach', 'mach'), ('gnu', 'gnu'), ('xnu', 'xnu')]
+    for _, path, _ in mounts:       # unmounted, and the folder gone
+        assert not os.path.exists(path), path
+    assert 'the host at %s follows the mach rules' % mnt.path in out
+    lines = out.splitlines()
+    head = lines.index(next(l for l in lines if l.startswith('command ')))
+    assert lines[head].split() == ['command', 'mach', 'gnu', 'xnu']
+    rows = {}
+    for line in lines[head + 1:]:
+        if not line:
+            break
+        rows[line[:40].strip()] = [line[41 + 27 * i:41 + 27 * i + 26].strip() for i in range(3)]
+    addr = 'address 0x0000000000020000'
+    assert rows == {
+        'protect 0x10000 0x3000 r-- (a hole)':
+            ['KERN_INVALID_ADDRESS', 'ok', 'KERN_INVALID_ADDRESS'],
+        'wire 0x10000 0x3000 r-- (a hole)':
+            ['KERN_FAILURE', 'KERN_NO_SPACE', 'KERN_INVALID_ADDRESS'],
+        'region 0x13000 (past the last)':
+            ['KERN_NO_SPACE', 'KERN_NO_SPACE', 'KERN_INVALID_ADDRESS'],
+        'wired after wiring r-- then rw-': ['wired 2', 'wired 1', 'wired 2'],
+        'copy 0x11000 16 0x10000 (page 1 r--)':
+            ['KERN_PROTECTION_FAILURE', 'KERN_PROTECTION_FAILURE', 'KERN_INVALID_ADDRESS'],
+        'read 12K at 0x10000 (a hole inside)': ['4096 bytes', 'error', 'error'],
+        'remap src=T:0x10000 size=4K at=0x20000': [addr, 'MIG_BAD_ID', addr],
+        'allocate anywhere 8K (holes 1,3,2 pages)':
+            ['0x0000000000004000', '0x0000000000008000', '0x0000000000004000'],
+    }, rows
+    assert lines[-1].startswith('shown: the same commands on three hosts')
+
+
 CHECKS = {
+    'personalities.sh': check_personalities,
     'graph-story.sh': check_graph_story,
     'objects.sh': check_objects,
     'events.sh': check_events,

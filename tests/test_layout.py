@@ -60,7 +60,8 @@ def test_dump_layout_lists_the_contract_tree():
     assert len(paths) == len(set(paths)), 'a path listed twice'
     paths = set(paths)
     region = 'tasks/<id>/regions/<start>/'
-    want = {'/', 'host/', 'host/page_size', 'host/stats', 'host/save', 'host/events', 'tasks/',
+    want = {'/', 'host/', 'host/page_size', 'host/stats', 'host/personality', 'host/save',
+            'host/events', 'tasks/',
             'tasks/ctl', 'tasks/last_error', 'tasks/<id>/', 'tasks/<id>/regions/', region}
     want |= {'tasks/<id>/' + f for f in ('ctl', 'parent', 'status', 'last_error', 'maps',
                                          'maps.json', 'mem', 'remap', 'events')}
@@ -91,5 +92,5 @@ def test_dump_layout_lists_every_contract_verb():
     verbs = {(r[0], r[1]) for r in sections()['commands']}
     want = {('tasks/ctl', v) for v in ('create', 'fork')}
     want |= {('tasks/<id>/ctl', v) for v in ('allocate', 'deallocate', 'protect', 'inherit',
-                                             'map_inherit', 'wire', 'attr', 'copy')}
+                                             'map_inherit', 'wire', 'attr', 'copy', 'region')}
     assert want <= verbs, want - verbs

@@ -27,6 +27,8 @@ typedef int kern_return_t;
 #define KERN_INVALID_TASK       16   /* task_create: parent not alive; vm_wire: task not alive */
 #define KERN_INVALID_VALUE      18   /* vm_wire: access bits outside rwx */
 #define KERN_INVALID_HOST       22   /* not a host port (vm_wire: not the privileged one) */
+#define MIG_BAD_ID            -303   /* no such call in this kernel: vm_remap under the gnu
+                                        personality (what a MIG server answers an unknown routine) */
 
 /*
  * The name of a code: "KERN_SUCCESS", "KERN_INVALID_ADDRESS", ... for the

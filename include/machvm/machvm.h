@@ -43,6 +43,42 @@ MACHVM_API kern_return_t machvm_host_start(vm_size_t page_size);
  * is not running.  No other call may run meanwhile. */
 MACHVM_API void machvm_host_stop(void);
 
+/*
+ * The host's personality: which kernel's rules the calls follow where the
+ * Mach kernels people run disagree (docs/semantics.md, section 8, has the
+ * whole table).  MACH (the default) is the rules this header and vm.h
+ * state; GNU follows GNU Mach; XNU follows modern XNU.  One host has one
+ * personality; it is chosen before the host has any task and stays until
+ * machvm_host_stop(), which restores MACH.
+ */
+typedef enum machvm_personality {
+	MACHVM_PERSONALITY_MACH = 0,
+	MACHVM_PERSONALITY_GNU  = 1,
+	MACHVM_PERSONALITY_XNU  = 2
+} machvm_personality_t;
+
+/*
+ * Sets the host's personality.  Works whether or not the host runs, as
+ * long as no task is alive (also before machvm_host_start()).
+ *   KERN_INVALID_ARGUMENT   personality is none of the three
+ *   KERN_FAILURE            a task is alive; nothing changed
+ *   KERN_SUCCESS
+ */
+MACHVM_API kern_return_t machvm_host_set_personality(machvm_personality_t personality);
+
+/* The host's personality (MACH unless set). */
+MACHVM_API machvm_personality_t machvm_host_personality(void);
+
+/* "mach", "gnu", "xnu"; NULL for any other value.  A static string. */
+MACHVM_API const char *machvm_personality_name(machvm_personality_t personality);
+
+/*
+ * The personality named name ("mach", "gnu" or "xnu", exactly) into *out.
+ *   KERN_INVALID_ARGUMENT   name or out is NULL, or an unknown name
+ *   KERN_SUCCESS
+ */
+MACHVM_API kern_return_t machvm_personality_parse(const char *name, machvm_personality_t *out);
+
 /* Counters.  Host counters of events (faults ...) include terminated tasks.
  * A read of a page not in the entry's top object counts as a fault (a
  * zero-fill fault if no object has it) though it allocates nothing. */

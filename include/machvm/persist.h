@@ -33,6 +33,7 @@ typedef struct machvm_host_desc {
 	uint64_t collapses;
 	uint64_t bypasses;
 	uint64_t pages_copied;
+	uint64_t personality;        /* machvm_personality_t; 0 (mach) if unset */
 } machvm_host_desc_t;
 
 /* A memory object.  Its pages are passed separately, by page index. */

@@ -26,6 +26,10 @@
  * it is always one maximal map entry.
  *
  * machvm_host_start() must have been called first.
+ *
+ * The codes below are the default (mach) personality's.  A host set to the
+ * gnu or xnu personality (machvm_host_set_personality, machvm.h) answers as
+ * GNU Mach or XNU where they differ: docs/semantics.md, section 8.
  */
 #ifndef MACHVM_VM_H
 #define MACHVM_VM_H

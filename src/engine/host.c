@@ -10,6 +10,7 @@
  * by id.
  */
 #include "task.h"
+#include "policy.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -185,6 +186,7 @@ const char *kern_return_name(kern_return_t kr)
 	case KERN_INVALID_TASK: return "KERN_INVALID_TASK";
 	case KERN_INVALID_VALUE: return "KERN_INVALID_VALUE";
 	case KERN_INVALID_HOST: return "KERN_INVALID_HOST";
+	case MIG_BAD_ID: return "MIG_BAD_ID";
 	default: return "KERN_UNKNOWN";
 	}
 }
@@ -248,6 +250,19 @@ kern_return_t machvm_host_start(vm_size_t page_size)
 	return KERN_SUCCESS;
 }
 
+kern_return_t machvm_host_set_personality(machvm_personality_t personality)
+{
+	if ((unsigned)personality > MACHVM_PERSONALITY_XNU)
+		return KERN_INVALID_ARGUMENT;
+	pthread_mutex_lock(&host_lock);
+	bool busy = host_running && live_tasks > 0;
+	if (!busy)
+		atomic_store_explicit(&vm_policy_current, &vm_policies[personality],
+		                      memory_order_release);
+	pthread_mutex_unlock(&host_lock);
+	return busy ? KERN_FAILURE : KERN_SUCCESS;
+}
+
 void machvm_host_stop(void)
 {
 	pthread_mutex_lock(&host_lock);
@@ -282,6 +297,8 @@ void machvm_host_stop(void)
 		free(atomic_load(&task_chunks[c]));
 		atomic_store(&task_chunks[c], NULL);
 	}
+	atomic_store_explicit(&vm_policy_current, &vm_policies[MACHVM_PERSONALITY_MACH],
+	                      memory_order_release);
 	pthread_mutex_unlock(&host_lock);
 	vm_object_reset();
 }

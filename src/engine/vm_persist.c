@@ -211,6 +211,7 @@ static kern_return_t export_locked(struct export *x, struct task **tasks, size_t
 	h.collapses = vm_object_stats.collapses;
 	h.bypasses = vm_object_stats.bypasses;
 	h.pages_copied = vm_object_stats.pages_copied;
+	h.personality = (uint64_t)machvm_host_personality();
 	if (ops->host(x->arg, &h) != 0) {
 		kr = KERN_FAILURE;
 		goto out;
@@ -417,11 +418,18 @@ kern_return_t machvm_import_begin(const machvm_host_desc_t *h)
 		imp_why("next object id %llu is not from 1 to 2^53", (unsigned long long)h->next_object_id);
 		return KERN_INVALID_ARGUMENT;
 	}
+	if (h->personality > MACHVM_PERSONALITY_XNU) {
+		imp_why("personality %llu is none of mach (0), gnu (1) and xnu (2)",
+		        (unsigned long long)h->personality);
+		return KERN_INVALID_ARGUMENT;
+	}
 	kern_return_t kr = machvm_host_start(h->page_size);
 	if (kr != KERN_SUCCESS) {
 		imp_why("the host is already running");
 		return kr;
 	}
+	/* No task yet: cannot fail. */
+	(void)machvm_host_set_personality((machvm_personality_t)h->personality);
 	memset(&imp, 0, sizeof imp);
 	imp.active = true;
 	imp.host = *h;

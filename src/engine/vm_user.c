@@ -20,6 +20,7 @@
  * report, so ending one there does nothing.
  */
 #include "task.h"
+#include "policy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,105 @@ static inline kern_return_t call_range(vm_address_t addr, vm_size_t size,
 	return kr;
 }
 
+/*
+ * The range of a map call (call: a VM_POLICY_* bit) by the host's policy
+ * (policy.h): call_range, except that a wrapping range is empty where the
+ * policy says so, and a range leaving the user range is clamped to it for
+ * the calls the policy names.  KERN_SUCCESS with *start == *end: nothing
+ * to do.
+ */
+static kern_return_t map_range(unsigned int call, vm_address_t addr, vm_size_t size,
+                               vm_address_t *start, vm_address_t *end)
+{
+	const struct vm_policy *p = vm_policy();
+	*start = *end = 0;
+	vm_address_t s = vm_trunc_page(addr), e = vm_round_page(addr + size);
+	if (addr + size < addr || e < addr + size) {
+		if (p->wrap_is_empty)
+			return KERN_SUCCESS;
+		if (call == VM_POLICY_PROTECT && addr + size >= addr)
+			return p->protect_round_wrap;
+		return KERN_INVALID_ARGUMENT;
+	}
+	if (s < vm_page_size || e > MACHVM_USER_MAX) {
+		if (!(p->clamp_outside & call)) {
+			if (e != 0)
+				vm_report_range(s, e);
+			return KERN_INVALID_ADDRESS;
+		}
+		if (s < vm_page_size)
+			s = vm_page_size;
+		if (e > MACHVM_USER_MAX)
+			e = MACHVM_USER_MAX;
+		if (s > e)
+			s = e;
+	}
+	if (e > s)
+		vm_report_range(s, e);
+	*start = s;
+	*end = e;
+	return KERN_SUCCESS;
+}
+
+/* fn over every allocated piece of [start, end), holes skipped (each run
+ * of adjacent entries as one vm_map_apply_range). */
+static kern_return_t apply_allocated(struct vm_map *m, vm_address_t start, vm_address_t end,
+                                     vm_map_apply_fn fn, const void *arg)
+{
+	vm_address_t at = start;
+	while (at < end) {
+		struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, at);
+		if (e == NULL || e->start >= end)
+			break;
+		vm_address_t from = e->start > at ? e->start : at, to = e->end;
+		while (to < end && e->next && e->next->start == to) {
+			e = e->next;
+			to = e->end;
+		}
+		if (to > end)
+			to = end;
+		kern_return_t kr = vm_map_apply_range(m, from, to, fn, arg);
+		if (kr != KERN_SUCCESS)
+			return kr;
+		at = to;
+	}
+	return KERN_SUCCESS;
+}
+
+/*
+ * vm_allocate's anywhere placement, by the policy: the lowest hole where
+ * size fits, or the lowest hole if size fits there and else the smallest
+ * hole it fits in (the lowest of equal ones).
+ */
+static bool place_anywhere(struct vm_map *m, vm_size_t size, vm_address_t *out)
+{
+	if (vm_policy()->placement == VM_PLACE_FIRST_FIT)
+		return vm_map_store_find_space(&m->store, vm_page_size, size, 0, out);
+	vm_address_t lo = m->store.min, best = 0;
+	vm_size_t best_size = 0;
+	bool first = true;
+	for (struct vm_map_entry *e = m->store.first;; e = e->next) {
+		vm_address_t hi = e ? e->start : m->store.max;
+		if (hi > lo) {
+			vm_size_t gap = hi - lo;
+			if (first && gap >= size) {
+				*out = lo;
+				return true;
+			}
+			first = false;
+			if (gap >= size && (best_size == 0 || gap < best_size)) {
+				best = lo;
+				best_size = gap;
+			}
+		}
+		if (e == NULL)
+			break;
+		lo = e->end;
+	}
+	*out = best;
+	return best_size != 0;
+}
+
 /* ---- vm_allocate / vm_deallocate ------------------------------------- */
 
 kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, boolean_t anywhere)
@@ -118,7 +218,7 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, bo
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	vm_address_t start;
 	if (anywhere) {
-		if (!vm_map_store_find_space(&t->map.store, vm_page_size, rsize, 0, &start))
+		if (!place_anywhere(&t->map, rsize, &start))
 			return call_end(t, KERN_NO_SPACE, false);
 		vm_report_range(start, start + rsize);
 	} else {
@@ -152,8 +252,10 @@ kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size)
 	if (kr != KERN_SUCCESS || size == 0)
 		return kr != KERN_SUCCESS ? call_fail(kr) : call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
-	if (kr == KERN_SUCCESS)
+	kr = map_range(VM_POLICY_DEALLOCATE, address, size, &start, &end);
+	if (kr == KERN_INVALID_ADDRESS && vm_policy()->deallocate_outside_noop)
+		return call_end(t, KERN_SUCCESS, false);
+	if (kr == KERN_SUCCESS && start < end)
 		kr = vm_map_delete(&t->map, start, end);
 	return call_end(t, kr, true);
 }
@@ -191,26 +293,32 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
 		return call_fail(kr);
+	const struct vm_policy *p = vm_policy();
 	if (new_protection & ~VM_PROT_ALL)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
-	if (size == 0)
+	if (size == 0 && !p->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
-	if (kr != KERN_SUCCESS)
+	kr = map_range(VM_POLICY_PROTECT, address, size, &start, &end);
+	if (kr != KERN_SUCCESS || start == end)
 		return call_end(t, kr, false);
 
+	/* In address order: a hole (unless the policy skips them), then an
+	 * entry whose maximum is too low. */
 	struct vm_map *m = &t->map;
-	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
-	for (vm_address_t at = start; at < end; at = e->end, e = e->next) {
-		if (e == NULL || e->start > at)
+	vm_address_t at = start;
+	for (struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, start);
+	     e && e->start < end; at = e->end, e = e->next) {
+		if (e->start > at && !p->protect_skips_holes)
 			return call_end(t, KERN_INVALID_ADDRESS, false);
 		if (new_protection & ~e->max_protection)
 			return call_end(t, KERN_PROTECTION_FAILURE, false);
 	}
+	if (at < end && !p->protect_skips_holes)
+		return call_end(t, KERN_INVALID_ADDRESS, false);
 
 	struct protect_arg pa = { set_maximum, (uint8_t)new_protection };
-	return call_end(t, vm_map_apply_range(m, start, end, apply_protect, &pa), true);
+	return call_end(t, apply_allocated(m, start, end, apply_protect, &pa), true);
 }
 
 /* ---- vm_inherit / vm_map_inherit ------------------------------------- */
@@ -224,10 +332,10 @@ static void apply_inherit(struct vm_map_entry *e, const void *arg)
 static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_address_t end,
                                    vm_inherit_t inheritance)
 {
-	if (vm_map_first_hole(&t->map, start, end) != end)
+	if (!vm_policy()->inherit_skips_holes && vm_map_first_hole(&t->map, start, end) != end)
 		return KERN_INVALID_ADDRESS;
 	uint8_t value = (uint8_t)inheritance;
-	return vm_map_apply_range(&t->map, start, end, apply_inherit, &value);
+	return apply_allocated(&t->map, start, end, apply_inherit, &value);
 }
 
 kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
@@ -246,11 +354,11 @@ kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
 		return call_fail(kr);
 	if (new_inheritance > VM_INHERIT_NONE)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
-	if (size == 0)
+	if (size == 0 && !vm_policy()->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
-	if (kr == KERN_SUCCESS)
+	kr = map_range(VM_POLICY_INHERIT, address, size, &start, &end);
+	if (kr == KERN_SUCCESS && start < end)
 		kr = inherit_range(t, start, end, new_inheritance);
 	return call_end(t, kr, true);
 }
@@ -280,8 +388,14 @@ kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
 	if (end == start)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_report_range(start, end);
-	if (start < vm_page_size || end > MACHVM_USER_MAX)
-		return call_end(t, KERN_INVALID_ADDRESS, false);
+	if (start < vm_page_size || end > MACHVM_USER_MAX) {
+		if (!(vm_policy()->clamp_outside & VM_POLICY_INHERIT))
+			return call_end(t, KERN_INVALID_ADDRESS, false);
+		start = start < vm_page_size ? vm_page_size : start;
+		end = end > MACHVM_USER_MAX ? MACHVM_USER_MAX : end;
+		if (start >= end)
+			return call_end(t, KERN_SUCCESS, false);
+	}
 	return call_end(t, inherit_range(t, start, end, new_inheritance), true);
 }
 
@@ -301,7 +415,7 @@ kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
 		return kr;
 	struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, *address);
 	if (e == NULL)
-		return call_end(t, KERN_NO_SPACE, false);
+		return call_end(t, vm_policy()->region_past_end, false);
 	*address = e->start;
 	*size = e->end - e->start;
 	*protection = e->protection;
@@ -324,7 +438,7 @@ kern_return_t vm_region_extended(task_t task, vm_address_t *address,
 		return kr;
 	struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, *address);
 	if (e == NULL)
-		return call_end(t, KERN_NO_SPACE, false);
+		return call_end(t, vm_policy()->region_past_end, false);
 	vm_map_entry_report(&t->map, e, NULL, info);
 	*address = e->start;
 	return call_end(t, KERN_SUCCESS, false);
@@ -375,8 +489,9 @@ static kern_return_t entry_make_resident(struct task *t, struct vm_map_entry *e)
 
 static void apply_unwire(struct vm_map_entry *e, const void *arg)
 {
-	(void)arg;
-	e->wired_count--;
+	bool stacks = *(const bool *)arg;
+	if (e->wired_count > 0)
+		e->wired_count = stacks ? e->wired_count - 1 : 0;
 }
 
 kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
@@ -395,34 +510,44 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	struct task *t;
 	if (call_begin(task, &t) != KERN_SUCCESS)
 		return call_fail(KERN_INVALID_TASK);
+	const struct vm_policy *p = vm_policy();
 	if (access & ~VM_PROT_ALL)
 		return call_end(t, KERN_INVALID_VALUE, false);
-	if (size == 0)
+	if (size == 0 && !p->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kern_return_t kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
-	if (kr != KERN_SUCCESS)
+	kern_return_t kr = map_range(VM_POLICY_WIRE, address, size, &start, &end);
+	if (kr != KERN_SUCCESS || start == end)
 		return call_end(t, kr, false);
 
+	/* In address order, the first problem; holes after an allocated
+	 * start are skipped when unwiring if the policy says so. */
 	struct vm_map *m = &t->map;
 	bool wiring = access != VM_PROT_NONE;
-	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
+	bool skip_holes = !wiring && p->unwire_skips_holes;
+	vm_address_t at = start;
+	struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, start);
 	uint64_t newly = 0;             /* pages the wiring adds to the map's wired ones */
-	for (vm_address_t at = start; at < end; at = e->end, e = e->next) {
-		if (e == NULL || e->start > at)
+	for (; e && e->start < end; at = e->end, e = e->next) {
+		if (e->start > at && !(skip_holes && at != start))
+			return call_end(t, p->wire_hole, false);
+		if (wiring && (access & ~e->protection))
+			return call_end(t, p->wire_protection, false);
+		if (wiring && p->wire_stacks && e->wired_count >= VM_MAX_WIRE_COUNT)
 			return call_end(t, KERN_FAILURE, false);
-		if (wiring && ((access & ~e->protection) || e->wired_count >= VM_MAX_WIRE_COUNT))
-			return call_end(t, KERN_FAILURE, false);
-		if (!wiring && e->wired_count == 0)
+		if (!wiring && e->wired_count == 0 && !p->unwire_skips_unwired)
 			return call_end(t, KERN_INVALID_ARGUMENT, false);
 		if (e->wired_count == 0)
 			newly += vm_atop((e->end < end ? e->end : end) - at);
 	}
+	if (at < end && !(skip_holes && at != start))
+		return call_end(t, p->wire_hole, false);
 	if (wiring && !vm_task_may_wire(m, newly))
 		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
 
 	if (!wiring)
-		return call_end(t, vm_map_apply_range(m, start, end, apply_unwire, NULL), true);
+		return call_end(t, apply_allocated(m, start, end, apply_unwire, &p->wire_stacks),
+		                true);
 	/* Everything the wiring may take, before anything changes: past the
 	 * memory limit the call fails whole, leaving nothing wired. */
 	if (!vm_mem_reserve(vm_map_resident_cost(m, start, end, true)))
@@ -435,7 +560,8 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 		if (e->wired_count == 0 && (kr = entry_make_resident(t, e)) != KERN_SUCCESS)
 			break;
 		vm_map_wire_change(m, e, -1);
-		e->wired_count++;
+		if (e->wired_count == 0 || p->wire_stacks)
+			e->wired_count++;
 		vm_map_wire_change(m, e, +1);
 	}
 	/* On a failure the entries before e are wired and e may have its own
@@ -570,6 +696,9 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 		a->flag2 = copy;
 		a->inheritance = inheritance;
 	}
+	/* A kernel without the call refuses the message before reading it. */
+	if (!vm_policy()->has_remap)
+		return call_fail(MIG_BAD_ID);
 	if (target_address == NULL || cur_protection == NULL || max_protection == NULL ||
 	    size == 0 || inheritance > VM_INHERIT_NONE)
 		return call_fail(KERN_INVALID_ARGUMENT);
@@ -747,6 +876,32 @@ static vm_size_t transfer(struct task *t, vm_address_t addr, vm_size_t size, voi
 	return done;
 }
 
+/* The first problem with moving `need` over [addr, addr + size), or SUCCESS. */
+static kern_return_t range_accessible(struct task *t, vm_address_t addr, vm_size_t size,
+                                      vm_prot_t need)
+{
+	vm_address_t end = addr + size;
+	struct vm_map_entry *e = vm_map_store_lookup(&t->map.store, addr);
+	for (vm_address_t at = addr; at < end; at = e->end, e = e->next) {
+		if (e == NULL || e->start > at)
+			return KERN_INVALID_ADDRESS;
+		if ((e->protection & need) != need)
+			return KERN_PROTECTION_FAILURE;
+	}
+	return KERN_SUCCESS;
+}
+
+/* A data call's problem as the policy reports it: a protection problem in
+ * a small transfer is an invalid address where the kernel copies small
+ * ranges through a buffer. */
+static kern_return_t data_problem(kern_return_t kr, vm_size_t size)
+{
+	unsigned int pages = vm_policy()->small_copy_pages;
+	if (kr == KERN_PROTECTION_FAILURE && size < (vm_size_t)pages * vm_page_size)
+		return KERN_INVALID_ADDRESS;
+	return kr;
+}
+
 /* vm_read and vm_write: one transfer between task memory and the caller. */
 static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size, void *buf,
                                const void *data, vm_prot_t need, vm_size_t *count)
@@ -758,11 +913,16 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
 	if (kr != KERN_SUCCESS)
 		return call_fail(kr);
 	*count = 0;
+	const struct vm_policy *p = vm_policy();
 	/* Size 0 moves nothing and succeeds wherever the address is, as for
 	 * every other call (vm.h): only a non-empty range can wrap. */
 	if (size > 0 && data_range_wraps(address, size))
-		return call_end(t, KERN_INVALID_ARGUMENT, false);
+		return call_end(t, p->data_wrap, false);
+	if (p->data_all_or_nothing && size > 0 &&
+	    (kr = range_accessible(t, address, size, need)) != KERN_SUCCESS)
+		return call_end(t, data_problem(kr, size), false);
 	*count = transfer(t, address, size, buf, data, need, false, &kr);
+	kr = data_problem(kr, size);
 	/* Only vm_write has a report (vm_read starts none). */
 	struct machvm_call_args *a = vm_report_args();
 	if (a) {
@@ -792,21 +952,6 @@ kern_return_t vm_write(task_t task, vm_address_t address, const void *data, vm_s
 	return data_call(task, address, size, NULL, data, VM_PROT_WRITE, count);
 }
 
-/* The first problem with moving `need` over [addr, addr + size), or SUCCESS. */
-static kern_return_t range_accessible(struct task *t, vm_address_t addr, vm_size_t size,
-                                      vm_prot_t need)
-{
-	vm_address_t end = addr + size;
-	struct vm_map_entry *e = vm_map_store_lookup(&t->map.store, addr);
-	for (vm_address_t at = addr; at < end; at = e->end, e = e->next) {
-		if (e == NULL || e->start > at)
-			return KERN_INVALID_ADDRESS;
-		if ((e->protection & need) != need)
-			return KERN_PROTECTION_FAILURE;
-	}
-	return KERN_SUCCESS;
-}
-
 kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
                       vm_address_t dest_address)
 {
@@ -824,7 +969,7 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	if (data_range_wraps(source_address, size) || data_range_wraps(dest_address, size))
-		return call_end(t, KERN_INVALID_ARGUMENT, false);
+		return call_end(t, vm_policy()->data_wrap, false);
 	/* The range conversion comes before the walks: a range leaving the
 	 * user range is an invalid address whatever lies inside it. */
 	vm_address_t s0, s1, d0, d1;
@@ -833,7 +978,7 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 		return call_end(t, kr, false);
 	if ((kr = range_accessible(t, source_address, size, VM_PROT_READ)) != KERN_SUCCESS ||
 	    (kr = range_accessible(t, dest_address, size, VM_PROT_WRITE)) != KERN_SUCCESS)
-		return call_end(t, kr, false);
+		return call_end(t, data_problem(kr, size), false);
 	/* All or nothing under the memory limit too: the bounce buffer and
 	 * every destination page the copy may make resident are reserved
 	 * before anything is written (the transfer's own per-page

@@ -151,6 +151,19 @@ call_remap(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 	                m->src_addr, m->copy, &c->out_cur, &c->out_max, m->inherit);
 }
 
+static kern_return_t
+call_region(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
+            struct fs_run *r)
+{
+	mach_port_t object;
+	vm_offset_t offset;
+
+	(void)ctx; (void)r;
+	c->out_addr = c->addr;
+	return vm_region(n->task, &c->out_addr, &c->out_size, &c->out_cur, &c->out_max,
+	                 &c->out_inherit, &c->out_shared, &object, &offset);
+}
+
 static int
 args_remap(char *const *words, size_t n, struct fs_cmd *c, struct fs_why *why)
 {
@@ -187,6 +200,8 @@ const struct fs_verb fs_verbs[] = {
 	  "vm_machine_attribute", OWN_FILE, LOCK_FILE, RES_VALUE },
 	{ FS_L_TASK, "copy", "<source> <size> <dest>", NULL, call_copy, "vm_copy",
 	  OWN_FILE, LOCK_FILE, RES_OK },
+	{ FS_L_TASK, "region", "<addr>", NULL, call_region, "vm_region",
+	  OWN_FILE, LOCK_NONE, RES_REGION },
 	{ FS_L_TASK, "remap",
 	  "src=<task>:<addr> size=<n> [at=<addr>|anywhere[=<hint>]] [mask=<m>] "
 	  "[copy|share] [inherit=<inheritance>]", args_remap, call_remap, "vm_remap",
@@ -741,6 +756,15 @@ result_text(const struct fs_cmd *c, struct fs_run *r)
 		         "address 0x%016llx cur_protection %s max_protection %s\n",
 		         (unsigned long long)c->out_addr, cur, max);
 		return;
+	case RES_REGION:
+		fs_prot_letters(c->out_cur, cur);
+		fs_prot_letters(c->out_max, max);
+		snprintf(r->result, sizeof r->result,
+		         "start 0x%016llx size %llu protection %s max_protection %s "
+		         "inheritance %s shared %s\n", (unsigned long long)c->out_addr,
+		         (unsigned long long)c->out_size, cur, max, fs_inherit_name(c->out_inherit),
+		         c->out_shared ? "yes" : "no");
+		return;
 	case RES_OK:
 		break;
 	}
@@ -963,6 +987,13 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 			}
 		} else if (n->task && !machvm_task_alive(n->task)) {
 			rc = -ESRCH;
+		} else if (r.kr == MIG_BAD_ID) {
+			/* The host's kernel has no such call (vm_remap under gnu). */
+			clip(c->line, strlen(c->line), shown, sizeof shown);
+			fs_fail(n->task, failure, sizeof failure, r.kr,
+			        "%s: %s does not exist in this kernel (personality %s), got '%s'",
+			        lazy_path(n, path, sizeof path), c->verb->call,
+			        machvm_personality_name(machvm_host_personality()), shown);
 		} else if (r.kr != KERN_SUCCESS) {
 			clip(c->line, strlen(c->line), shown, sizeof shown);
 			fs_fail(n->task, failure, sizeof failure, r.kr,

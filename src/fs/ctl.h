@@ -51,6 +51,9 @@ struct fs_cmd {
 	vm_address_t out_addr;
 	vm_machine_attribute_val_t out_value;
 	vm_prot_t out_cur, out_max;
+	vm_size_t out_size;
+	vm_inherit_t out_inherit;
+	boolean_t out_shared;
 };
 
 /* What running a command did. */
@@ -96,6 +99,7 @@ enum fs_result {
 	RES_ADDRESS,        /* the address the call chose */
 	RES_VALUE,          /* an attribute's value for a get, else "ok" */
 	RES_REMAP,          /* "address ... cur_protection ... max_protection ..." */
+	RES_REGION,         /* "start ... size ... protection ... ..." (vm_region) */
 };
 
 /*

@@ -25,6 +25,7 @@ fs_errno(kern_return_t kr)
 	case KERN_INVALID_HOST:       return EPERM;
 	case KERN_NO_ACCESS:          return EPERM;
 	case KERN_INVALID_TASK:       return ESRCH;
+	case MIG_BAD_ID:              return ENOSYS;
 	default:                      return EIO;
 	}
 }

@@ -46,6 +46,7 @@
 
 struct options {
 	char *page_size;
+	char *personality;
 	char *state;
 	char *events;
 	char *max_memory;
@@ -63,6 +64,7 @@ struct options {
 
 static const struct fuse_opt option_spec[] = {
 	OPT("page_size=%s", page_size, 0),
+	OPT("personality=%s", personality, 0),
 	OPT("state=%s", state, 0),
 	OPT("events=%s", events, 0),
 	OPT("max_memory=%s", max_memory, 0),
@@ -109,6 +111,9 @@ usage(const char *prog)
 	       "machvmfs options:\n"
 	       "    -o page_size=N         page size: a power of two from 4096 to 65536\n"
 	       "                           (default 4096; K suffix allowed, e.g. 16K)\n"
+	       "    -o personality=NAME    whose rules the calls follow where Mach kernels\n"
+	       "                           differ: mach (default), gnu (GNU Mach) or xnu\n"
+	       "                           (XNU); host/personality shows it\n"
 	       "    -o state=FILE          keep the host in FILE: loaded at mount (a missing\n"
 	       "                           FILE starts empty), saved at unmount and by\n"
 	       "                           writing 'save' to host/save; FILE.lock keeps a\n"
@@ -357,7 +362,8 @@ int
 main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options opt = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, { NULL, NULL }, 0 };
+	struct options opt = { NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, { NULL, NULL }, 0 };
+	machvm_personality_t personality = MACHVM_PERSONALITY_MACH;
 	uint64_t keep_events = DEFAULT_EVENTS;
 	struct fuse_cmdline_opts cmd;
 	struct fuse_session *se;
@@ -399,6 +405,12 @@ main(int argc, char *argv[])
 	max_memory = memory_limit(opt.max_memory);
 	task_limits.max_wired = task_limit("task_max_wired", opt.task_max_wired);
 	task_limits.max_mapped = task_limit("task_max_mapped", opt.task_max_mapped);
+	if (opt.personality &&
+	    machvm_personality_parse(opt.personality, &personality) != KERN_SUCCESS) {
+		fprintf(stderr, "machvmfs: -o personality=%s: the personality must be mach, gnu "
+		        "or xnu\n", opt.personality);
+		goto out_args;
+	}
 	if (opt.events) {
 		struct fs_why why;
 
@@ -470,8 +482,8 @@ main(int argc, char *argv[])
 			fprintf(stderr, "machvmfs: %s\n", msg);
 			goto out_cmd;
 		}
-		if (state_load(state_path, page_size, cmd.foreground ? &progress : NULL,
-		               msg, sizeof msg) == STATE_ERROR) {
+		if (state_load(state_path, page_size, opt.personality ? (int)personality : -1,
+		               cmd.foreground ? &progress : NULL, msg, sizeof msg) == STATE_ERROR) {
 			fprintf(stderr, "machvmfs: %s\n", msg);   /* msg names the file */
 			goto out_cmd;
 		}
@@ -495,7 +507,8 @@ main(int argc, char *argv[])
 
 	/* Without a state file, started only now: fuse_daemonize forks, and the
 	 * host belongs to the process that serves the mount. */
-	if (!state_path && machvm_host_start(page_size) != KERN_SUCCESS) {
+	if (!state_path && (machvm_host_start(page_size) != KERN_SUCCESS ||
+	                    machvm_host_set_personality(personality) != KERN_SUCCESS)) {
 		fs_error("cannot start the host");
 		goto out_unmount;
 	}
@@ -561,6 +574,7 @@ out_cmd:
 	free(cmd.mountpoint);
 out_args:
 	free(opt.page_size);
+	free(opt.personality);
 	free(opt.state);
 	free(opt.events);
 	free(opt.max_memory);

@@ -160,6 +160,14 @@ fs_read_page_size(const struct fs_node *n, struct fs_buf *out)
 }
 
 int
+fs_read_personality(const struct fs_node *n, struct fs_buf *out)
+{
+	(void)n;
+	fs_buf_printf(out, "%s\n", machvm_personality_name(machvm_host_personality()));
+	return fs_buf_status(out);
+}
+
+int
 fs_read_host_stats(const struct fs_node *n, struct fs_buf *out)
 {
 	machvm_host_stats_t s;

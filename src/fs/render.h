@@ -43,6 +43,7 @@ const char *fs_inherit_name(vm_inherit_t inh);
 const char *fs_attr_value_name(int value);
 
 int fs_read_page_size(const struct fs_node *n, struct fs_buf *out);
+int fs_read_personality(const struct fs_node *n, struct fs_buf *out);
 int fs_read_host_stats(const struct fs_node *n, struct fs_buf *out);
 int fs_read_last_error(const struct fs_node *n, struct fs_buf *out);
 int fs_read_parent(const struct fs_node *n, struct fs_buf *out);

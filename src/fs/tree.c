@@ -65,6 +65,8 @@ const struct fs_row fs_rows[] = {
 	    "host_page_size"),
 	ROW("stats",          FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_host_stats, NULL,
 	    "machvm_host_stats"),
+	ROW("personality",    FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_personality, NULL,
+	    "machvm_host_personality"),
 	VERB_ROW("save",      FS_L_HOST,    fs_read_save, fs_write_save, "save"),
 	EVENTS_ROW(FS_L_HOST),
 	ROW("graph.dot",      FS_L_HOST,    FS_L_NONE,    RO, 0, fs_read_graph, NULL,

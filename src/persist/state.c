@@ -149,6 +149,8 @@ save_host(void *arg, const machvm_host_desc_t *h)
 	ok = put(s, s->root, "format", json_string(STATE_FORMAT)) &&
 	     put(s, s->root, "version", json_integer(STATE_VERSION)) &&
 	     put(s, s->root, "page_size", num(s, h->page_size)) &&
+	     put(s, s->root, "personality",
+	         json_string(machvm_personality_name((machvm_personality_t)h->personality))) &&
 	     put(s, s->root, "next_task_id", num(s, h->next_task_id)) &&
 	     put(s, s->root, "next_object_id", num(s, h->next_object_id));
 	if (!ok || !c) {
@@ -859,7 +861,7 @@ load_task(struct loader *l, json_t *t, size_t i)
 
 /* The whole file; the import has not begun.  true: the host is the file's. */
 static bool
-load_root(struct loader *l, json_t *root, uint64_t want_page_size)
+load_root(struct loader *l, json_t *root, uint64_t want_page_size, int want_personality)
 {
 	static const char *const keys[] = {
 		"format", "version", "page_size", "next_task_id", "next_object_id",
@@ -884,6 +886,18 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 	if (!json_is_integer(version) || json_integer_value(version) != STATE_VERSION)
 		return bad(l, "version", "this machvmfs reads version %d only", STATE_VERSION);
 	memset(&h, 0, sizeof h);
+	/* Optional (files from before personalities hold mach hosts): read,
+	 * then taken out so the keys below are exactly the rest. */
+	v = json_object_get(root, "personality");
+	if (v) {
+		machvm_personality_t p;
+
+		if (!json_is_string(v) ||
+		    machvm_personality_parse(json_string_value(v), &p) != KERN_SUCCESS)
+			return bad(l, "personality", "expected \"mach\", \"gnu\" or \"xnu\"");
+		h.personality = (uint64_t)p;
+		json_object_del(root, "personality");
+	}
 	c = json_object_get(root, "counters");
 	if (!has_keys(l, root, "top level", keys) ||
 	    !get_u64(l, root, "page_size", "top level", &h.page_size) ||
@@ -907,6 +921,10 @@ load_root(struct loader *l, json_t *root, uint64_t want_page_size)
 	if (want_page_size && want_page_size != h.page_size)
 		return bad(l, "page_size", "the file holds a host with %" PRIu64 "-byte pages, "
 		           "but -o page_size=%" PRIu64 " was given", h.page_size, want_page_size);
+	if (want_personality >= 0 && (uint64_t)want_personality != h.personality)
+		return bad(l, "personality", "the file holds a %s host, but -o personality=%s "
+		           "was given", machvm_personality_name((machvm_personality_t)h.personality),
+		           machvm_personality_name((machvm_personality_t)want_personality));
 
 	/* Counted up front, for progress; what is not an array is refused later. */
 	json_array_foreach(tasks, i, v)
@@ -996,7 +1014,8 @@ read_whole(int fd, const char *path, off_t size_hint, size_t *len, char *msg, si
 }
 
 enum state_load_result
-state_load(const char *path, uint64_t page_size, const struct state_progress *progress,
+state_load(const char *path, uint64_t page_size, int personality,
+           const struct state_progress *progress,
            char *msg, size_t cap)
 {
 	struct loader l = { path, msg, cap, 0, NULL, progress, 0, 0, 0, false, 0 };
@@ -1018,6 +1037,9 @@ state_load(const char *path, uint64_t page_size, const struct state_progress *pr
 		if (!folder_writable(path, msg, cap))
 			return STATE_ERROR;
 		kr = machvm_host_start(page_size);
+		if (kr == KERN_SUCCESS && personality >= 0 &&
+		    (kr = machvm_host_set_personality((machvm_personality_t)personality)) != KERN_SUCCESS)
+			machvm_host_stop();
 		if (kr != KERN_SUCCESS) {
 			say(msg, cap, "%s: cannot start the host: %s", path, kern_return_name(kr));
 			return STATE_ERROR;
@@ -1059,7 +1081,7 @@ state_load(const char *path, uint64_t page_size, const struct state_progress *pr
 		    path, err.line, err.column, err.text);
 		return STATE_ERROR;
 	}
-	ok = load_root(&l, root, page_size);
+	ok = load_root(&l, root, page_size, personality);
 	json_decref(root);
 	free(l.page);
 	if (ok && !folder_writable(path, msg, cap)) {

@@ -38,7 +38,10 @@ struct state_progress {
  * Starts the host (which must be stopped) from the file at path.
  * page_size is the size asked for on the command line, 0 if none: a file
  * holding another page size is an error; a missing file starts an empty
- * host with it (0: the default).  Either way the file's folder must let a
+ * host with it (0: the default).  personality likewise (a
+ * machvm_personality_t, -1 if none asked for): a file holding another is
+ * an error (a file without the field holds a mach host); a missing file
+ * starts the host with it (-1: mach).  Either way the file's folder must let a
  * later save write there.  A path that is a symbolic link or not a regular
  * file (a FIFO is never waited on) is refused.  The file is read whole, then
  * parsed, then handed to the engine's import, which refuses a host that
@@ -46,7 +49,7 @@ struct state_progress {
  * the reason on STATE_ERROR.  The file is only read, never changed.  The
  * caller holds the file's lock (lock.h).
  */
-enum state_load_result state_load(const char *path, uint64_t page_size,
+enum state_load_result state_load(const char *path, uint64_t page_size, int personality,
                                   const struct state_progress *progress,
                                   char *msg, size_t cap);
 

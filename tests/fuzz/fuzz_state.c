@@ -99,7 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	put_file(input, data, size);
 	msg[0] = '\0';
-	r = state_load(input, 0, NULL, msg, sizeof msg);
+	r = state_load(input, 0, -1, NULL, msg, sizeof msg);
 	if (r == STATE_ERROR) {
 		if (msg[0] == '\0')
 			fuzz_fail("state_load refused the file without a reason");
@@ -116,7 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (state_save(saved, msg, sizeof msg) != 0)
 		fuzz_fail("a loaded host cannot be saved: %s", msg);
 	machvm_host_stop();
-	if (state_load(saved, 0, NULL, msg, sizeof msg) != STATE_LOADED)
+	if (state_load(saved, 0, -1, NULL, msg, sizeof msg) != STATE_LOADED)
 		fuzz_fail("a saved host does not load: %s", msg);
 	if (state_save(again, msg, sizeof msg) != 0)
 		fuzz_fail("a reloaded host cannot be saved: %s", msg);

@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 
 		machvm_host_stop();
 		uint64_t t2 = now_ns();
-		if (state_load(path, 0, NULL, msg, sizeof msg) != STATE_LOADED)
+		if (state_load(path, 0, -1, NULL, msg, sizeof msg) != STATE_LOADED)
 			die("load: %s", msg);
 		uint64_t t3 = now_ns();
 

@@ -1,0 +1,103 @@
+/*
+ * policy.c - the three personalities' answers to the rules in policy.h.
+ * docs/semantics.md, section 8, says where each kernel takes each one.
+ */
+#include "policy.h"
+
+#include <string.h>
+
+const struct vm_policy vm_policies[3] = {
+	[MACHVM_PERSONALITY_MACH] = {
+		.personality = MACHVM_PERSONALITY_MACH,
+		.name = "mach",
+		.protect_skips_holes = false,
+		.inherit_skips_holes = false,
+		.region_past_end = KERN_NO_SPACE,
+		.wire_stacks = true,
+		.wire_hole = KERN_FAILURE,
+		.wire_protection = KERN_FAILURE,
+		.unwire_skips_unwired = false,
+		.unwire_skips_holes = false,
+		.wrap_is_empty = false,
+		.protect_round_wrap = KERN_INVALID_ARGUMENT,
+		.clamp_outside = 0,
+		.deallocate_outside_noop = false,
+		.size0_touches_page = false,
+		.data_all_or_nothing = false,
+		.data_wrap = KERN_INVALID_ARGUMENT,
+		.small_copy_pages = 0,
+		.has_remap = true,
+		.placement = VM_PLACE_FIRST_FIT,
+	},
+	[MACHVM_PERSONALITY_GNU] = {
+		.personality = MACHVM_PERSONALITY_GNU,
+		.name = "gnu",
+		.protect_skips_holes = true,
+		.inherit_skips_holes = true,
+		.region_past_end = KERN_NO_SPACE,
+		.wire_stacks = false,
+		.wire_hole = KERN_NO_SPACE,
+		.wire_protection = KERN_NO_SPACE,
+		.unwire_skips_unwired = true,
+		.unwire_skips_holes = false,
+		.wrap_is_empty = true,
+		.protect_round_wrap = KERN_SUCCESS,     /* unused: wrap_is_empty */
+		.clamp_outside = VM_POLICY_DEALLOCATE | VM_POLICY_PROTECT | VM_POLICY_INHERIT |
+		                 VM_POLICY_WIRE,
+		.deallocate_outside_noop = false,
+		.size0_touches_page = true,
+		.data_all_or_nothing = true,
+		.data_wrap = KERN_INVALID_ADDRESS,
+		.small_copy_pages = 0,
+		.has_remap = false,
+		.placement = VM_PLACE_LOWEST_ELSE_BEST,
+	},
+	[MACHVM_PERSONALITY_XNU] = {
+		.personality = MACHVM_PERSONALITY_XNU,
+		.name = "xnu",
+		.protect_skips_holes = false,
+		.inherit_skips_holes = true,
+		.region_past_end = KERN_INVALID_ADDRESS,
+		.wire_stacks = true,
+		.wire_hole = KERN_INVALID_ADDRESS,
+		.wire_protection = KERN_PROTECTION_FAILURE,
+		.unwire_skips_unwired = true,
+		.unwire_skips_holes = true,
+		.wrap_is_empty = false,
+		.protect_round_wrap = KERN_INVALID_ADDRESS,
+		.clamp_outside = VM_POLICY_INHERIT,
+		.deallocate_outside_noop = true,
+		.size0_touches_page = false,
+		.data_all_or_nothing = true,
+		.data_wrap = KERN_INVALID_ADDRESS,
+		.small_copy_pages = 2,
+		.has_remap = true,
+		.placement = VM_PLACE_FIRST_FIT,
+	},
+};
+
+const struct vm_policy *_Atomic vm_policy_current = &vm_policies[MACHVM_PERSONALITY_MACH];
+
+const char *machvm_personality_name(machvm_personality_t personality)
+{
+	if ((unsigned)personality > MACHVM_PERSONALITY_XNU)
+		return NULL;
+	return vm_policies[personality].name;
+}
+
+kern_return_t machvm_personality_parse(const char *name, machvm_personality_t *out)
+{
+	if (name == NULL || out == NULL)
+		return KERN_INVALID_ARGUMENT;
+	for (unsigned i = 0; i < 3; i++)
+		if (strcmp(name, vm_policies[i].name) == 0) {
+			*out = (machvm_personality_t)i;
+			return KERN_SUCCESS;
+		}
+	return KERN_INVALID_ARGUMENT;
+}
+
+machvm_personality_t machvm_host_personality(void)
+{
+	return vm_policy()->personality;
+}
