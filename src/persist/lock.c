@@ -2,6 +2,7 @@
  * lock.c - see lock.h.
  */
 #include "lock.h"
+#include "say.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,16 +19,6 @@
 
 /* How often a waiting daemon tries the lock again. */
 #define LOCK_POLL_NS (20 * 1000 * 1000L)
-
-static void __attribute__((format(printf, 3, 4)))
-say(char *msg, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, cap, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * Opens (creating if needed) the lock file and checks that writing into it

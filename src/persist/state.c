@@ -32,19 +32,10 @@
 #include <machvm/persist.h>
 
 #include "base64.h"
+#include "say.h"
 
 #define STATE_FORMAT  "machvmfs-state"
 #define STATE_VERSION 1
-
-static void __attribute__((format(printf, 3, 4)))
-say(char *msg, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, cap, fmt, ap);
-	va_end(ap);
-}
 
 static void
 prot_letters(uint64_t p, char out[4])
