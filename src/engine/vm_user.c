@@ -18,8 +18,14 @@
  * task the reports come in the order the calls took effect; a call that
  * fails before it locks anything ends it with call_fail.  Queries start no
  * report, so ending one there does nothing.
+ *
+ * Failure records (vm_why.h): the same calls, and vm_read, clear this
+ * thread's record first thing and fill it where they fail for a reason a
+ * reader needs to know (a hole, an entry in the way, a protection), under
+ * their locks; queries leave it alone.
  */
 #include "task.h"
+#include "vm_why.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,29 +69,29 @@ static kern_return_t call_fail(kern_return_t kr)
  * Overflow or a rounded end that wraps: KERN_INVALID_ARGUMENT.  Outside the
  * user range [P, 2^47): outside_kr.
  */
-static kern_return_t range_of(vm_address_t addr, vm_size_t size, kern_return_t outside_kr,
-                              vm_address_t *start, vm_address_t *end)
+static kern_return_t range_of(task_t task, vm_address_t addr, vm_size_t size,
+                              kern_return_t outside_kr, vm_address_t *start, vm_address_t *end)
 {
 	if (addr + size < addr)
-		return KERN_INVALID_ARGUMENT;
+		return vm_why_wraps(KERN_INVALID_ARGUMENT, task, addr, size);
 	vm_address_t e = vm_round_page(addr + size);
 	if (e < addr + size)
-		return KERN_INVALID_ARGUMENT;
+		return vm_why_wraps(KERN_INVALID_ARGUMENT, task, addr, size);
 	*start = vm_trunc_page(addr);
 	*end = e;
 	if (*start < vm_page_size || *end > MACHVM_USER_MAX)
-		return outside_kr;
+		return vm_why_outside(outside_kr, task, *start, *end);
 	return KERN_SUCCESS;
 }
 
 /* range_of for the range the call works on, which its report gets as soon
  * as it is rounded (outside the user range too). */
-static inline kern_return_t call_range(vm_address_t addr, vm_size_t size,
+static inline kern_return_t call_range(task_t task, vm_address_t addr, vm_size_t size,
                                        kern_return_t outside_kr,
                                        vm_address_t *start, vm_address_t *end)
 {
 	*start = *end = 0;
-	kern_return_t kr = range_of(addr, size, outside_kr, start, end);
+	kern_return_t kr = range_of(task, addr, size, outside_kr, start, end);
 	if (*end != 0)          /* rounded: size > 0 here, so end is never 0 then */
 		vm_report_range(*start, *end);
 	return kr;
@@ -95,6 +101,7 @@ static inline kern_return_t call_range(vm_address_t addr, vm_size_t size,
 
 kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, boolean_t anywhere)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_ALLOCATE);
 	if (a) {
 		a->task = task;
@@ -114,21 +121,27 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, bo
 	}
 	vm_size_t rsize = vm_round_page(size);
 	if (rsize < size)
-		return call_end(t, KERN_INVALID_ARGUMENT, false);
+		return call_end(t, vm_why_wraps(KERN_INVALID_ARGUMENT, task, *address, size), false);
 	vm_address_t start;
 	if (anywhere) {
 		if (!vm_map_store_find_space(&t->map.store, vm_page_size, rsize, 0, &start))
-			return call_end(t, KERN_NO_SPACE, false);
+			return call_end(t, vm_why_space(KERN_NO_SPACE, MACHVM_WHY_NO_ROOM, task,
+			                                vm_page_size, rsize, 0), false);
 		vm_report_range(start, start + rsize);
 	} else {
 		start = vm_trunc_page(*address);
 		if (start + rsize > start)
 			vm_report_range(start, start + rsize);
-		if (start < vm_page_size || start + rsize < start || start + rsize > MACHVM_USER_MAX)
-			return call_end(t, KERN_INVALID_ADDRESS, false);
+		if (start + rsize < start)
+			return call_end(t, vm_why_wraps(KERN_INVALID_ADDRESS, task, *address, size),
+			                false);
+		if (start < vm_page_size || start + rsize > MACHVM_USER_MAX)
+			return call_end(t, vm_why_outside(KERN_INVALID_ADDRESS, task, start,
+			                                  start + rsize), false);
 		struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, start);
 		if (e && e->start < start + rsize)
-			return call_end(t, KERN_NO_SPACE, false);
+			return call_end(t, vm_why_entry(KERN_NO_SPACE, MACHVM_WHY_OVERLAP, &t->map, e,
+			                                start, rsize, 0), false);
 	}
 	kr = vm_map_enter(&t->map, start, start + rsize);
 	if (kr == KERN_SUCCESS)
@@ -138,6 +151,7 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, bo
 
 kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_DEALLOCATE);
 	if (a) {
 		a->task = task;
@@ -149,7 +163,7 @@ kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size)
 	if (kr != KERN_SUCCESS || size == 0)
 		return kr != KERN_SUCCESS ? call_fail(kr) : call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	kr = call_range(task, address, size, KERN_INVALID_ADDRESS, &start, &end);
 	if (kr == KERN_SUCCESS)
 		kr = vm_map_delete(&t->map, start, end);
 	return call_end(t, kr, true);
@@ -176,6 +190,7 @@ static void apply_protect(struct vm_map_entry *e, const void *arg)
 kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
                          boolean_t set_maximum, vm_prot_t new_protection)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_PROTECT);
 	if (a) {
 		a->task = task;
@@ -193,7 +208,7 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	kr = call_range(task, address, size, KERN_INVALID_ADDRESS, &start, &end);
 	if (kr != KERN_SUCCESS)
 		return call_end(t, kr, false);
 
@@ -201,9 +216,10 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
 	for (vm_address_t at = start; at < end; at = e->end, e = e->next) {
 		if (e == NULL || e->start > at)
-			return call_end(t, KERN_INVALID_ADDRESS, false);
+			return call_end(t, vm_why_hole(KERN_INVALID_ADDRESS, m, at), false);
 		if (new_protection & ~e->max_protection)
-			return call_end(t, KERN_PROTECTION_FAILURE, false);
+			return call_end(t, vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_MAX_PROTECTION,
+			                                m, e, at, 0, new_protection), false);
 	}
 
 	struct protect_arg pa = { set_maximum, (uint8_t)new_protection };
@@ -221,8 +237,9 @@ static void apply_inherit(struct vm_map_entry *e, const void *arg)
 static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_address_t end,
                                    vm_inherit_t inheritance)
 {
-	if (vm_map_first_hole(&t->map, start, end) != end)
-		return KERN_INVALID_ADDRESS;
+	vm_address_t hole = vm_map_first_hole(&t->map, start, end);
+	if (hole != end)
+		return vm_why_hole(KERN_INVALID_ADDRESS, &t->map, hole);
 	uint8_t value = (uint8_t)inheritance;
 	return vm_map_apply_range(&t->map, start, end, apply_inherit, &value);
 }
@@ -230,6 +247,7 @@ static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_addres
 kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
                          vm_inherit_t new_inheritance)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_INHERIT);
 	if (a) {
 		a->task = task;
@@ -246,7 +264,7 @@ kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	kr = call_range(task, address, size, KERN_INVALID_ADDRESS, &start, &end);
 	if (kr == KERN_SUCCESS)
 		kr = inherit_range(t, start, end, new_inheritance);
 	return call_end(t, kr, true);
@@ -255,6 +273,7 @@ kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
 kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
                              vm_inherit_t new_inheritance)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_MAP_INHERIT);
 	if (a) {
 		a->task = task;
@@ -278,7 +297,7 @@ kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
 		return call_end(t, KERN_SUCCESS, false);
 	vm_report_range(start, end);
 	if (start < vm_page_size || end > MACHVM_USER_MAX)
-		return call_end(t, KERN_INVALID_ADDRESS, false);
+		return call_end(t, vm_why_outside(KERN_INVALID_ADDRESS, task, start, end), false);
 	return call_end(t, inherit_range(t, start, end, new_inheritance), true);
 }
 
@@ -379,6 +398,7 @@ static void apply_unwire(struct vm_map_entry *e, const void *arg)
 kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
                       vm_size_t size, vm_prot_t access)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_WIRE);
 	if (a) {
 		a->task = task;
@@ -397,7 +417,7 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kern_return_t kr = call_range(address, size, KERN_INVALID_ADDRESS, &start, &end);
+	kern_return_t kr = call_range(task, address, size, KERN_INVALID_ADDRESS, &start, &end);
 	if (kr != KERN_SUCCESS)
 		return call_end(t, kr, false);
 
@@ -406,11 +426,16 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	struct vm_map_entry *e = vm_map_store_lookup(&m->store, start);
 	for (vm_address_t at = start; at < end; at = e->end, e = e->next) {
 		if (e == NULL || e->start > at)
-			return call_end(t, KERN_FAILURE, false);
-		if (wiring && ((access & ~e->protection) || e->wired_count >= VM_MAX_WIRE_COUNT))
-			return call_end(t, KERN_FAILURE, false);
+			return call_end(t, vm_why_hole(KERN_FAILURE, m, at), false);
+		if (wiring && (access & ~e->protection))
+			return call_end(t, vm_why_entry(KERN_FAILURE, MACHVM_WHY_PROTECTION, m, e, at, 0,
+			                                access), false);
+		if (wiring && e->wired_count >= VM_MAX_WIRE_COUNT)
+			return call_end(t, vm_why_entry(KERN_FAILURE, MACHVM_WHY_WIRE_LIMIT, m, e, at, 0,
+			                                access), false);
 		if (!wiring && e->wired_count == 0)
-			return call_end(t, KERN_INVALID_ARGUMENT, false);
+			return call_end(t, vm_why_entry(KERN_INVALID_ARGUMENT, MACHVM_WHY_NOT_WIRED, m, e,
+			                                at, 0, access), false);
 	}
 
 	if (!wiring)
@@ -474,6 +499,7 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
                                    vm_machine_attribute_t attribute,
                                    vm_machine_attribute_val_t *value)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_MACHINE_ATTRIBUTE);
 	if (a) {
 		a->task = task;
@@ -496,9 +522,11 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
 	/* This call's own rule (docs/semantics.md): any range that is not
 	 * wholly allocated is an invalid argument, the user range's outside
 	 * included. */
-	if (call_range(address, size, KERN_INVALID_ARGUMENT, &start, &end) != KERN_SUCCESS ||
-	    vm_map_first_hole(&t->map, start, end) != end)
+	if (call_range(task, address, size, KERN_INVALID_ARGUMENT, &start, &end) != KERN_SUCCESS)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	vm_address_t hole = vm_map_first_hole(&t->map, start, end);
+	if (hole != end)
+		return call_end(t, vm_why_hole(KERN_INVALID_ARGUMENT, &t->map, hole), false);
 
 	struct vm_map *m = &t->map;
 	uint8_t flag = attribute_flag(attribute);
@@ -544,6 +572,7 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
                        vm_address_t src_address, boolean_t copy, vm_prot_t *cur_protection,
                        vm_prot_t *max_protection, vm_inherit_t inheritance)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_REMAP);
 	if (a) {
 		a->task = target_task;
@@ -572,22 +601,23 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 	 * src_address, size rounded up to whole pages. */
 	vm_address_t src = vm_trunc_page(src_address), rsize = vm_round_page(size);
 	if (rsize < size || src + rsize < src) {
-		kr = KERN_INVALID_ARGUMENT;
+		kr = vm_why_wraps(KERN_INVALID_ARGUMENT, src_task, src_address, size);
 		goto out;
 	}
 	vm_report_src_range(src, src + rsize);
 	if (src < vm_page_size || src + rsize > MACHVM_USER_MAX) {
-		kr = KERN_INVALID_ADDRESS;
+		kr = vm_why_outside(KERN_INVALID_ADDRESS, src_task, src, src + rsize);
 		goto out;
 	}
 	struct vm_map_entry *e = vm_map_store_lookup(&st->map.store, src);
 	for (vm_address_t at = src; at < src + rsize; at = e->end, e = e->next) {
 		if (e == NULL || e->start > at) {
-			kr = KERN_INVALID_ADDRESS;
+			kr = vm_why_hole(KERN_INVALID_ADDRESS, &st->map, at);
 			goto out;
 		}
 		if (copy && !(e->max_protection & VM_PROT_READ)) {
-			kr = KERN_PROTECTION_FAILURE;
+			kr = vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_MAX_PROTECTION, &st->map,
+			                  e, at, 0, VM_PROT_READ);
 			goto out;
 		}
 	}
@@ -598,7 +628,8 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 		if (lo < vm_page_size)
 			lo = vm_page_size;
 		if (!vm_map_store_find_space(&tt->map.store, lo, rsize, mask, &dst)) {
-			kr = KERN_NO_SPACE;
+			kr = vm_why_space(KERN_NO_SPACE, MACHVM_WHY_NO_ROOM, target_task, lo, rsize,
+			                  mask);
 			goto out;
 		}
 		vm_report_range(dst, dst + rsize);
@@ -606,13 +637,21 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 		dst = vm_trunc_page(*target_address);
 		if (dst + rsize > dst)
 			vm_report_range(dst, dst + rsize);
-		if (dst < vm_page_size || dst + rsize < dst || dst + rsize > MACHVM_USER_MAX) {
-			kr = KERN_INVALID_ADDRESS;
+		if (dst + rsize < dst) {
+			kr = vm_why_wraps(KERN_INVALID_ADDRESS, target_task, *target_address, size);
+			goto out;
+		}
+		if (dst < vm_page_size || dst + rsize > MACHVM_USER_MAX) {
+			kr = vm_why_outside(KERN_INVALID_ADDRESS, target_task, dst, dst + rsize);
 			goto out;
 		}
 		struct vm_map_entry *o = vm_map_store_lookup_ge(&tt->map.store, dst);
-		if ((dst & mask) || (o && o->start < dst + rsize)) {
-			kr = KERN_NO_SPACE;
+		if (dst & mask) {
+			kr = vm_why_space(KERN_NO_SPACE, MACHVM_WHY_MASK, target_task, dst, rsize, mask);
+			goto out;
+		}
+		if (o && o->start < dst + rsize) {
+			kr = vm_why_entry(KERN_NO_SPACE, MACHVM_WHY_OVERLAP, &tt->map, o, dst, rsize, 0);
 			goto out;
 		}
 	}
@@ -670,12 +709,13 @@ static vm_size_t transfer(struct task *t, vm_address_t addr, vm_size_t size, voi
 			e = e->next;
 		if (e == NULL || e->start > pos) {
 			if (done == 0)
-				*kr = KERN_INVALID_ADDRESS;
+				*kr = vm_why_hole(KERN_INVALID_ADDRESS, &t->map, pos);
 			break;
 		}
 		if ((e->protection & need) != need) {
 			if (done == 0)
-				*kr = KERN_PROTECTION_FAILURE;
+				*kr = vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_PROTECTION, &t->map,
+				                   e, vm_trunc_page(pos), 0, need);
 			break;
 		}
 		vm_size_t in_page = vm_page_size - (pos & (vm_page_size - 1));
@@ -721,7 +761,7 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
 		return call_fail(kr);
 	*count = 0;
 	if (data_range_wraps(address, size))
-		return call_end(t, KERN_INVALID_ARGUMENT, false);
+		return call_end(t, vm_why_wraps(KERN_INVALID_ARGUMENT, task, address, size), false);
 	*count = transfer(t, address, size, buf, data, need, &kr);
 	/* Only vm_write has a report (vm_read starts none). */
 	struct machvm_call_args *a = vm_report_args();
@@ -737,12 +777,14 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
 kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size, void *buf,
                       vm_size_t *count)
 {
+	vm_why_clear();
 	return data_call(task, address, size, buf, NULL, VM_PROT_READ, count);
 }
 
 kern_return_t vm_write(task_t task, vm_address_t address, const void *data, vm_size_t size,
                        vm_size_t *count)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_WRITE);
 	if (a) {
 		a->task = task;
@@ -760,9 +802,10 @@ static kern_return_t range_accessible(struct task *t, vm_address_t addr, vm_size
 	struct vm_map_entry *e = vm_map_store_lookup(&t->map.store, addr);
 	for (vm_address_t at = addr; at < end; at = e->end, e = e->next) {
 		if (e == NULL || e->start > at)
-			return KERN_INVALID_ADDRESS;
+			return vm_why_hole(KERN_INVALID_ADDRESS, &t->map, at);
 		if ((e->protection & need) != need)
-			return KERN_PROTECTION_FAILURE;
+			return vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_PROTECTION, &t->map, e,
+			                    vm_trunc_page(at), 0, need);
 	}
 	return KERN_SUCCESS;
 }
@@ -770,6 +813,7 @@ static kern_return_t range_accessible(struct task *t, vm_address_t addr, vm_size
 kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
                       vm_address_t dest_address)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_COPY);
 	if (a) {
 		a->task = task;
@@ -783,13 +827,17 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 		return call_fail(kr);
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
-	if (data_range_wraps(source_address, size) || data_range_wraps(dest_address, size))
-		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	if (data_range_wraps(source_address, size))
+		return call_end(t, vm_why_wraps(KERN_INVALID_ARGUMENT, task, source_address, size),
+		                false);
+	if (data_range_wraps(dest_address, size))
+		return call_end(t, vm_why_wraps(KERN_INVALID_ARGUMENT, task, dest_address, size),
+		                false);
 	/* The range conversion comes before the walks: a range leaving the
 	 * user range is an invalid address whatever lies inside it. */
 	vm_address_t s0, s1, d0, d1;
-	if ((kr = range_of(source_address, size, KERN_INVALID_ADDRESS, &s0, &s1)) != KERN_SUCCESS ||
-	    (kr = range_of(dest_address, size, KERN_INVALID_ADDRESS, &d0, &d1)) != KERN_SUCCESS)
+	if ((kr = range_of(task, source_address, size, KERN_INVALID_ADDRESS, &s0, &s1)) != KERN_SUCCESS ||
+	    (kr = range_of(task, dest_address, size, KERN_INVALID_ADDRESS, &d0, &d1)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
 	if ((kr = range_accessible(t, source_address, size, VM_PROT_READ)) != KERN_SUCCESS ||
 	    (kr = range_accessible(t, dest_address, size, VM_PROT_WRITE)) != KERN_SUCCESS)
