@@ -434,3 +434,18 @@ def test_no_cause_when_the_code_says_it_all(mnt, task):
     fails(errno.ESRCH, mnt.fork, 77)
     assert re.match(r"^KERN_INVALID_TASK: tasks/ctl: task_create\(task 77, inherit_memory TRUE\) "
                     r"failed, got 'fork 77'\n$", mnt.last_error()), mnt.last_error()
+
+
+def test_no_stale_cause_from_an_earlier_call(mount_factory):
+    """task_create, task_terminate and save keep no record: a failure of one
+    never shows the cause an earlier map call left (one thread: -s)."""
+    m = mount_factory(args=['-s'])
+    t = m.create_task()
+    fails(errno.EFAULT, m.ctl, t, 'protect 0x900000 4096 r--')
+    assert 'nothing is mapped at 0x900000' in m.last_error(t)
+    fails(errno.ESRCH, m.fork, 77)
+    assert m.last_error() == ("KERN_INVALID_TASK: tasks/ctl: task_create(task 77, inherit_memory "
+                              "TRUE) failed, got 'fork 77'\n")
+    fails(errno.EINVAL, m.command, 'tasks/ctl', 'terminate 99')
+    assert m.last_error() == ("KERN_INVALID_ARGUMENT: tasks/ctl: task_terminate(task 99) failed, "
+                              "got 'terminate 99'\n")

@@ -786,8 +786,11 @@ run(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 		scope->have_report = false;
 		kr = v->run(n, ctx, c, r);
 		/* The engine's own word on a failure, taken before anything
-		 * else can call it on this thread (<machvm/why.h>). */
-		if (kr != KERN_SUCCESS)
+		 * else can call it on this thread (<machvm/why.h>).  Only the
+		 * map calls (a task's ctl, remap and region files) keep the
+		 * record: task_create, task_terminate and the save leave
+		 * whatever an earlier call on this thread left there. */
+		if (kr != KERN_SUCCESS && v->level == FS_L_TASK)
 			fs_why_text(r->cause, sizeof r->cause);
 		if (v->result == RES_TASK) {
 			if (kr == KERN_SUCCESS && fs_taskinfo_add(c->out_task, ctx->uid, ctx->gid) != 0)
