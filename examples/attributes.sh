@@ -17,7 +17,10 @@ M=${1:?usage: $0 MOUNTPOINT (a mounted machvmfs)}
 cd "$M"
 
 x()   { printf '$ %s\n' "$*"; eval "$*"; }
-try() { printf '$ %s\n' "$*"; if eval "$*" 2>&1; then echo "  -> succeeded"; else echo "  -> refused"; fi; }
+# try WHY COMMAND: runs a command that must be refused, and says why that is expected
+try() { local why=$1; shift; printf '$ %s\n' "$*"
+	if eval "$*" 2>&1; then echo "  -> succeeded, but should have been refused: $why"; return 1; fi
+	echo "  -> refused (expected: $why)"; }
 newtask() { local id; exec 3<>tasks/ctl; echo "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 # ask TASK LINE: write LINE to the task's ctl and print the answer read back.
 ask() { local r; exec 4<>"tasks/$1/ctl"; echo "$2" >&4; read -r r <&4; exec 4>&-; echo "$2 -> $r"; }
@@ -41,9 +44,11 @@ echo "# flushes are counted per region"
 x "echo attr 0x10000 0x3000 cache flush > tasks/$T/ctl"
 x "echo attr 0x10000 0x1000 cache icache_flush > tasks/$T/ctl"
 x "grep flushes $R/info"
-try "echo attr 0x10000 0x1000 migrate flush > tasks/$T/ctl"
+try "migrate takes on, off and get, no flush" "echo attr 0x10000 0x1000 migrate flush > tasks/$T/ctl"
 x "cat tasks/$T/last_error"
 
 echo "# set back, the attributes agree again, but the flush counts still differ"
 x "echo attr 0x11000 0x1000 cache on > tasks/$T/ctl"
 x "cat tasks/$T/maps"
+
+echo "shown: cache, migrate and replicate per region, set by range (which splits), flushes counted, a flush of migrate refused"

@@ -52,3 +52,5 @@ poke "$C" 0x10000 CHILD; poke "$C" 0x11000 CHILD; poke "$C" 0x12000 CHILD
 echo "after the child has written every page:"
 region "$C"
 x "grep -E '^(shadows_created|collapses|bypasses|pages_copied) ' host/stats"
+
+echo "shown: a fork shares pages copy-on-write; each write puts a shadow in front and copies one page, until the child reads nothing through the chain"

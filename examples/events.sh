@@ -17,7 +17,10 @@ M=${1:?usage: $0 MOUNTPOINT (a mounted machvmfs)}
 cd "$M"
 
 x()   { printf '$ %s\n' "$*"; eval "$*"; }
-try() { printf '$ %s\n' "$*"; if eval "$*" 2>&1; then echo "  -> succeeded"; else echo "  -> refused (expected)"; fi; }
+# try WHY COMMAND: runs a command that must be refused, and says why that is expected
+try() { local why=$1; shift; printf '$ %s\n' "$*"
+	if eval "$*" 2>&1; then echo "  -> succeeded, but should have been refused: $why"; return 1; fi
+	echo "  -> refused (expected: $why)"; }
 newtask() { local id; exec 3<>tasks/ctl; echo "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 
 # A follower started now sees every line from here on.
@@ -35,7 +38,7 @@ x "echo protect 0x11000 4K rw- > tasks/$T/ctl"
 x "ls tasks/$T/regions"
 C=$(newtask "fork $T")
 echo "child $C"
-try "echo protect 0x90000 4K r-- > tasks/$T/ctl"
+try "nothing is mapped at 0x90000" "echo protect 0x90000 4K r-- > tasks/$T/ctl"
 
 echo "# the calls on task $T, as its own events file has them"
 x "cat tasks/$T/events"
@@ -47,3 +50,5 @@ for _ in $(seq 50); do
 done
 x "cat /tmp/events.$$"
 echo "the follower saw $(wc -l < /tmp/events.$$) lines"
+
+echo "shown: one host/events line per engine call, with its range, result and changes; a task's events file; tail -f following the log"

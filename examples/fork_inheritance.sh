@@ -23,12 +23,15 @@ newtask() { local id; exec 3<>tasks/ctl; echo "$1" >&3; read -r id <&3; exec 3>&
 poke() { printf '%s' "$3" | dd of="tasks/$1/mem" oflag=seek_bytes seek=$(($2)) conv=notrunc status=none; }
 peek() { dd if="tasks/$1/mem" iflag=skip_bytes,count_bytes skip=$(($2)) count="$3" bs="$3" status=none | tr '\0' '.'; }
 show() {   # show TASK: the three pages as this task sees them
-	local a name
+	local a name got
 	for a in 0x10000 0x11000 0x12000; do
 		case $a in 0x10000) name=share;; 0x11000) name=copy;; *) name=none;; esac
 		printf '  task %s page %s (%s): ' "$1" "$a" "$name"
-		peek "$1" "$a" 12 2>&1 || true
-		echo
+		if got=$(peek "$1" "$a" 12 2>&1); then
+			printf '%s\n' "$got"
+		else    # a page inherited "none" is a hole in the child
+			printf '%s (expected: inheritance none leaves a hole)\n' "$got"
+		fi
 	done
 }
 
@@ -59,3 +62,5 @@ poke "$P" 0x10000 parent-again
 poke "$P" 0x11000 parent-again
 show "$C"
 x "grep -H . tasks/$P/regions/*/shared tasks/$C/regions/*/shared"
+
+echo "shown: after a fork the share page is shared, the copy page copied on write, and the none page a hole in the child"

@@ -56,4 +56,4 @@ x "rmdir tasks/$C"
 x "ls objects"
 picture "the child's end: the old object collapsed into the parent's shadow"
 
-echo "the story in $n pictures (fork, copy-on-write, shadows, collapse) in $OUT"
+echo "shown: the story in $n pictures (fork, copy-on-write, shadows, collapse) in $OUT"

@@ -48,3 +48,5 @@ x "grep -E '^(private|shared|cow)_pages' tasks/$C/$R/info"
 
 x "rmdir tasks/$C"
 x "ls objects"
+
+echo "shown: objects/, shadow chains and pagemap through a fork, a copy-on-write write and the child's end"

@@ -17,7 +17,10 @@ M=${1:?usage: $0 MOUNTPOINT (a mounted machvmfs)}
 cd "$M"
 
 x()   { printf '$ %s\n' "$*"; eval "$*"; }
-try() { printf '$ %s\n' "$*"; if eval "$*" 2>&1; then echo "  -> succeeded"; else echo "  -> refused"; fi; }
+# try WHY COMMAND: runs a command that must be refused, and says why that is expected
+try() { local why=$1; shift; printf '$ %s\n' "$*"
+	if eval "$*" 2>&1; then echo "  -> succeeded, but should have been refused: $why"; return 1; fi
+	echo "  -> refused (expected: $why)"; }
 newtask() { local id; exec 3<>tasks/ctl; echo "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 
 T=$(newtask create)
@@ -30,19 +33,19 @@ x "cat $R/protection $R/max_protection"
 echo "# read-only: reads work, writes are refused"
 x "echo r-- > $R/protection"
 x "dd if=tasks/$T/mem iflag=skip_bytes,count_bytes skip=$((0x10000)) count=10 status=none; echo"
-try "echo overwrite | dd of=tasks/$T/mem oflag=seek_bytes seek=$((0x10000)) conv=notrunc status=none"
+try "the page is read-only" "echo overwrite | dd of=tasks/$T/mem oflag=seek_bytes seek=$((0x10000)) conv=notrunc status=none"
 
 echo "# no access at all: even reads are refused"
 x "echo none > $R/protection"
-try "dd if=tasks/$T/mem iflag=skip_bytes,count_bytes skip=$((0x10000)) count=10 status=none"
+try "the page has no access at all" "dd if=tasks/$T/mem iflag=skip_bytes,count_bytes skip=$((0x10000)) count=10 status=none"
 
 echo "# the maximum: lowering it to r-x lowers the current protection too"
 x "echo rwx > $R/protection"
 x "echo r-x > $R/max_protection"
 x "cat $R/protection $R/max_protection"
-try "echo rw- > $R/protection"
+try "the maximum is r-x now" "echo rw- > $R/protection"
 x "cat tasks/$T/last_error"
-try "echo rwx > $R/max_protection"
+try "a maximum is never raised" "echo rwx > $R/max_protection"
 x "cat tasks/$T/last_error"
 
 echo "# protecting one page splits the region; protecting it back joins it"
@@ -50,3 +53,5 @@ x "echo protect 0x11000 0x1000 r-- > tasks/$T/ctl"
 x "cat tasks/$T/maps"
 x "echo protect 0x11000 0x1000 r-x > tasks/$T/ctl"
 x "cat tasks/$T/maps"
+
+echo "shown: protection limits mem, max_protection lowers the ceiling for good, refusals leave their cause in last_error, a protect splits and joins regions"

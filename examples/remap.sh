@@ -52,3 +52,5 @@ echo "task $B reads at 0x400000: $(peek "$B" 0x400000 8)"
 echo "# mask: the lowest free address with none of the mask's bits set"
 remap "$B" "src=$A:0x10000 size=0x1000 mask=0xfffff"
 x "cat tasks/$B/maps"
+
+echo "shown: remap shares (writes seen both ways) or copies (writes private) memory between tasks, at an address of its choice, a fixed one or an aligned one"

@@ -45,3 +45,5 @@ x "cat tasks/$T/maps"
 echo '# 5. one directory per region, named by its start address'
 x "ls tasks/$T/regions"
 x "grep -E '^(regions|resident_pages|cow_faults) ' tasks/$T/status"
+
+echo "shown: a task, its memory through mem, a fork with copy-on-write, sharing by inheritance, and the region listing"

@@ -45,3 +45,5 @@ x "cat tasks/$T/regions/0x14000/size"
 x "cat tasks/$T/regions/14000/inheritance"
 echo "# the same walk, one line per region"
 x "cat tasks/$T/maps"
+
+echo "shown: regions/ lists one directory per map entry in address order; splits and holes show; other spellings find a region"

@@ -17,7 +17,10 @@ M=${1:?usage: $0 MOUNTPOINT (a mounted machvmfs)}
 cd "$M"
 
 x()   { printf '$ %s\n' "$*"; eval "$*"; }
-try() { printf '$ %s\n' "$*"; if eval "$*" 2>&1; then echo "  -> succeeded"; else echo "  -> refused"; fi; }
+# try WHY COMMAND: runs a command that must be refused, and says why that is expected
+try() { local why=$1; shift; printf '$ %s\n' "$*"
+	if eval "$*" 2>&1; then echo "  -> succeeded, but should have been refused: $why"; return 1; fi
+	echo "  -> refused (expected: $why)"; }
 newtask() { local id; exec 3<>tasks/ctl; echo "$1" >&3; read -r id <&3; exec 3>&-; echo "$id"; }
 counters() { grep -E '^(resident_pages|wired_pages|faults) ' "tasks/$1/status" | tr '\n' ' '; echo; }
 
@@ -41,12 +44,14 @@ x "cat $R/wired"
 x "echo none > $R/wired"
 x "cat $R/wired"
 echo "after unwiring:  $(counters "$T")"
-try "echo none > $R/wired"
+try "the region is not wired" "echo none > $R/wired"
 x "cat tasks/$T/last_error"
 
 echo "# the wire verb takes a range; a hole in it is refused"
 x "echo allocate 0x20000 0x1000 > tasks/$T/ctl"
-try "echo wire 0x10000 0x11000 r-- > tasks/$T/ctl"
+try "the range has a hole" "echo wire 0x10000 0x11000 r-- > tasks/$T/ctl"
 x "cat tasks/$T/last_error"
 x "echo wire 0x11000 0x1000 r-- > tasks/$T/ctl"
 x "cat tasks/$T/maps"
+
+echo "shown: wiring makes pages resident and is counted; unwiring unwired memory and wiring across a hole are refused with their cause"

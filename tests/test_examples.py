@@ -1,5 +1,10 @@
 """Runs every examples/*.sh against a fresh mount: each must exit 0 and its
-output must show what its header says it shows."""
+output must show what its header says it shows.  Its last line says what it
+showed ("shown: ..."), and every failure it prints is one it shows on purpose,
+labelled "(expected: why)": a refusal ends with "-> refused (expected: ...)"
+(the command's own error message before it belongs to it), a read of
+last_error right after one shows its cause, and anything else that fails says
+so on its own line."""
 import glob
 import os
 import re
@@ -22,7 +27,38 @@ def run(mnt, name):
                        text=True, timeout=120, cwd='/', env=env)
     assert r.returncode == 0, '%s exited %d\n--- stdout\n%s\n--- stderr\n%s' % (
         name, r.returncode, r.stdout, r.stderr)
+    assert r.stderr == '', '%s wrote to stderr:\n%s' % (name, r.stderr)
     return r.stdout
+
+
+# What a failure looks like in an example's output: the shell's and dd's
+# error messages, a refusal, a last_error line.
+ERROR = re.compile(r'(write error|error (reading|writing)|Permission denied|Bad address|'
+                   r'No space left|Invalid argument|Input/output error|Operation not permitted|'
+                   r'No such file|File too large|No such process|-> refused|'
+                   r'^KERN_(?!SUCCESS\b)[A-Z_]+: )')
+SHOWN = re.compile(r'^shown: \S.{20,}$')
+
+
+def unlabelled_errors(out):
+    """The lines of out that look like a failure and are not labelled as
+    expected (see the top)."""
+    blocks, cur = [], ('', [])
+    for line in out.splitlines():
+        if line.startswith('$ '):
+            blocks.append(cur)
+            cur = (line, [])
+        else:
+            cur[1].append(line)
+    blocks.append(cur)
+    bad, after_refusal = [], False
+    for command, body in blocks:
+        refused = any(re.search(r'-> refused \(expected: \S.*\)$', l) for l in body)
+        explains = after_refusal and 'last_error' in command
+        bad += [l for l in body if ERROR.search(l) and not (refused or explains)
+                and '(expected: ' not in l]
+        after_refusal = refused
+    return bad
 
 
 MAPS = r'^[0-9a-f]{16}-[0-9a-f]{16} '
@@ -39,7 +75,8 @@ def all_after(out, command_re, like=r'.'):
         if line.startswith('$ ') and re.search(command_re, line):
             rest = []
             for l in lines[i + 1:]:
-                if l.startswith('$ ') or l.startswith('#') or not re.search(like, l):
+                if l.startswith('$ ') or l.startswith('#') or l.startswith('shown: ') or \
+                        not re.search(like, l):
                     break
                 rest.append(l)
             found.append(rest)
@@ -247,7 +284,7 @@ def check_events(mnt, out):
     followed = after(out, r'cat /tmp/events\.', r'^\d+ ')
     assert followed == mine
     assert 'the follower saw 6 lines' in out
-    assert '-> refused (expected)' in out
+    assert '-> refused (expected: ' in out
 
 
 def check_objects(mnt, out):
@@ -362,4 +399,30 @@ CHECKS = {
 def test_example(mnt, name):
     out = run(mnt, name)
     assert out.count('\n$ ') + out.startswith('$ ') >= 3, 'the example should show its commands'
+    last = out.rstrip('\n').split('\n')[-1]
+    assert SHOWN.match(last), '%s: the last line should say what it showed: %r' % (name, last)
+    assert out.count('\nshown: ') == 1
+    assert unlabelled_errors(out) == [], '%s: failures not labelled "(expected: ...)"' % name
     CHECKS[name](mnt, out)
+
+
+def test_unlabelled_errors_are_found():
+    out = '\n'.join([
+        '$ echo rw- > tasks/1/regions/0x10000/protection',
+        'bash: echo: write error: Permission denied',
+        '  -> refused (expected: the maximum is r--)',
+        '$ cat tasks/1/last_error',
+        'KERN_PROTECTION_FAILURE: tasks/1/ctl: vm_protect(...) failed: ..., got \'rw-\'',
+        '$ dd if=tasks/2/mem',
+        "dd: error reading 'tasks/2/mem': Bad address",
+        '  task 2 page 0x12000: Bad address (expected: a hole)',
+        '$ echo wire 0x10000 4K none > tasks/1/ctl',
+        'bash: echo: write error: Invalid argument',
+        '  -> refused',
+        '$ cat tasks/1/last_error',
+        'KERN_INVALID_ARGUMENT: tasks/1/ctl: vm_wire(...) failed, got \'x\'',
+    ])
+    assert unlabelled_errors(out) == [
+        "dd: error reading 'tasks/2/mem': Bad address",
+        'bash: echo: write error: Invalid argument', '  -> refused',
+        "KERN_INVALID_ARGUMENT: tasks/1/ctl: vm_wire(...) failed, got 'x'"]

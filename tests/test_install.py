@@ -28,6 +28,7 @@ INSTALLED = {
     'share/machvm/install-manifest.txt',
 } | {'include/machvm/' + h for h in os.listdir(os.path.join(ROOT, 'include', 'machvm'))
      if h.endswith('.h')}
+INSTALLED |= {'share/man/man8/machvmfs.8', 'share/man/man3/libmachvm.3'}
 
 # Creates a task, allocates, protects the middle page, and prints what
 # vm_region_extended says of each region; both languages.
@@ -110,6 +111,18 @@ def _files(stage):
     return found
 
 
+def _check_man_pages(local):
+    """The installed pages render with man(1), without a warning."""
+    if not shutil.which('man'):
+        pytest.fail('man is missing (tools/setup-debian.sh installs man-db)')
+    for page, title in (('man8/machvmfs.8', 'MACHVMFS(8)'), ('man3/libmachvm.3', 'LIBMACHVM(3)')):
+        r = subprocess.run(['man', '--warnings', '-l', str(local / 'share' / 'man' / page)],
+                           capture_output=True, text=True, env=dict(os.environ, LC_ALL='C',
+                                                                   MANWIDTH='80'))
+        assert r.returncode == 0 and r.stderr == '', r.stderr
+        assert r.stdout.lstrip().startswith(title), r.stdout[:200]
+
+
 def test_install_use_uninstall(tmp_path):
     for tool in ('scons', 'unshare', 'findmnt', 'pkg-config', 'gcc', 'g++', 'readelf'):
         if not shutil.which(tool):
@@ -131,6 +144,7 @@ def test_install_use_uninstall(tmp_path):
     assert os.stat(local / 'bin' / 'machvmfs').st_mode & 0o777 == 0o755
     pc = (local / 'lib' / 'pkgconfig' / 'machvm.pc').read_text()
     assert 'prefix=/usr/local\n' in pc and 'Libs: ' in pc
+    _check_man_pages(local)
 
     try:
         r = subprocess.run(['unshare', '--mount', '--propagation', 'private', 'bash', '-c',

@@ -122,3 +122,22 @@ def test_limits_per_task(mount_factory):
     m.ctl(t, 'allocate 0x100000 768K')
     assert m.host_stats()['virtual_size'] == (1 << 20) + (1 << 20)
 
+
+
+def test_limit_failures_say_which_limit(mount_factory):
+    m = mount_factory(options=['task_max_wired=64K', 'task_max_mapped=1M', 'max_memory=1M'])
+    t = m.create_task()
+    m.ctl(t, 'allocate 0x10000 512K')
+    fails(errno.ENOMEM, m.ctl, t, 'wire 0x10000 128K rw-')
+    err = m.read('tasks/%d/last_error' % t)
+    assert ('task %d would have 131072 bytes wired, past its limit of 65536 '
+            '(task_max_wired)' % t) in err, err
+    fails(errno.ENOMEM, m.ctl, t, 'allocate 0x100000 768K')
+    err = m.read('tasks/%d/last_error' % t)
+    assert ('task %d would have 1310720 bytes mapped, past its limit of 1048576 '
+            '(task_max_mapped)' % t) in err, err
+    u = m.create_task()
+    m.ctl(u, 'allocate 0x10000 1M')
+    fails(errno.ENOMEM, m.ctl, u, 'copy 0x10000 512K 0x90000')
+    err = m.read('tasks/%d/last_error' % u)
+    assert 'past its memory limit of 1048576 (max_memory)' in err, err

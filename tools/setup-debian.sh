@@ -6,6 +6,7 @@ packages=(gcc g++ scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 pyt
           python3-hypothesis util-linux binutils
           mount      # mount, umount: the mount -t fuse.machvmfs and syslog tests
           graphviz   # dot: renders graph.dot (tools/machvm-graph, its tests)
+          man-db groff-base   # man, groff: the manual pages and their tests
           clang libclang-rt-14-dev   # scons fuzz: clang and its libFuzzer runtime
           libtsan2)                  # scons variant=tsan: gcc's ThreadSanitizer runtime
 missing=()

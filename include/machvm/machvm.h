@@ -13,6 +13,7 @@
 #include <machvm/vm_types.h>
 #include <machvm/vm.h>
 #include <machvm/objects.h>
+#include <machvm/why.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -75,6 +75,7 @@ bool vm_mem_reserve(uint64_t bytes);
 void vm_mem_unreserve(void);
 /* Bytes charged now, reservations included. */
 uint64_t vm_mem_used(void);
+uint64_t vm_mem_limit(void);             /* 0: none */
 
 /* The limits per task (machvm_host_set_task_limits): may the map of a
  * task take `more` bytes of mappings, `more_pages` more wired pages? */

@@ -108,6 +108,11 @@ void vm_mem_unreserve(void)
 	}
 }
 
+uint64_t vm_mem_limit(void)
+{
+	return atomic_load_explicit(&mem_limit, memory_order_relaxed);
+}
+
 uint64_t vm_mem_used(void)
 {
 	return atomic_load_explicit(&mem_used, memory_order_relaxed);

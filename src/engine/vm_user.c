@@ -18,9 +18,15 @@
  * task the reports come in the order the calls took effect; a call that
  * fails before it locks anything ends it with call_fail.  Queries start no
  * report, so ending one there does nothing.
+ *
+ * Failure records (vm_why.h): the same calls, and vm_read, clear this
+ * thread's record first thing and fill it where they fail for a reason a
+ * reader needs to know (a hole, an entry in the way, a protection), under
+ * their locks; queries leave it alone.
  */
 #include "task.h"
 #include "policy.h"
+#include "vm_why.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +59,30 @@ static kern_return_t call_end(struct task *t, kern_return_t kr, bool changes)
 	return kr;
 }
 
+/* The limits' failures, with their record (why.h). */
+static kern_return_t why_mapped(task_t task, const struct vm_map *m, vm_size_t more)
+{
+	machvm_task_limits_t l;
+	(void)machvm_host_get_task_limits(&l);
+	return vm_why_limit(KERN_RESOURCE_SHORTAGE, MACHVM_WHY_TASK_MAPPED, task, more, m->size,
+	                    l.max_mapped);
+}
+
+static kern_return_t why_wired(task_t task, const struct vm_map *m, uint64_t more_pages)
+{
+	machvm_task_limits_t l;
+	(void)machvm_host_get_task_limits(&l);
+	return vm_why_limit(KERN_RESOURCE_SHORTAGE, MACHVM_WHY_TASK_WIRED, task,
+	                    more_pages * vm_page_size, m->wired_pages * vm_page_size,
+	                    l.max_wired);
+}
+
+static kern_return_t why_memory(task_t task, uint64_t bytes)
+{
+	return vm_why_limit(KERN_RESOURCE_SHORTAGE, MACHVM_WHY_MEMORY, task, bytes, vm_mem_used(),
+	                    vm_mem_limit());
+}
+
 /* A call that failed holding no lock. */
 static kern_return_t call_fail(kern_return_t kr)
 {
@@ -65,29 +95,29 @@ static kern_return_t call_fail(kern_return_t kr)
  * Overflow or a rounded end that wraps: KERN_INVALID_ARGUMENT.  Outside the
  * user range [P, 2^47): outside_kr.
  */
-static kern_return_t range_of(vm_address_t addr, vm_size_t size, kern_return_t outside_kr,
-                              vm_address_t *start, vm_address_t *end)
+static kern_return_t range_of(task_t task, vm_address_t addr, vm_size_t size,
+                              kern_return_t outside_kr, vm_address_t *start, vm_address_t *end)
 {
 	if (addr + size < addr)
-		return KERN_INVALID_ARGUMENT;
+		return vm_why_wraps(KERN_INVALID_ARGUMENT, task, addr, size);
 	vm_address_t e = vm_round_page(addr + size);
 	if (e < addr + size)
-		return KERN_INVALID_ARGUMENT;
+		return vm_why_wraps(KERN_INVALID_ARGUMENT, task, addr, size);
 	*start = vm_trunc_page(addr);
 	*end = e;
 	if (*start < vm_page_size || *end > MACHVM_USER_MAX)
-		return outside_kr;
+		return vm_why_outside(outside_kr, task, *start, *end);
 	return KERN_SUCCESS;
 }
 
 /* range_of for the range the call works on, which its report gets as soon
  * as it is rounded (outside the user range too). */
-static inline kern_return_t call_range(vm_address_t addr, vm_size_t size,
+static inline kern_return_t call_range(task_t task, vm_address_t addr, vm_size_t size,
                                        kern_return_t outside_kr,
                                        vm_address_t *start, vm_address_t *end)
 {
 	*start = *end = 0;
-	kern_return_t kr = range_of(addr, size, outside_kr, start, end);
+	kern_return_t kr = range_of(task, addr, size, outside_kr, start, end);
 	if (*end != 0)          /* rounded: size > 0 here, so end is never 0 then */
 		vm_report_range(*start, *end);
 	return kr;
@@ -100,7 +130,7 @@ static inline kern_return_t call_range(vm_address_t addr, vm_size_t size,
  * the calls the policy names.  KERN_SUCCESS with *start == *end: nothing
  * to do.
  */
-static kern_return_t map_range(unsigned int call, vm_address_t addr, vm_size_t size,
+static kern_return_t map_range(task_t task, unsigned int call, vm_address_t addr, vm_size_t size,
                                vm_address_t *start, vm_address_t *end)
 {
 	const struct vm_policy *p = vm_policy();
@@ -110,14 +140,14 @@ static kern_return_t map_range(unsigned int call, vm_address_t addr, vm_size_t s
 		if (p->wrap_is_empty)
 			return KERN_SUCCESS;
 		if (call == VM_POLICY_PROTECT && addr + size >= addr)
-			return p->protect_round_wrap;
-		return KERN_INVALID_ARGUMENT;
+			return vm_why_wraps(p->protect_round_wrap, task, addr, size);
+		return vm_why_wraps(KERN_INVALID_ARGUMENT, task, addr, size);
 	}
 	if (s < vm_page_size || e > MACHVM_USER_MAX) {
 		if (!(p->clamp_outside & call)) {
 			if (e != 0)
 				vm_report_range(s, e);
-			return KERN_INVALID_ADDRESS;
+			return vm_why_outside(KERN_INVALID_ADDRESS, task, s, e);
 		}
 		if (s < vm_page_size)
 			s = vm_page_size;
@@ -196,6 +226,7 @@ static bool place_anywhere(struct vm_map *m, vm_size_t size, vm_address_t *out)
 
 kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, boolean_t anywhere)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_ALLOCATE);
 	if (a) {
 		a->task = task;
@@ -215,24 +246,30 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, bo
 	}
 	vm_size_t rsize = vm_round_page(size);
 	if (rsize < size)
-		return call_end(t, KERN_INVALID_ARGUMENT, false);
+		return call_end(t, vm_why_wraps(KERN_INVALID_ARGUMENT, task, *address, size), false);
 	vm_address_t start;
 	if (anywhere) {
 		if (!place_anywhere(&t->map, rsize, &start))
-			return call_end(t, KERN_NO_SPACE, false);
+			return call_end(t, vm_why_space(KERN_NO_SPACE, MACHVM_WHY_NO_ROOM, task,
+			                                vm_page_size, rsize, 0), false);
 		vm_report_range(start, start + rsize);
 	} else {
 		start = vm_trunc_page(*address);
 		if (start + rsize > start)
 			vm_report_range(start, start + rsize);
-		if (start < vm_page_size || start + rsize < start || start + rsize > MACHVM_USER_MAX)
-			return call_end(t, KERN_INVALID_ADDRESS, false);
+		if (start + rsize < start)
+			return call_end(t, vm_why_wraps(KERN_INVALID_ADDRESS, task, *address, size),
+			                false);
+		if (start < vm_page_size || start + rsize > MACHVM_USER_MAX)
+			return call_end(t, vm_why_outside(KERN_INVALID_ADDRESS, task, start,
+			                                  start + rsize), false);
 		struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, start);
 		if (e && e->start < start + rsize)
-			return call_end(t, KERN_NO_SPACE, false);
+			return call_end(t, vm_why_entry(KERN_NO_SPACE, MACHVM_WHY_OVERLAP, &t->map, e,
+			                                start, rsize, 0), false);
 	}
 	if (!vm_task_may_map(&t->map, rsize))
-		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
+		return call_end(t, why_mapped(task, &t->map, rsize), false);
 	kr = vm_map_enter(&t->map, start, start + rsize);
 	if (kr == KERN_SUCCESS)
 		*address = start;
@@ -241,6 +278,7 @@ kern_return_t vm_allocate(task_t task, vm_address_t *address, vm_size_t size, bo
 
 kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_DEALLOCATE);
 	if (a) {
 		a->task = task;
@@ -252,9 +290,11 @@ kern_return_t vm_deallocate(task_t task, vm_address_t address, vm_size_t size)
 	if (kr != KERN_SUCCESS || size == 0)
 		return kr != KERN_SUCCESS ? call_fail(kr) : call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = map_range(VM_POLICY_DEALLOCATE, address, size, &start, &end);
-	if (kr == KERN_INVALID_ADDRESS && vm_policy()->deallocate_outside_noop)
+	kr = map_range(task, VM_POLICY_DEALLOCATE, address, size, &start, &end);
+	if (kr == KERN_INVALID_ADDRESS && vm_policy()->deallocate_outside_noop) {
+		vm_why_clear();
 		return call_end(t, KERN_SUCCESS, false);
+	}
 	if (kr == KERN_SUCCESS && start < end)
 		kr = vm_map_delete(&t->map, start, end);
 	return call_end(t, kr, true);
@@ -281,6 +321,7 @@ static void apply_protect(struct vm_map_entry *e, const void *arg)
 kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
                          boolean_t set_maximum, vm_prot_t new_protection)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_PROTECT);
 	if (a) {
 		a->task = task;
@@ -299,7 +340,7 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	if (size == 0 && !p->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = map_range(VM_POLICY_PROTECT, address, size, &start, &end);
+	kr = map_range(task, VM_POLICY_PROTECT, address, size, &start, &end);
 	if (kr != KERN_SUCCESS || start == end)
 		return call_end(t, kr, false);
 
@@ -310,12 +351,13 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	for (struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, start);
 	     e && e->start < end; at = e->end, e = e->next) {
 		if (e->start > at && !p->protect_skips_holes)
-			return call_end(t, KERN_INVALID_ADDRESS, false);
+			return call_end(t, vm_why_hole(KERN_INVALID_ADDRESS, m, at), false);
 		if (new_protection & ~e->max_protection)
-			return call_end(t, KERN_PROTECTION_FAILURE, false);
+			return call_end(t, vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_MAX_PROTECTION,
+			                                m, e, at, 0, new_protection), false);
 	}
 	if (at < end && !p->protect_skips_holes)
-		return call_end(t, KERN_INVALID_ADDRESS, false);
+		return call_end(t, vm_why_hole(KERN_INVALID_ADDRESS, m, at), false);
 
 	struct protect_arg pa = { set_maximum, (uint8_t)new_protection };
 	return call_end(t, apply_allocated(m, start, end, apply_protect, &pa), true);
@@ -332,8 +374,11 @@ static void apply_inherit(struct vm_map_entry *e, const void *arg)
 static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_address_t end,
                                    vm_inherit_t inheritance)
 {
-	if (!vm_policy()->inherit_skips_holes && vm_map_first_hole(&t->map, start, end) != end)
-		return KERN_INVALID_ADDRESS;
+	if (!vm_policy()->inherit_skips_holes) {
+		vm_address_t hole = vm_map_first_hole(&t->map, start, end);
+		if (hole != end)
+			return vm_why_hole(KERN_INVALID_ADDRESS, &t->map, hole);
+	}
 	uint8_t value = (uint8_t)inheritance;
 	return apply_allocated(&t->map, start, end, apply_inherit, &value);
 }
@@ -341,6 +386,7 @@ static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_addres
 kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
                          vm_inherit_t new_inheritance)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_INHERIT);
 	if (a) {
 		a->task = task;
@@ -357,7 +403,7 @@ kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
 	if (size == 0 && !vm_policy()->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kr = map_range(VM_POLICY_INHERIT, address, size, &start, &end);
+	kr = map_range(task, VM_POLICY_INHERIT, address, size, &start, &end);
 	if (kr == KERN_SUCCESS && start < end)
 		kr = inherit_range(t, start, end, new_inheritance);
 	return call_end(t, kr, true);
@@ -366,6 +412,7 @@ kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
 kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
                              vm_inherit_t new_inheritance)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_MAP_INHERIT);
 	if (a) {
 		a->task = task;
@@ -390,7 +437,8 @@ kern_return_t vm_map_inherit(task_t task, vm_address_t start, vm_address_t end,
 	vm_report_range(start, end);
 	if (start < vm_page_size || end > MACHVM_USER_MAX) {
 		if (!(vm_policy()->clamp_outside & VM_POLICY_INHERIT))
-			return call_end(t, KERN_INVALID_ADDRESS, false);
+			return call_end(t, vm_why_outside(KERN_INVALID_ADDRESS, task, start, end),
+			                false);
 		start = start < vm_page_size ? vm_page_size : start;
 		end = end > MACHVM_USER_MAX ? MACHVM_USER_MAX : end;
 		if (start >= end)
@@ -497,6 +545,7 @@ static void apply_unwire(struct vm_map_entry *e, const void *arg)
 kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
                       vm_size_t size, vm_prot_t access)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_WIRE);
 	if (a) {
 		a->task = task;
@@ -516,7 +565,7 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	if (size == 0 && !p->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
-	kern_return_t kr = map_range(VM_POLICY_WIRE, address, size, &start, &end);
+	kern_return_t kr = map_range(task, VM_POLICY_WIRE, address, size, &start, &end);
 	if (kr != KERN_SUCCESS || start == end)
 		return call_end(t, kr, false);
 
@@ -530,28 +579,32 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	uint64_t newly = 0;             /* pages the wiring adds to the map's wired ones */
 	for (; e && e->start < end; at = e->end, e = e->next) {
 		if (e->start > at && !(skip_holes && at != start))
-			return call_end(t, p->wire_hole, false);
+			return call_end(t, vm_why_hole(p->wire_hole, m, at), false);
 		if (wiring && (access & ~e->protection))
-			return call_end(t, p->wire_protection, false);
+			return call_end(t, vm_why_entry(p->wire_protection, MACHVM_WHY_PROTECTION, m, e,
+			                                at, 0, access), false);
 		if (wiring && p->wire_stacks && e->wired_count >= VM_MAX_WIRE_COUNT)
-			return call_end(t, KERN_FAILURE, false);
+			return call_end(t, vm_why_entry(KERN_FAILURE, MACHVM_WHY_WIRE_LIMIT, m, e, at, 0,
+			                                access), false);
 		if (!wiring && e->wired_count == 0 && !p->unwire_skips_unwired)
-			return call_end(t, KERN_INVALID_ARGUMENT, false);
+			return call_end(t, vm_why_entry(KERN_INVALID_ARGUMENT, MACHVM_WHY_NOT_WIRED, m, e,
+			                                at, 0, access), false);
 		if (e->wired_count == 0)
 			newly += vm_atop((e->end < end ? e->end : end) - at);
 	}
 	if (at < end && !(skip_holes && at != start))
-		return call_end(t, p->wire_hole, false);
+		return call_end(t, vm_why_hole(p->wire_hole, m, at), false);
 	if (wiring && !vm_task_may_wire(m, newly))
-		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
+		return call_end(t, why_wired(task, m, newly), false);
 
 	if (!wiring)
 		return call_end(t, apply_allocated(m, start, end, apply_unwire, &p->wire_stacks),
 		                true);
 	/* Everything the wiring may take, before anything changes: past the
 	 * memory limit the call fails whole, leaving nothing wired. */
-	if (!vm_mem_reserve(vm_map_resident_cost(m, start, end, true)))
-		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
+	uint64_t cost = vm_map_resident_cost(m, start, end, true);
+	if (!vm_mem_reserve(cost))
+		return call_end(t, why_memory(task, cost), false);
 	struct vm_map_spares s;
 	if ((kr = vm_map_spares_get(m, &s)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
@@ -614,6 +667,7 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
                                    vm_machine_attribute_t attribute,
                                    vm_machine_attribute_val_t *value)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_MACHINE_ATTRIBUTE);
 	if (a) {
 		a->task = task;
@@ -636,9 +690,11 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
 	/* This call's own rule (docs/semantics.md): any range that is not
 	 * wholly allocated is an invalid argument, the user range's outside
 	 * included. */
-	if (call_range(address, size, KERN_INVALID_ARGUMENT, &start, &end) != KERN_SUCCESS ||
-	    vm_map_first_hole(&t->map, start, end) != end)
+	if (call_range(task, address, size, KERN_INVALID_ARGUMENT, &start, &end) != KERN_SUCCESS)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	vm_address_t hole = vm_map_first_hole(&t->map, start, end);
+	if (hole != end)
+		return call_end(t, vm_why_hole(KERN_INVALID_ARGUMENT, &t->map, hole), false);
 
 	struct vm_map *m = &t->map;
 	uint8_t flag = attribute_flag(attribute);
@@ -684,6 +740,7 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
                        vm_address_t src_address, boolean_t copy, vm_prot_t *cur_protection,
                        vm_prot_t *max_protection, vm_inherit_t inheritance)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_REMAP);
 	if (a) {
 		a->task = target_task;
@@ -715,22 +772,23 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 	 * src_address, size rounded up to whole pages. */
 	vm_address_t src = vm_trunc_page(src_address), rsize = vm_round_page(size);
 	if (rsize < size || src + rsize < src) {
-		kr = KERN_INVALID_ARGUMENT;
+		kr = vm_why_wraps(KERN_INVALID_ARGUMENT, src_task, src_address, size);
 		goto out;
 	}
 	vm_report_src_range(src, src + rsize);
 	if (src < vm_page_size || src + rsize > MACHVM_USER_MAX) {
-		kr = KERN_INVALID_ADDRESS;
+		kr = vm_why_outside(KERN_INVALID_ADDRESS, src_task, src, src + rsize);
 		goto out;
 	}
 	struct vm_map_entry *e = vm_map_store_lookup(&st->map.store, src);
 	for (vm_address_t at = src; at < src + rsize; at = e->end, e = e->next) {
 		if (e == NULL || e->start > at) {
-			kr = KERN_INVALID_ADDRESS;
+			kr = vm_why_hole(KERN_INVALID_ADDRESS, &st->map, at);
 			goto out;
 		}
 		if (copy && !(e->max_protection & VM_PROT_READ)) {
-			kr = KERN_PROTECTION_FAILURE;
+			kr = vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_MAX_PROTECTION, &st->map,
+			                  e, at, 0, VM_PROT_READ);
 			goto out;
 		}
 	}
@@ -741,7 +799,8 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 		if (lo < vm_page_size)
 			lo = vm_page_size;
 		if (!vm_map_store_find_space(&tt->map.store, lo, rsize, mask, &dst)) {
-			kr = KERN_NO_SPACE;
+			kr = vm_why_space(KERN_NO_SPACE, MACHVM_WHY_NO_ROOM, target_task, lo, rsize,
+			                  mask);
 			goto out;
 		}
 		vm_report_range(dst, dst + rsize);
@@ -749,19 +808,31 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 		dst = vm_trunc_page(*target_address);
 		if (dst + rsize > dst)
 			vm_report_range(dst, dst + rsize);
-		if (dst < vm_page_size || dst + rsize < dst || dst + rsize > MACHVM_USER_MAX) {
-			kr = KERN_INVALID_ADDRESS;
+		if (dst + rsize < dst) {
+			kr = vm_why_wraps(KERN_INVALID_ADDRESS, target_task, *target_address, size);
+			goto out;
+		}
+		if (dst < vm_page_size || dst + rsize > MACHVM_USER_MAX) {
+			kr = vm_why_outside(KERN_INVALID_ADDRESS, target_task, dst, dst + rsize);
 			goto out;
 		}
 		struct vm_map_entry *o = vm_map_store_lookup_ge(&tt->map.store, dst);
-		if ((dst & mask) || (o && o->start < dst + rsize)) {
-			kr = KERN_NO_SPACE;
+		if (dst & mask) {
+			kr = vm_why_space(KERN_NO_SPACE, MACHVM_WHY_MASK, target_task, dst, rsize, mask);
+			goto out;
+		}
+		if (o && o->start < dst + rsize) {
+			kr = vm_why_entry(KERN_NO_SPACE, MACHVM_WHY_OVERLAP, &tt->map, o, dst, rsize, 0);
 			goto out;
 		}
 	}
-	if (!vm_task_may_map(&tt->map, rsize) ||
-	    !vm_mem_reserve(vm_map_remap_cost(&st->map, src, rsize, copy))) {
-		kr = KERN_RESOURCE_SHORTAGE;
+	if (!vm_task_may_map(&tt->map, rsize)) {
+		kr = why_mapped(target_task, &tt->map, rsize);
+		goto out;
+	}
+	uint64_t cost = vm_map_remap_cost(&st->map, src, rsize, copy);
+	if (!vm_mem_reserve(cost)) {
+		kr = why_memory(target_task, cost);
 		goto out;
 	}
 	kr = vm_map_remap_pieces(&tt->map, dst, &st->map, src, rsize, copy, inheritance,
@@ -821,12 +892,13 @@ static vm_size_t transfer(struct task *t, vm_address_t addr, vm_size_t size, voi
 			e = e->next;
 		if (e == NULL || e->start > pos) {
 			if (done == 0)
-				*kr = KERN_INVALID_ADDRESS;
+				*kr = vm_why_hole(KERN_INVALID_ADDRESS, &t->map, pos);
 			break;
 		}
 		if ((e->protection & need) != need) {
 			if (done == 0)
-				*kr = KERN_PROTECTION_FAILURE;
+				*kr = vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_PROTECTION, &t->map,
+				                   e, vm_trunc_page(pos), 0, need);
 			break;
 		}
 		vm_size_t in_page = vm_page_size - (pos & (vm_page_size - 1));
@@ -884,9 +956,10 @@ static kern_return_t range_accessible(struct task *t, vm_address_t addr, vm_size
 	struct vm_map_entry *e = vm_map_store_lookup(&t->map.store, addr);
 	for (vm_address_t at = addr; at < end; at = e->end, e = e->next) {
 		if (e == NULL || e->start > at)
-			return KERN_INVALID_ADDRESS;
+			return vm_why_hole(KERN_INVALID_ADDRESS, &t->map, at);
 		if ((e->protection & need) != need)
-			return KERN_PROTECTION_FAILURE;
+			return vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_PROTECTION, &t->map, e,
+			                    vm_trunc_page(at), 0, need);
 	}
 	return KERN_SUCCESS;
 }
@@ -917,7 +990,7 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
 	/* Size 0 moves nothing and succeeds wherever the address is, as for
 	 * every other call (vm.h): only a non-empty range can wrap. */
 	if (size > 0 && data_range_wraps(address, size))
-		return call_end(t, p->data_wrap, false);
+		return call_end(t, vm_why_wraps(p->data_wrap, task, address, size), false);
 	if (p->data_all_or_nothing && size > 0 &&
 	    (kr = range_accessible(t, address, size, need)) != KERN_SUCCESS)
 		return call_end(t, data_problem(kr, size), false);
@@ -937,12 +1010,14 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
 kern_return_t vm_read(task_t task, vm_address_t address, vm_size_t size, void *buf,
                       vm_size_t *count)
 {
+	vm_why_clear();
 	return data_call(task, address, size, buf, NULL, VM_PROT_READ, count);
 }
 
 kern_return_t vm_write(task_t task, vm_address_t address, const void *data, vm_size_t size,
                        vm_size_t *count)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_WRITE);
 	if (a) {
 		a->task = task;
@@ -955,6 +1030,7 @@ kern_return_t vm_write(task_t task, vm_address_t address, const void *data, vm_s
 kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
                       vm_address_t dest_address)
 {
+	vm_why_clear();
 	struct machvm_call_args *a = vm_report_begin(MACHVM_CALL_VM_COPY);
 	if (a) {
 		a->task = task;
@@ -968,13 +1044,17 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 		return call_fail(kr);
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
-	if (data_range_wraps(source_address, size) || data_range_wraps(dest_address, size))
-		return call_end(t, vm_policy()->data_wrap, false);
+	if (data_range_wraps(source_address, size))
+		return call_end(t, vm_why_wraps(vm_policy()->data_wrap, task, source_address, size),
+		                false);
+	if (data_range_wraps(dest_address, size))
+		return call_end(t, vm_why_wraps(vm_policy()->data_wrap, task, dest_address, size),
+		                false);
 	/* The range conversion comes before the walks: a range leaving the
 	 * user range is an invalid address whatever lies inside it. */
 	vm_address_t s0, s1, d0, d1;
-	if ((kr = range_of(source_address, size, KERN_INVALID_ADDRESS, &s0, &s1)) != KERN_SUCCESS ||
-	    (kr = range_of(dest_address, size, KERN_INVALID_ADDRESS, &d0, &d1)) != KERN_SUCCESS)
+	if ((kr = range_of(task, source_address, size, KERN_INVALID_ADDRESS, &s0, &s1)) != KERN_SUCCESS ||
+	    (kr = range_of(task, dest_address, size, KERN_INVALID_ADDRESS, &d0, &d1)) != KERN_SUCCESS)
 		return call_end(t, kr, false);
 	if ((kr = range_accessible(t, source_address, size, VM_PROT_READ)) != KERN_SUCCESS ||
 	    (kr = range_accessible(t, dest_address, size, VM_PROT_WRITE)) != KERN_SUCCESS)
@@ -983,9 +1063,9 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 	 * every destination page the copy may make resident are reserved
 	 * before anything is written (the transfer's own per-page
 	 * reservations then find room in it). */
-	if (!vm_mem_reserve(size) ||
-	    !vm_mem_reserve(vm_map_resident_cost(&t->map, d0, d1, false)))
-		return call_end(t, KERN_RESOURCE_SHORTAGE, false);
+	uint64_t cost = vm_map_resident_cost(&t->map, d0, d1, false);
+	if (!vm_mem_reserve(size) || !vm_mem_reserve(cost))
+		return call_end(t, why_memory(task, size + cost), false);
 	void *buf = malloc(size);
 	if (buf == NULL)
 		return call_end(t, KERN_RESOURCE_SHORTAGE, false);

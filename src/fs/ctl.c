@@ -809,6 +809,13 @@ run(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *c,
 			fs_taskinfo_creating(true);
 		scope->have_report = false;
 		kr = v->run(n, ctx, c, r);
+		/* The engine's own word on a failure, taken before anything
+		 * else can call it on this thread (<machvm/why.h>).  Only the
+		 * map calls (a task's ctl, remap and region files) keep the
+		 * record: task_create, task_terminate and the save leave
+		 * whatever an earlier call on this thread left there. */
+		if (kr != KERN_SUCCESS && v->level == FS_L_TASK)
+			fs_why_text(r->cause, sizeof r->cause);
 		if (v->result == RES_TASK) {
 			if (kr == KERN_SUCCESS && fs_taskinfo_add(c->out_task, ctx->uid, ctx->gid) != 0)
 				fs_error("task %u: no memory to record its owner", (unsigned)c->out_task);
@@ -997,7 +1004,8 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 		} else if (r.kr != KERN_SUCCESS) {
 			clip(c->line, strlen(c->line), shown, sizeof shown);
 			fs_fail(n->task, failure, sizeof failure, r.kr,
-			        "%s: %s failed, got '%s'", lazy_path(n, path, sizeof path), r.call, shown);
+			        "%s: %s failed%s, got '%s'", lazy_path(n, path, sizeof path), r.call,
+			        r.cause, shown);
 		} else {
 			/* Long input is cut; the message stays one line. */
 			clip(c->line, strlen(c->line), shown, sizeof shown);

@@ -62,6 +62,7 @@ struct fs_run {
 	char call[192];         /* the engine call as made: "vm_protect(task 1, 0x..., ...)" */
 	char result[128];       /* the text a read returns after success */
 	char why[192];          /* for a failure that is not the engine's: the reason */
+	char cause[320];        /* for the engine's failure: ": <cause>" (fs_why_text) or "" */
 };
 
 /*

@@ -22,6 +22,14 @@ int fs_errno(kern_return_t kr);
  * tasks/ctl), logs it with -d, and copies the line into out (cap bytes) when
  * out is not NULL.  Returns fs_errno(kr).
  */
+/*
+ * The cause the engine recorded for the call this thread made last (see
+ * <machvm/why.h>), as ": <cause>" in buf, or "" when it recorded none.
+ * Read it right after the failed call, before any other call of the kind
+ * that keeps the record.  Returns buf.
+ */
+const char *fs_why_text(char *buf, size_t cap);
+
 int fs_fail(task_t task, char *out, size_t cap, kern_return_t kr, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 

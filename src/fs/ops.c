@@ -827,6 +827,7 @@ mem_write(fuse_req_t req, const struct fs_node *n, const char *buf, size_t size,
 	struct fs_scope scope;
 	vm_size_t count = 0;
 	kern_return_t kr;
+	char cause[320] = "";
 	int rc = 0;
 
 	if (off < 0) {
@@ -835,13 +836,16 @@ mem_write(fuse_req_t req, const struct fs_node *n, const char *buf, size_t size,
 	}
 	fs_scope_begin(&scope);
 	kr = vm_write(n->task, (vm_address_t)off, buf, size, &count);
+	if (kr != KERN_SUCCESS)
+		fs_why_text(cause, sizeof cause);    /* the engine's record, at once */
 	fs_scope_end(&scope);
 	if (kr != KERN_SUCCESS && !machvm_task_alive(n->task))
 		rc = -ESRCH;
 	else if (kr != KERN_SUCCESS)
 		rc = -fs_fail(n->task, NULL, 0, kr,
-		              "tasks/%u/mem: vm_write(task %u, 0x%llx, %zu) failed",
-		              (unsigned)n->task, (unsigned)n->task, (unsigned long long)off, size);
+		              "tasks/%u/mem: vm_write(task %u, 0x%llx, %zu) failed%s",
+		              (unsigned)n->task, (unsigned)n->task, (unsigned long long)off, size,
+		              cause);
 	reply_scope(req, &scope, rc, count);
 }
 

@@ -20,7 +20,7 @@
 #include <machvm/vm_types.h>
 
 /* The longest last_error line kept, terminating NUL included. */
-#define FS_LAST_ERROR_MAX 512
+#define FS_LAST_ERROR_MAX 1024
 
 /* Tasks without a record are reported as owned by mount_uid / mount_gid. */
 void fs_taskinfo_init(uid_t mount_uid, gid_t mount_gid);
