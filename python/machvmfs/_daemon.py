@@ -70,6 +70,18 @@ def is_mounted(path, fstype=None):
     return any(mp == path and (fstype is None or t == fstype) for mp, t in _mounts())
 
 
+def _fusermount():
+    """fusermount3: on PATH, else where Debian puts it (a script may run with
+    a PATH that holds only machvmfs's own directory)."""
+    found = shutil.which('fusermount3')
+    if found:
+        return found
+    for d in ('/usr/bin', '/bin', '/usr/local/bin'):
+        if os.access(os.path.join(d, 'fusermount3'), os.X_OK):
+            return os.path.join(d, 'fusermount3')
+    return 'fusermount3'
+
+
 def find_daemon(daemon=None):
     """The machvmfs program to run: `daemon` if given, else $MACHVMFS_DAEMON,
     else `machvmfs` found on $PATH.  Raises MountError if none is found."""
@@ -191,9 +203,9 @@ class Daemon:
     def unmount(self):
         """`fusermount3 -u`; if that fails while the mount is still there,
         unmounts lazily (`-uz`).  Returns a problem message, or None."""
-        r = subprocess.run(['fusermount3', '-u', self.path], capture_output=True, text=True)
+        r = subprocess.run([_fusermount(), '-u', self.path], capture_output=True, text=True)
         if r.returncode != 0 and self.mounted():
-            subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
+            subprocess.run([_fusermount(), '-uz', self.path], capture_output=True)
             return 'fusermount3 -u failed: %s; unmounted lazily' % r.stderr.strip()
         return None
 
