@@ -19,7 +19,7 @@ import os
 import sys
 
 from ._daemon import MountError
-from ._host import Host, KernError, parse_number, parse_size
+from ._host import Host, KernError, Task, parse_number, parse_size
 
 PROG = 'machvmctl'
 
@@ -145,7 +145,11 @@ def run(args, out):
     if verb == 'create':
         print(host.create().id, file=out)
         return 0
-    task = host.task(args.ID)
+    if verb in ('fork', 'terminate'):
+        # tasks/ctl itself answers for a task that is not there (and records it)
+        task = Task(host, parse_number(args.ID))
+    else:
+        task = host.task(args.ID)
     if verb == 'fork':
         print(task.fork().id, file=out)
     elif verb == 'terminate':
