@@ -204,3 +204,51 @@ def test_maps(mnt):
 def test_every_verb_says_its_usage(verb):
     out, _ = ctl(None, verb, '--help')
     assert out.startswith('usage: machvmctl %s' % verb)
+
+
+def _readme_section(title):
+    with open(os.path.join(ROOT, 'README.md')) as f:
+        text = f.read()
+    start = text.index('\n## %s\n' % title)
+    return text[start:text.index('\n## ', start + 1)]
+
+
+def _blocks(section):
+    """The indented blocks of a README section, as lists of lines."""
+    blocks, cur = [], []
+    for line in section.splitlines():
+        if line.startswith('    '):
+            cur.append(line[4:])
+        elif cur and line.strip():
+            blocks.append(cur)
+            cur = []
+    return blocks + ([cur] if cur else [])
+
+
+def test_readme_scripting_examples(mnt, tmp_path):
+    """The shell and Python examples of README's *Scripting* section run as
+    shown: the commands print the lines shown after them."""
+    shell, python = [b for b in _blocks(_readme_section('Scripting: machvmctl and the Python '
+                                                        'package'))
+                     if b[0].startswith(('export', 'import'))]
+    commands = [l for l in shell if l.startswith(('export ', 't=', 'c=', 'machvmctl '))]
+    shown = [l for l in shell if l not in commands]
+    script = '\n'.join(commands).replace('/mnt/mvm', mnt.path)
+    env = dict(os.environ, PATH=os.path.join(ROOT, 'tools') + os.pathsep + os.environ['PATH'])
+    r = subprocess.run(['bash', '-c', '{\n%s\n} 2>&1' % script], capture_output=True, text=True,
+                       env=env, timeout=60, cwd='/')
+    assert r.returncode == 1, r.stdout + r.stderr           # the last command is refused
+    assert r.stdout.splitlines() == shown
+    assert mnt.maps(1)[0].startswith('0000000000010000-0000000000014000 ')
+    from fsmount import daemon_path
+    script = tmp_path / 'readme.py'
+    script.write_text('\n'.join(python) + '\n')
+    env = dict(os.environ, MACHVMFS_DAEMON=daemon_path(),
+               PYTHONPATH=os.path.join(ROOT, 'python'))
+    r = subprocess.run(['/usr/bin/python3', str(script)], capture_output=True, text=True,
+                       env=env, timeout=60, cwd='/')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [
+        "b'hello' b'HELLO'",
+        "KERN_NO_SPACE: tasks/1/ctl: vm_allocate(task 1, 0x10000, 16384, fixed) failed, "
+        "got 'allocate 0x10000 16K'"]

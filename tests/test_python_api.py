@@ -9,6 +9,7 @@ message are the task's last_error line, and change nothing.
 import errno
 import os
 import pickle
+import subprocess
 import tempfile
 import textwrap
 
@@ -388,3 +389,30 @@ def test_plugin_reports_a_daemon_that_cannot_mount(inner, tmp_path):
     result.stdout.fnmatch_lines(['*ERROR at setup of test_uses_a_host*',
                                  '*no machvmfs daemon at*missing-daemon*'])
     assert paths == []
+
+
+def test_python_readme_examples(tmp_path, monkeypatch):
+    """python/README.md's two Python examples run: the first as a script,
+    the second as a test of the plugin."""
+    with open(os.path.join(PYTHON_DIR, 'README.md')) as f:
+        text = f.read()
+    blocks = [b.split('\n', 1)[1] for b in text.split('```python')[1:]]
+    blocks = [b[:b.index('```')] for b in blocks]
+    assert len(blocks) == 2
+    script = tmp_path / 'example.py'
+    script.write_text(blocks[0])
+    env = dict(os.environ, MACHVMFS_DAEMON=daemon_path(), PYTHONPATH=PYTHON_DIR)
+    r = subprocess.run(['/usr/bin/python3', str(script)], capture_output=True, text=True,
+                       env=env, timeout=60, cwd='/')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == [
+        '2', "KERN_NO_SPACE 28 KERN_NO_SPACE: tasks/1/ctl: vm_allocate(task 1, 0x10000, 16384, "
+        "fixed) failed, got 'allocate 0x10000 16K'"]
+    tests = tmp_path / 'plugin'
+    tests.mkdir()
+    (tests / 'conftest.py').write_text("pytest_plugins = ['machvmfs.pytest_plugin']\n")
+    (tests / 'test_readme.py').write_text(blocks[1])
+    r = subprocess.run(['/usr/bin/python3', '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                        '--basetemp', str(tmp_path / 'base'), str(tests)],
+                       capture_output=True, text=True, env=env, timeout=120, cwd=str(tests))
+    assert r.returncode == 0 and '1 passed' in r.stdout, r.stdout + r.stderr
