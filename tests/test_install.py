@@ -11,8 +11,8 @@ and run against libmachvm.so.0.  Then, with PATH and PYTHONPATH pointing only
 into the installed tree, the installed machvmctl and Python package drive
 such a mount, and the package mounts a host with the installed daemon.
 Finally `scons uninstall` with the same DESTDIR and PREFIX must leave the
-stage empty (the byte-code caches Python wrote there included).  Nothing outside the stage
-and the namespace is touched.
+stage empty (the byte-code caches Python wrote there included).  Nothing
+outside the stage and the namespace is touched.
 """
 import os
 import shutil
