@@ -3,10 +3,12 @@
 #
 # Shows: making a task, giving it memory, writing and reading that memory
 # through `mem`, forking, copy-on-write (the child's writes stay its own),
-# sharing (inheritance "share": writes are seen both ways), and the region
-# listing.  Commands are printed (after "$ ") as they run; after the first
-# dd, memory is written and read with the same dd commands through the
-# helpers poke and peek defined below.
+# sharing (inheritance "share": writes are seen both ways), the region
+# listing, and the same calls made one command each by machvmctl (the
+# command line of the Python package, tools/machvmctl).  Commands are
+# printed (after "$ ") as they run; after the first dd, memory is written
+# and read with the same dd commands through the helpers poke and peek
+# defined below.
 #
 # Run it against a fresh mount:
 #     mkdir -p /tmp/mvm && machvmfs /tmp/mvm
@@ -14,7 +16,13 @@
 #     fusermount3 -u /tmp/mvm
 set -euo pipefail
 M=${1:?usage: $0 MOUNTPOINT (a mounted machvmfs)}
+here=$(cd "$(dirname "$0")" && pwd)
 cd "$M"
+export MACHVMFS_MOUNT=$PWD      # where machvmctl finds the mount
+# machvmctl: this tree's, else an installed one
+MACHVMCTL=$here/../tools/machvmctl
+[ -x "$MACHVMCTL" ] || MACHVMCTL=$(command -v machvmctl) || MACHVMCTL=
+machvmctl() { "$MACHVMCTL" "$@"; }
 
 x()    { printf '$ %s\n' "$*"; eval "$*"; }
 # newtask CMD: write CMD ("create" or "fork N") to tasks/ctl, print the new id.
@@ -45,5 +53,12 @@ x "cat tasks/$T/maps"
 echo '# 5. one directory per region, named by its start address'
 x "ls tasks/$T/regions"
 x "grep -E '^(regions|resident_pages|cow_faults) ' tasks/$T/status"
+echo '# 6. one command each: machvmctl prints the result, or exits 1 with last_error'
+if [ -n "$MACHVMCTL" ]; then
+	x "machvmctl peek $C 0x10000 5"
+	x "machvmctl allocate $T 0x10000 4K 2>&1 || echo \"exit \$? -> refused (expected: 0x10000 is taken)\""
+else
+	echo '(machvmctl not found: tools/machvmctl, or an installed one on PATH)'
+fi
 
-echo "shown: a task, its memory through mem, a fork with copy-on-write, sharing by inheritance, and the region listing"
+echo "shown: a task, its memory through mem, a fork with copy-on-write, sharing by inheritance, the region listing, and machvmctl"

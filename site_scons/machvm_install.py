@@ -14,9 +14,14 @@ removed).  Paths are final ones, without DESTDIR.  The manifest lists itself.
 An install over an earlier one keeps the earlier manifest's directories.
 uninstall reads the manifest under the same DESTDIR and PREFIX, removes every
 file and link, then every listed directory that is empty, deepest first.
+A Python module it removes takes along the caches Python made of it
+(`__pycache__/<module>.*.pyc`, and the `__pycache__` folder once empty).
 """
+import glob
 import os
 import shutil
+import subprocess
+import sys
 
 MANIFEST = os.path.join('share', 'machvm', 'install-manifest.txt')
 
@@ -130,6 +135,8 @@ def uninstall(destdir, prefix):
             print('uninstall: removed %s' % staged)
         else:
             print('uninstall: %s was already gone' % staged)
+        if kind == 'file' and staged.endswith('.py'):
+            _remove_python_caches(staged)
     dirs = sorted({t for k, t in entries if k == 'dir'}, key=lambda d: d.count('/'),
                   reverse=True)
     for final in dirs:
@@ -142,3 +149,44 @@ def uninstall(destdir, prefix):
         except OSError:
             print('uninstall: kept %s/: it holds files the install did not put there' % staged)
     return 0
+
+
+def _remove_python_caches(module):
+    """The byte-code caches Python wrote for an installed module (importing
+    it as root writes them beside it), and their folder once it is empty."""
+    cache = os.path.join(os.path.dirname(module), '__pycache__')
+    stem = os.path.splitext(os.path.basename(module))[0]
+    for pyc in glob.glob(os.path.join(glob.escape(cache), glob.escape(stem) + '.*.pyc')):
+        os.unlink(pyc)
+        print('uninstall: removed %s' % pyc)
+    try:
+        os.rmdir(cache)
+    except OSError:
+        pass
+
+
+def python_dir(prefix, python='/usr/bin/python3'):
+    """Where Debian's python3 finds packages installed under prefix:
+    /usr/lib/python3/dist-packages for /usr, else
+    PREFIX/lib/python3.X/dist-packages (X: the minor version of `python`,
+    or of the Python running scons if there is none)."""
+    if prefix.rstrip('/') == '/usr':
+        return '/usr/lib/python3/dist-packages'
+    try:
+        version = subprocess.run([python, '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        version = '%d.%d' % sys.version_info[:2]
+    return os.path.join(prefix, 'lib', 'python' + version, 'dist-packages')
+
+
+def write_script(source, target, pythondir):
+    """tools/machvmctl as installed: its PYTHONDIR line names where the
+    machvmfs package was installed."""
+    with open(source) as f:
+        text = f.read()
+    if '\nPYTHONDIR = None\n' not in text:
+        raise ValueError('%s: no "PYTHONDIR = None" line to fill in' % source)
+    text = text.replace('\nPYTHONDIR = None\n', '\nPYTHONDIR = %r\n' % pythondir, 1)
+    with open(target, 'w') as f:
+        f.write(text)

@@ -17,8 +17,19 @@ os.environ.setdefault('TSAN_OPTIONS', 'halt_on_error=0:exitcode=66:second_deadlo
 
 import pytest
 
-from fsmount import Mount
+from fsmount import Mount, daemon_path
 from machvm_paths import build_dir
+
+# pytester: for tests of pytest plugins (tests/test_python_api.py);
+# machvmfs.pytest_plugin: the package's `machvmfs` fixture (a machvmfs.Host on
+# a fresh mount), from the tree (machvm_paths put python/ on sys.path).
+pytest_plugins = ['pytester', 'machvmfs.pytest_plugin']
+
+
+@pytest.fixture
+def machvmfs_daemon():
+    """The `machvmfs` fixture runs the daemon of the build under test."""
+    return daemon_path()
 
 
 @pytest.fixture

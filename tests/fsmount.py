@@ -1,6 +1,8 @@
 """Mounting machvmfs for a test, and small helpers for talking to the tree.
 
-A Mount is one running `machvmfs -f` daemon on a fresh temporary mountpoint.
+A Mount is one running `machvmfs -f` daemon on a fresh temporary mountpoint,
+started, waited for, unmounted and reaped by the machvmfs Python package's
+own code (python/machvmfs, `machvmfs.Daemon`).
 Its helpers do exactly what a shell user would do (open, write a line, read
 back on the same file), so a test reads like the session it checks.  Every
 helper that changes something raises OSError with the errno the filesystem
@@ -9,14 +11,14 @@ returned; `fails()` turns that into an assertion.
 import errno
 import json
 import os
-import shlex
 import signal
 import subprocess
 import tempfile
 import threading
-import time
 
-from machvm_paths import build_dir, sanitizer_report
+from machvm_paths import build_dir, sanitizer_report   # also puts python/ on sys.path
+
+import machvmfs  # noqa: E402  (the tree's package)
 
 MOUNT_TIMEOUT = 10.0
 # A daemon that does not answer for this long is killed, so that a hung
@@ -62,16 +64,13 @@ def fails(expected_errno, fn, *args, **kwargs):
 
 def _mounted(path):
     """True if path is a mount point, looked up without touching the mount."""
-    with open('/proc/self/mountinfo') as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 4 and fields[4] == path:
-                return True
-    return False
+    return machvmfs.is_mounted(path)
 
 
 class Mount:
-    """One machvmfs daemon mounted on a temporary directory."""
+    """One machvmfs daemon mounted on a temporary directory: a
+    machvmfs.Daemon (the package's mounting code) with a watchdog, the
+    checks this suite makes of how the daemon ended, and helpers."""
 
     def __init__(self, options=None, args=None, debug=False):
         self.workdir = tempfile.mkdtemp(prefix='machvmfs-test-')
@@ -80,21 +79,27 @@ class Mount:
         self.path = os.path.join(self.workdir, 'mnt')
         os.mkdir(self.path)
         self.logpath = os.path.join(self.workdir, 'daemon.log')
-        self.argv = [daemon_path(), '-f']
-        if debug:
-            self.argv.append('-d')
-        self.argv += list(args or [])
-        if options:
-            self.argv += ['-o', ','.join(options)]
-        self.argv.append(self.path)
-        self.proc = None
+        self.daemon = machvmfs.Daemon(self.path, daemon=daemon_path(), options=options or (),
+                                      args=args or (), debug=debug, log_path=self.logpath)
+        self.argv = self.daemon.argv
         self.closed = False
         self.hung = False
         self._watchdog = None
         self.P = None
-        self.final_log = None
         self.stopped_by = None
         self.unmounted = False
+
+    @property
+    def proc(self):
+        return self.daemon.proc
+
+    @property
+    def log(self):
+        return self.daemon.log
+
+    @property
+    def final_log(self):
+        return self.daemon.final_log
 
     # ---- life cycle --------------------------------------------------------
 
@@ -102,26 +107,21 @@ class Mount:
         if not os.access(self.argv[0], os.X_OK):
             raise AssertionError('no daemon at %s: build it first (scons -Q builddir=... variant=...)'
                                  % self.argv[0])
-        self.log = open(self.logpath, 'wb')
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + MOUNT_TIMEOUT
-        while not _mounted(self.path):
-            if self.proc.poll() is not None:
-                self.closed = True
-                raise AssertionError('machvmfs exited with %d before mounting\n%s\n%s'
-                                     % (self.proc.returncode, self.reproduce(), self.log_text()))
-            if time.monotonic() > deadline:
-                self.close(check=False)
-                raise AssertionError('machvmfs did not mount within %.0f s\n%s\n%s'
-                                     % (MOUNT_TIMEOUT, self.reproduce(), self.log_text()))
-            time.sleep(0.005)
+        try:
+            self.daemon.start(MOUNT_TIMEOUT)
+        except machvmfs.MountError as e:
+            self.closed = True
+            raise AssertionError('%s\n%s' % (e, self.reproduce())) from None
         assert os.path.ismount(self.path)
         self._watchdog = threading.Timer(WATCHDOG_SECONDS, self._hang)
         self._watchdog.daemon = True
         self._watchdog.start()
         self.P = int(self.read('host/page_size'))
         return self
+
+    def host(self):
+        """This mount as a machvmfs.Host (the package's API)."""
+        return machvmfs.Host(self.path, daemon=self.daemon)
 
     def keepalive(self):
         """Starts the watchdog's time again: for a mount that serves many
@@ -134,8 +134,7 @@ class Mount:
 
     def _hang(self):
         self.hung = True
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        self.daemon.kill(signal.SIGKILL)
 
     def stop_with_signal(self, sig):
         """Sends sig to the daemon and waits for it to exit (teardown then
@@ -167,21 +166,13 @@ class Mount:
         subprocess.run(['fusermount3', '-u', self.path], capture_output=True)
         if _mounted(self.path):
             subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
-        self.log.close()
-        self.final_log = self.log_text()
+        self.daemon.close_log()
 
     def log_text(self):
-        if self.final_log is not None:
-            return self.final_log
-        try:
-            with open(self.logpath, 'rb') as f:
-                return f.read().decode('utf-8', 'replace')
-        except OSError:
-            return ''
+        return self.daemon.log_text()
 
     def reproduce(self):
-        return ('reproduce: mkdir -p %s && %s'
-                % (shlex.quote(self.path), ' '.join(shlex.quote(a) for a in self.argv)))
+        return 'reproduce: ' + self.daemon.reproduce()
 
     def close(self, check=True):
         """Unmounts (lazily if it must), waits for the daemon, checks how it ended."""
@@ -200,22 +191,16 @@ class Mount:
                 subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
         elif self.proc.poll() is not None and not self.hung and not self.unmounted:
             problems.append('the daemon died during the test (exit %d)' % self.proc.returncode)
-        r = subprocess.run(['fusermount3', '-u', self.path], capture_output=True, text=True)
-        if r.returncode != 0 and _mounted(self.path):
-            problems.append('fusermount3 -u failed: %s; unmounted lazily' % r.stderr.strip())
-            subprocess.run(['fusermount3', '-uz', self.path], capture_output=True)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            problems.append('the daemon did not exit within 10 s of the unmount; killed')
-        self.log.close()
+        for step in (self.daemon.unmount, self.daemon.wait):
+            p = step()
+            if p:
+                problems.append(p)
+        self.daemon.close_log()
         if self.hung:
             problems.append('the daemon did not answer for %.0f s and was killed' % WATCHDOG_SECONDS)
         elif self.proc.returncode != 0 and not problems:
             problems.append('the daemon exited with %d' % self.proc.returncode)
-        text = self.final_log = self.log_text()
+        text = self.final_log
         report = sanitizer_report(text)
         if report:
             problems.append('sanitizer report in the daemon log:\n' + report)

@@ -130,6 +130,12 @@ def check_tour(mnt, out):
     assert after(out, r'ls tasks/%d/regions' % t, NAME) == ['0x0000000000010000', '0x0000000000011000']
     status = {l.split()[0]: int(l.split()[1]) for l in after(out, r'grep -E', KV)}
     assert status['regions'] == 2 and status['resident_pages'] >= 1
+    # machvmctl: the child's bytes as xxd shows them; a refusal and its last_error line
+    assert after(out, r'^\$ machvmctl peek %d 0x10000 5$' % c) == [
+        '00010000: 4845 4c4c 4f' + ' ' * 29 + 'HELLO']
+    assert after(out, r'^\$ machvmctl allocate %d ' % t) == [
+        mnt.last_error(t).rstrip('\n'), 'exit 1 -> refused (expected: 0x10000 is taken)']
+    assert mnt.last_error(t).startswith('KERN_NO_SPACE: tasks/%d/ctl: vm_allocate(' % t)
 
 
 def check_fork_inheritance(mnt, out):
@@ -426,3 +432,54 @@ def test_unlabelled_errors_are_found():
         "dd: error reading 'tasks/2/mem': Bad address",
         'bash: echo: write error: Invalid argument', '  -> refused',
         "KERN_INVALID_ARGUMENT: tasks/1/ctl: vm_wire(...) failed, got 'x'"]
+# ---- examples/python_api.py: the Python package ---------------------------------
+
+PYTHON_EXAMPLE = os.path.join(EXAMPLES, 'python_api.py')
+
+
+def check_python_api(out, last_error):
+    lines = out.splitlines()
+    assert lines[-1].startswith('shown: ') and 'fork with copy-on-write' in lines[-1]
+    t, a = re.search(r'^task (\d+), allocated at (0x[0-9a-f]+)$', out, re.M).groups()
+    assert a == '0x10000'
+    assert "task %s reads b'parent data'" % t in lines
+    c = re.search(r'^fork: task (\d+), parent %s, share_mode cow$' % t, out, re.M).group(1)
+    assert "after the child writes CHILD: parent reads b'parent data', " \
+           "child reads b'CHILDt data'" in lines
+    assert "remap into task %s at 0x100000 (rw-): parent reads " \
+           "b'written through the remap'" % c in lines
+    regions = [l.split() for l in lines if l.startswith('  task %s region ' % c)]
+    assert [r[3] for r in regions] == ['0x0000000000010000-0x0000000000012000',
+                                       '0x0000000000100000-0x0000000000101000']
+    assert regions[1][5] == 'trueshared'
+    assert 'refused: KERN_NO_SPACE (errno 28)' in lines
+    assert 'last_error: ' + last_error in lines
+    return lines
+
+
+def test_python_example_on_a_mount(mnt):
+    with open(PYTHON_EXAMPLE) as f:
+        text = f.read()
+    assert text.startswith('#!/usr/bin/python3\n"""python_api.py - ')
+    assert 'examples/python_api.py /tmp/mvm' in text and os.access(PYTHON_EXAMPLE, os.X_OK)
+    r = subprocess.run([PYTHON_EXAMPLE, mnt.path], capture_output=True, text=True, timeout=120,
+                       cwd='/')
+    assert r.returncode == 0, r.stdout + r.stderr
+    check_python_api(r.stdout, mnt.last_error(1).rstrip('\n'))
+    assert mnt.task_ids() == [1, 2]
+
+
+def test_python_example_mounts_its_own_host():
+    from fsmount import _mounted, daemon_path
+    env = dict(os.environ, MACHVMFS_DAEMON=daemon_path())
+    r = subprocess.run([PYTHON_EXAMPLE], capture_output=True, text=True, timeout=120, cwd='/',
+                       env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    path, program = re.match(r'mounted at (\S+) \((\S+)\)\n', r.stdout).groups()
+    assert program == daemon_path()
+    lines = check_python_api(r.stdout, "KERN_NO_SPACE: tasks/1/ctl: vm_allocate(task 1, 0x10000, "
+                                       "4096, fixed) failed: [0x10000, 0x11000) overlaps the region "
+                                       "[0x10000, 0x12000) of task 1, got "
+                                       "'allocate 0x10000 0x1000'")
+    assert lines[-2] == 'unmounted: True'
+    assert not _mounted(path) and not os.path.exists(path)

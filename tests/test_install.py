@@ -7,13 +7,17 @@ over /usr/local, the installed tree is used alone, as if it were the
 machine's: `mount -t fuse.machvmfs` finds /usr/local/bin/machvmfs and mounts
 a host that the script reads and writes; a C and a C++ program are built with
 `pkg-config --cflags --libs machvm` (PKG_CONFIG_PATH in the installed tree)
-and run against libmachvm.so.0.  Finally `scons uninstall` with the same
-DESTDIR and PREFIX must leave the stage empty.  Nothing outside the stage
-and the namespace is touched.
+and run against libmachvm.so.0.  Then, with PATH and PYTHONPATH pointing only
+into the installed tree, the installed machvmctl and Python package drive
+such a mount, and the package mounts a host with the installed daemon.
+Finally `scons uninstall` with the same DESTDIR and PREFIX must leave the
+stage empty (the byte-code caches Python wrote there included).  Nothing
+outside the stage and the namespace is touched.
 """
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -29,6 +33,11 @@ INSTALLED = {
 } | {'include/machvm/' + h for h in os.listdir(os.path.join(ROOT, 'include', 'machvm'))
      if h.endswith('.h')}
 INSTALLED |= {'share/man/man8/machvmfs.8', 'share/man/man3/libmachvm.3'}
+# The Python package, where Debian's python3 finds /usr/local's, and machvmctl.
+PYTHONDIR = 'lib/python%d.%d/dist-packages' % sys.version_info[:2]
+INSTALLED |= {'bin/machvmctl'} | {
+    PYTHONDIR + '/machvmfs/' + f for f in os.listdir(os.path.join(ROOT, 'python', 'machvmfs'))
+    if f.endswith('.py')}
 
 # Creates a task, allocates, protects the middle page, and prints what
 # vm_region_extended says of each region; both languages.
@@ -88,6 +97,38 @@ for p in program_c program_cxx; do
 	readelf -d "$work/$p" | grep -o 'NEEDED.*libmachvm[^]]*' | sed 's/.*\[/needs /'
 	"$work/$p"
 done
+'''
+
+
+# The installed tree alone, again in a namespace: PATH and PYTHONPATH hold only
+# /usr/local's bin and Python folder (env -i: nothing else of the environment).
+# machvmctl drives a mount made by mount(8); the installed package drives it
+# too, and mounts a host of its own with the daemon it finds on that PATH.
+SCRIPT_PY = r'''
+set -eu
+stage=$1 mnt=$2 work=$3 pydir=$4
+mount --bind "$stage/usr/local" /usr/local
+trap 'umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true' EXIT
+mount -t fuse.machvmfs machvmfs "$mnt" -o page_size=16K
+alone() { env -i PATH=/usr/local/bin PYTHONPATH="$pydir" MACHVMFS_MOUNT="$mnt" "$@"; }
+t=$(alone machvmctl create)
+echo "task $t"
+alone machvmctl allocate "$t" 0x10000 32K
+alone machvmctl poke "$t" 0x10000 installed
+alone machvmctl peek "$t" 0x10000 9
+if alone machvmctl allocate "$t" 0x10000 16K 2>"$work/err"; then echo "again: exit 0"; else echo "again: exit $?"; fi
+cat "$work/err"
+alone /usr/bin/python3 - "$mnt" "$t" <<'EOF'
+import sys
+import machvmfs
+print('package', machvmfs.__file__)
+task = machvmfs.Host(sys.argv[1]).task(sys.argv[2])
+print('child reads', task.fork().read(0x10000, 9).decode())
+with machvmfs.mount() as host:
+    print('daemon', host.daemon.program, 'page_size', host.page_size)
+    print('its task', host.create().id)
+EOF
+umount "$mnt"
 '''
 
 
@@ -166,6 +207,26 @@ def test_install_use_uninstall(tmp_path):
                 'region 0x2000 size 0x1000 prot 1 max 7 empty',
                 'region 0x3000 size 0x1000 prot 3 max 7 empty']
         assert len(lines) == 16, lines
+
+        r = subprocess.run(['unshare', '--mount', '--propagation', 'private', 'bash', '-c',
+                            SCRIPT_PY, 'install-check-python', str(stage), str(mp), str(work),
+                            os.path.join(PREFIX, PYTHONDIR)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, 'exit %d\n%s\n%s' % (r.returncode, r.stdout, r.stderr)
+        assert r.stdout.splitlines() == [
+            'task 1',
+            '0x0000000000010000',
+            '00010000: 696e 7374 616c 6c65 64' + ' ' * 19 + 'installed',    # as xxd shows it
+            'again: exit 1',
+            "KERN_NO_SPACE: tasks/1/ctl: vm_allocate(task 1, 0x10000, 16384, fixed) failed: "
+            "[0x10000, 0x14000) overlaps the region [0x10000, 0x18000) of task 1, "
+            "got 'allocate 0x10000 16K'",
+            'package %s/%s/machvmfs/__init__.py' % (PREFIX, PYTHONDIR),
+            'child reads installed',
+            'daemon %s/bin/machvmfs page_size 4096' % PREFIX,
+            'its task 1'], r.stdout + r.stderr
+        # importing it as root left byte-code caches, which uninstall must take too
+        assert os.listdir(local / PYTHONDIR / 'machvmfs' / '__pycache__')
     finally:
         out = _scons('uninstall', 'PREFIX=' + PREFIX, 'DESTDIR=%s' % stage)
     assert 'uninstall: removed %s/usr/local/bin/machvmfs' % stage in out

@@ -8,7 +8,10 @@ packages=(gcc g++ scons pkg-config libfuse3-dev fuse3 libjansson-dev python3 pyt
           graphviz   # dot: renders graph.dot (tools/machvm-graph, its tests)
           man-db groff-base   # man, groff: the manual pages and their tests
           clang libclang-rt-14-dev   # scons fuzz: clang and its libFuzzer runtime
-          libtsan2)                  # scons variant=tsan: gcc's ThreadSanitizer runtime
+          libtsan2                   # scons variant=tsan: gcc's ThreadSanitizer runtime
+          # pip install ./python into a venv, offline: venv with pip, and the
+          # wheels the build backend needs, in /usr/share/python-wheels
+          python3-venv python3-pip python3-pip-whl python3-setuptools-whl python3-wheel-whl)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
