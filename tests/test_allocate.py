@@ -193,12 +193,14 @@ def test_several_lines_in_one_write(mnt, task):
     assert mnt.region_starts(task) == [0x10000, 0x30000]
 
 
-def test_several_lines_stop_at_first_failure(mnt, task):
+def test_several_lines_all_or_nothing(mnt, task):
     P = mnt.P
     fails(errno.ENOSPC, mnt.write, 'tasks/%d/ctl' % task,
           'allocate 0x10000 %d\nallocate 0x10000 %d\nallocate 0x50000 %d\n' % (P, P, P))
-    assert mnt.region_starts(task) == [0x10000]
+    assert mnt.region_starts(task) == []
     assert mnt.last_error(task).startswith('KERN_NO_SPACE: ')
+    assert mnt.last_error(task).endswith(
+        "got 'allocate 0x10000 %d' (line 2 of 3; the line before it was undone)\n" % P)
 
 
 def test_white_space_only_write_does_nothing(mnt, task):

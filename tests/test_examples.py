@@ -385,8 +385,23 @@ def check_personalities(mnt, out):
     assert lines[-1].startswith('shown: the same commands on three hosts')
 
 
+def check_batch(mnt, out):
+    t = int(re.search(r'^task (\d+)', out, re.M).group(1))
+    assert after(out, r'allocate anywhere 4K', NAME) == ['0x0000000000001000']
+    assert out.count('-> refused') == 1
+    assert 'No space left on device' in out
+    [last] = after(out, r'cat tasks/%d/last_error' % t, r'^KERN_')
+    assert last.startswith('KERN_NO_SPACE: tasks/%d/ctl: vm_allocate(' % t)
+    assert last.endswith("(line 3 of 3; the 2 lines before it were undone)")
+    assert after(out, r'dd if=tasks/\d+/mem') == ['shared bytes']
+    before, now = all_after(out, r'cat tasks/%d/maps' % t, MAPS)
+    assert before == now and len(before) == 2
+    assert mnt.maps(t) == now
+
+
 CHECKS = {
     'personalities.sh': check_personalities,
+    'batch.sh': check_batch,
     'graph-story.sh': check_graph_story,
     'objects.sh': check_objects,
     'events.sh': check_events,

@@ -17,12 +17,19 @@ so it checks them by the engine's merge rule instead (docs/semantics.md,
 uniform in the model, and two neighbouring regions always differ in a field
 the merge rule compares (so every equal pair was merged).
 
+A batch rule writes a random list of lines (allocate, deallocate, protect,
+inherit, wire, copy, remap) to a ctl file in one write(2): the model runs
+them on a copy of itself and keeps the copy only if every line succeeds;
+if one fails, the write must fail with that line's errno and the tree must
+be exactly as before (fs_layout.md, Writing: a batch is all or nothing).
+
 Addresses stay in a window of a few pages so that sequences overlap a lot.
 MACHVM_HYPOTHESIS_EXAMPLES sets how many sequences run (default 200, of up
 to MACHVM_HYPOTHESIS_STEPS = 40 steps: under half a minute per build); long
 runs set it to thousands.  Hypothesis keeps no database (nothing is written
 into the tree), and a failure is shrunk to a minimal sequence, printed as
 the steps to replay."""
+import copy
 import errno
 import os
 
@@ -385,6 +392,124 @@ class MapMachine(RuleBasedStateMachine):
                                                                        (addr + i) % P + 1])
                         for i in range(count))
         assert self.mnt.mem_read(t, addr, n) == want
+
+    # ---- batches: several lines in one write, all or nothing ---------------------
+
+    def batch_line(self, tasks, t, kind, data):
+        """Draws one line of kind for task t and runs it on the model tasks
+        (a copy): (line, None) after applying it, or (line, errno) with
+        nothing applied."""
+        P, m = self.P, tasks[t]
+        pn, off, size = data.draw(pages), data.draw(slop), data.draw(sizes)
+        addr = pn * P + off
+        lo, hi = self.span(addr, size) if size else (0, 0)
+        if kind == 'allocate':
+            n = (size + P - 1) // P
+            if n and any(p in m for p in range(lo, lo + n)):
+                return 'allocate %#x %#x' % (addr, size), errno.ENOSPC
+            for p in range(addr // P, addr // P + n):
+                m[p] = Page(Cell(P))
+            return 'allocate %#x %#x' % (addr, size), None
+        if kind == 'deallocate':
+            for p in range(lo, hi):
+                m.pop(p, None)
+            return 'deallocate %#x %#x' % (addr, size), None
+        if kind == 'protect':
+            prot = data.draw(prots)
+            new = prot_bits(prot)
+            for p in range(lo, hi):
+                if p not in m:
+                    return 'protect %#x %#x %s' % (addr, size, prot), errno.EFAULT
+                if new & ~m[p].max:
+                    return 'protect %#x %#x %s' % (addr, size, prot), errno.EACCES
+            for p in range(lo, hi):
+                m[p].prot = new
+            return 'protect %#x %#x %s' % (addr, size, prot), None
+        if kind == 'inherit':
+            inh = data.draw(inherits)
+            line = 'inherit %#x %#x %s' % (addr, size, inh)
+            if any(p not in m for p in range(lo, hi)):
+                return line, errno.EFAULT
+            for p in range(lo, hi):
+                m[p].inherit = inh
+            return line, None
+        if kind == 'wire':
+            access = data.draw(st.sampled_from(['rw-', 'r--', 'none']))
+            bits = 0 if access == 'none' else prot_bits(access)
+            line = 'wire %#x %#x %s' % (addr, size, access)
+            for p in range(lo, hi):
+                if p not in m or (bits and bits & ~m[p].prot):
+                    return line, errno.EIO
+                if not bits and m[p].wired == 0:
+                    return line, errno.EINVAL
+            for p in range(lo, hi):
+                m[p].wired += 1 if bits else -1
+            return line, None
+        if kind == 'copy':
+            dest = data.draw(pages) * P + data.draw(slop)
+            line = 'copy %#x %#x %#x' % (addr, size, dest)
+            if size == 0:
+                return line, None
+            for a, need in ((addr, R), (dest, W)):
+                for p in range(a // P, (a + size - 1) // P + 1):
+                    if p not in m:
+                        return line, errno.EFAULT
+                    if not m[p].prot & need:
+                        return line, errno.EACCES
+            buf = bytes(m[(addr + i) // P].cell.data[(addr + i) % P] for i in range(size))
+            for i in range(size):
+                m[(dest + i) // P].cell.data[(dest + i) % P] = buf[i]
+            return line, None
+        # remap from any task of the model (the file's own included)
+        src = data.draw(st.sampled_from(sorted(tasks)))
+        s_ = tasks[src]
+        npages, share = data.draw(st.integers(min_value=1, max_value=2)), data.draw(st.booleans())
+        at = data.draw(st.one_of(st.none(), pages))
+        line = 'remap src=%d:%#x size=%#x %s%s' % (src, pn * P, npages * P,
+                                                  'share' if share else 'copy',
+                                                  '' if at is None else ' at=%#x' % (at * P))
+        for p in range(pn, pn + npages):
+            if p not in s_:
+                return line, errno.EFAULT
+            if not share and not s_[p].max & R:
+                return line, errno.EACCES
+        dst = at
+        if dst is None:
+            dst = 1
+            while any(p in m for p in range(dst, dst + npages)):
+                dst += 1
+        if any(p in m for p in range(dst, dst + npages)):
+            return line, errno.ENOSPC
+        new = {}
+        for i, p in enumerate(range(pn, pn + npages)):
+            pg = s_[p]
+            new[dst + i] = Page(pg.cell if share else Cell(P, pg.cell.data), pg.prot, pg.max,
+                                'copy', 0)
+        m.update(new)
+        return line, None
+
+    @precondition(lambda self: self.tasks)
+    @rule(data=st.data(), n=st.integers(min_value=2, max_value=6))
+    def batch(self, data, n):
+        t = self.pick(data)
+        trial = copy.deepcopy(self.tasks)       # Cells shared stay shared
+        lines, err = [], None
+        for _ in range(n):
+            kind = data.draw(st.sampled_from(['allocate', 'deallocate', 'protect', 'inherit',
+                                              'wire', 'copy', 'remap']))
+            line, err = self.batch_line(trial, t, kind, data)
+            lines.append(line)
+            if err is not None:
+                break
+        failing = len(lines)
+        if len(lines) == 1:                     # a batch has two lines at least
+            lines.append('protect %#x 0 rw-' % self.P)
+        text = '\n'.join(lines) + '\n'
+        assert expect(lambda: self.mnt.write('tasks/%d/ctl' % t, text)) == err, text
+        if err is None:
+            self.tasks = trial
+        else:
+            assert '(line %d of %d; ' % (failing, len(lines)) in self.mnt.last_error(t), text
 
     # ---- the check after every step ------------------------------------------
 

@@ -189,11 +189,13 @@ def test_save_over_the_limit_changes_nothing(mount_factory, tmp_path):
     assert path.exists()
 
 
-def test_failed_line_still_stops_the_rest(mnt, task):
-    """Under the limit the batch rules are unchanged: lines run in order and
-    the first failing engine call stops the rest (the ones before stay done)."""
+def test_failed_line_undoes_the_batch(mnt, task):
+    """Under the limit the batch rules are unchanged: lines run in order, the
+    first failing engine call stops the rest, and the ones before it are
+    undone (the batch runs all or nothing)."""
     line = b'attr %#x 4K cache flush\n' % A
     data = line * 10 + b'attr 0x900000 4K cache flush\n' + line * 10
     out, result = write_from(mnt.tp(task, 'ctl'), data, 0)
     assert isinstance(out, OSError) and out.errno == errno.EINVAL
-    assert flushes(mnt, task) == 10
+    assert flushes(mnt, task) == 0
+    assert '(line 11 of 21; the 10 lines before it were undone)' in mnt.last_error(task)

@@ -294,6 +294,49 @@ MACHVM_API const char *machvm_share_mode_name(unsigned int share_mode);
 MACHVM_API kern_return_t machvm_check(void);
 
 /*
+ * Batches: a run of calls that can be undone as a whole.
+ *
+ * machvm_batch_begin saves the maps of tasks[0..ntasks) (every entry, each
+ * holding a reference on its object) and the sharing flag of the objects
+ * they map.  The caller then makes its calls; before each call that writes
+ * or makes resident pages in place (vm_copy's destination, vm_wire) it
+ * calls machvm_batch_note for the range, which saves the bytes (bytes TRUE)
+ * or just the residency (FALSE) of the pages there that an object of the
+ * saved maps holds.  Then exactly one of:
+ *   machvm_batch_undo    puts the saved maps back, every page noted back as
+ *                        it was (in reverse order), the objects' sharing
+ *                        flags back; frees the batch.  Cannot fail.
+ *   machvm_batch_commit  keeps what the calls did and frees the batch.
+ * Only the saved tasks may change while the batch is open, and nothing but
+ * the caller's calls may change them or fork them (the caller excludes
+ * everyone else; the engine does not), and no two open batches may save
+ * the same task; tasks the calls create are the caller's to terminate
+ * before the undo.  While a batch is open its references show in the
+ * objects' reference counts (ref_count, share modes), pages of its objects
+ * are not freed by a partial deallocate, and their shadows are not
+ * bypassed; after the commit all of that is as if there had been no batch.
+ * Counters (faults, shadows made ...) and object ids count the work done,
+ * undone or not.  An export must not run while a batch is open.
+ *   machvm_batch_begin: KERN_SUCCESS; KERN_INVALID_ARGUMENT for a NULL
+ *     pointer, ntasks 0 or over 64; KERN_INVALID_TASK if a task is not
+ *     alive; KERN_FAILURE if a task is in another open batch;
+ *     KERN_RESOURCE_SHORTAGE past the memory limit (each saved entry is
+ *     charged as an entry) or out of memory.
+ *   machvm_batch_note: KERN_SUCCESS (a range outside the user range or a
+ *     hole is passed over); KERN_INVALID_ARGUMENT if task is not one of the
+ *     batch's; KERN_RESOURCE_SHORTAGE when a saved page does not fit under
+ *     the memory limit (each is charged a page).
+ */
+typedef struct machvm_batch machvm_batch_t;
+MACHVM_API kern_return_t machvm_batch_begin(const task_t *tasks, size_t ntasks,
+                                            machvm_batch_t **batch);
+MACHVM_API kern_return_t machvm_batch_note(machvm_batch_t *batch, task_t task,
+                                           vm_address_t address, vm_size_t size,
+                                           boolean_t bytes);
+MACHVM_API void machvm_batch_undo(machvm_batch_t *batch);
+MACHVM_API void machvm_batch_commit(machvm_batch_t *batch);
+
+/*
  * The engine never prints.  A broken invariant calls the panic hook with a
  * description (map dump included) and then abort()s.  The default hook does
  * nothing; programs install one that writes the message where they log.

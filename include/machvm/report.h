@@ -11,7 +11,9 @@
  * The calls that report are task_create, task_terminate, vm_allocate,
  * vm_deallocate, vm_protect, vm_inherit, vm_map_inherit, vm_wire,
  * vm_machine_attribute (a get too, which changes nothing), vm_remap,
- * vm_write and vm_copy.  Queries (vm_region, vm_region_extended, vm_read,
+ * vm_write and vm_copy, and the batch calls of machvm.h: machvm_batch_undo
+ * (one report per task it restores: the exception to "once per call") and
+ * machvm_batch_commit (only when it freed or collapsed objects).  Queries (vm_region, vm_region_extended, vm_read,
  * the snapshots and counters), persistence (export, import) and
  * machvm_host_stop (every task goes at once) do not.
  *
@@ -58,6 +60,8 @@ typedef enum machvm_call {
 	MACHVM_CALL_VM_REMAP,
 	MACHVM_CALL_VM_WRITE,
 	MACHVM_CALL_VM_COPY,
+	MACHVM_CALL_BATCH_UNDO,
+	MACHVM_CALL_BATCH_COMMIT,
 } machvm_call_t;
 
 /* "task_create", "vm_protect", ...; "unknown" for another value. */
@@ -90,6 +94,8 @@ MACHVM_API const char *machvm_call_name(machvm_call_t call);
  *                      call returned (on success)
  *   vm_write           task, address, size, count = bytes written
  *   vm_copy            task, address = source, address2 = dest, size
+ *   machvm_batch_undo  task = the task restored (its REMOVED then ADDED)
+ *   machvm_batch_commit  nothing (task TASK_NULL): the objects it let go
  *
  * "range" is [start, end) with has_range set: the page-rounded range the
  * call worked on, set as soon as it is rounded (so also when it then

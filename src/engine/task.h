@@ -106,4 +106,10 @@ struct task *task_table_at(size_t id);
  */
 kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit);
 
+/* What the open batches hold (vm_batch.c), for the checker: the bytes they
+ * charged, and fn called once per reference their saved entries hold.
+ * vm_object_lock held. */
+uint64_t vm_batch_charged(void);
+void vm_batch_each_ref(void (*fn)(struct vm_object *o, void *arg), void *arg);
+
 #endif

@@ -219,9 +219,22 @@ static int count_ref(struct vm_page_table *refs, uint64_t id, uintptr_t n)
 	return had + n ? vm_page_table_put(refs, id, (void *)(had + n)) : 0;
 }
 
+/* An open batch's reference: counted as a reference and as a pin. */
+struct batch_count {
+	struct vm_page_table *refs, *pins;
+	bool failed;
+};
+
+static void count_batch_ref(struct vm_object *o, void *arg)
+{
+	struct batch_count *c = arg;
+	if (count_ref(c->refs, o->id, 1) != 0 || count_ref(c->pins, o->id, 1) != 0)
+		c->failed = true;
+}
+
 kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 {
-	struct vm_page_table refs = VM_PAGE_TABLE_INIT;
+	struct vm_page_table refs = VM_PAGE_TABLE_INIT, pins = VM_PAGE_TABLE_INIT;
 	struct share_refs shares = { NULL, 0, 0 };
 	kern_return_t kr = KERN_FAILURE;
 	uint64_t entries = 0, live_entries = 0, live_size = 0, live_wired = 0;
@@ -259,6 +272,11 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 				goto no_memory;
 		}
 	}
+
+	struct batch_count bc = { &refs, &pins, false };
+	vm_batch_each_ref(count_batch_ref, &bc);
+	if (bc.failed)
+		goto no_memory;
 
 	uint64_t objects = 0, pages = 0;
 	for (struct vm_object *o = vm_object_all; o; o = o->all_next) {
@@ -306,6 +324,12 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 			         (unsigned long long)o->id, o->ref_count, (unsigned long long)found);
 			goto out;
 		}
+		uintptr_t pinned = (uintptr_t)vm_page_table_get(&pins, o->id);
+		if (pinned != o->pins) {
+			snprintf(why, len, "object %llu: %u pins, but open batches hold %llu references",
+			         (unsigned long long)o->id, o->pins, (unsigned long long)pinned);
+			goto out;
+		}
 		if (o->ref_count == 1 && o->nchildren == 1) {
 			snprintf(why, len, "object %llu: only its shadow refers to it, yet it was not collapsed",
 			         (unsigned long long)o->id);
@@ -323,11 +347,11 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 		goto out;
 	}
 	/* The memory account: every page, object, entry (spares cached by
-	 * live maps included; dead tasks keep none) and task struct, and
-	 * nothing else, with no call running to hold a reservation. */
+	 * live maps included; dead tasks keep none), task struct and what
+	 * open batches saved, and nothing else, with no call running to hold a reservation. */
 	uint64_t charged = pages * vm_page_size + objects * sizeof(struct vm_object) +
 	                   entries * sizeof(struct vm_map_entry) +
-	                   task_struct_count() * sizeof(struct task);
+	                   task_struct_count() * sizeof(struct task) + vm_batch_charged();
 	if (charged != vm_mem_used()) {
 		snprintf(why, len, "memory account: %llu bytes charged, %llu held",
 		         (unsigned long long)vm_mem_used(), (unsigned long long)charged);
@@ -353,6 +377,7 @@ no_memory:
 	kr = KERN_RESOURCE_SHORTAGE;
 out:
 	vm_page_table_destroy(&refs);
+	vm_page_table_destroy(&pins);
 	free(shares.v);
 	return kr;
 }

@@ -454,10 +454,11 @@ kern_return_t vm_map_delete(struct vm_map *m, vm_address_t start, vm_address_t e
 		 * Pages of a private object that only this map's clipped pieces
 		 * refer to (no shadow behind them reads them, no other mapping
 		 * shares or copies them) are unreachable once their piece is gone:
-		 * free them now rather than when the whole object goes.
+		 * free them now rather than when the whole object goes.  Not while
+		 * an open batch holds the object: its saved entries may map them.
 		 */
 		struct vm_object *o = e->object;
-		if (o && o->ref_count > 1 && o->nchildren == 0 && !o->true_share &&
+		if (o && o->ref_count > 1 && o->nchildren == 0 && !o->true_share && o->pins == 0 &&
 		    !(e->flags & (VME_IS_SHARED | VME_NEEDS_COPY)))
 			vm_object_free_window(o, e->offset, e->end - e->start);
 		m->gen++;
@@ -722,6 +723,37 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 	*cur = cur_and;
 	*max = max_and;
 	return KERN_SUCCESS;
+}
+
+void vm_map_replace(struct vm_map *m, struct vm_map_entry *head, size_t n)
+{
+	struct vm_map_store *st = &m->store;
+	if (st->first) {
+		boundary(m, MACHVM_CHANGE_REMOVED, st->first->start, st->last->end, 0, 0,
+		         st->nentries);
+		while (st->first)
+			entry_release(m, st->first);
+	}
+	vm_map_store_build(st, head, n);
+	vm_map_account_built(m);
+	if (n > 0)
+		boundary(m, MACHVM_CHANGE_ADDED, st->first->start, st->last->end, 0, 0, n);
+}
+
+struct vm_map_entry *vm_map_entry_new(void)
+{
+	if (!vm_mem_take(sizeof(struct vm_map_entry)))
+		return NULL;
+	struct vm_map_entry *e = calloc(1, sizeof *e);
+	if (e == NULL)
+		vm_mem_give(sizeof *e);
+	return e;
+}
+
+void vm_map_entry_dispose(struct vm_map_entry *e)
+{
+	free(e);
+	vm_mem_give(sizeof *e);
 }
 
 /* ---- what calls may take (the memory account, engine.h) -------------- */

@@ -103,6 +103,19 @@ kern_return_t vm_map_enter(struct vm_map *m, vm_address_t start, vm_address_t en
 /* Removes every entry piece inside [start, end). */
 kern_return_t vm_map_delete(struct vm_map *m, vm_address_t start, vm_address_t end);
 
+/*
+ * Replaces every entry of m by the n entries of head (linked by ->next, in
+ * ascending order, disjoint, each holding its own reference on its object,
+ * charged to the memory account): a batch being undone (vm_batch.c).  The
+ * report hears REMOVED for the entries that go and ADDED for those that
+ * come; the objects the old entries held are dropped.
+ */
+void vm_map_replace(struct vm_map *m, struct vm_map_entry *head, size_t n);
+/* A zeroed entry outside any map, charged to the memory account; NULL
+ * past the limit or out of memory.  vm_map_entry_dispose frees one. */
+struct vm_map_entry *vm_map_entry_new(void);
+void vm_map_entry_dispose(struct vm_map_entry *e);
+
 /* Gives an entry an object of its own to write to: creates one if it has
  * none, and resolves needs_copy with a shadow.  KERN_RESOURCE_SHORTAGE. */
 kern_return_t vm_map_entry_private_object(struct vm_map_entry *e);

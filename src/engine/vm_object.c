@@ -345,6 +345,17 @@ static void note_one(struct vm_object *o, uint64_t i, void *page, void *arg)
 	f->keys[f->n++] = f->first + i;
 }
 
+void vm_object_page_free(struct vm_object *o, uint64_t idx)
+{
+	vm_object_lock_assert();
+	void *p = vm_page_table_remove(&o->pages, idx);
+	if (p == NULL)
+		return;
+	free(p);
+	vm_object_stats.resident_pages--;
+	vm_mem_give(vm_page_size);
+}
+
 void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len)
 {
 	vm_object_lock_assert();
@@ -415,8 +426,14 @@ static bool try_collapse_one(struct vm_object *o)
 static bool try_bypass_one(struct vm_object *o)
 {
 	struct vm_object *b = o->shadow;
+	/* An open batch may give o back pages it lacked when the batch began
+	 * (vm_batch.c): they must still read through to b then. */
 	if (o->pages.count < o->bypass_retry)
 		return false;
+	if (o->pins > 0) {
+		o->bypass_wanted = true;
+		return false;
+	}
 	struct cover_arg c = { o, true };
 	window_pages(b, o->shadow_offset, o->size, cover_one, &c);
 	if (!c.covered) {

@@ -25,6 +25,11 @@ struct vm_object {
 	struct vm_object *sib_prev, *sib_next;
 	uint32_t nchildren;
 	size_t bypass_retry;            /* resident count at which to try a bypass again */
+	uint32_t pins;                  /* references an open batch's saved entries hold
+	                                   (vm_batch.c); while any, no bypass skips its
+	                                   shadow and no deallocate frees its pages */
+	bool bypass_wanted;             /* a bypass was held back by pins: the
+	                                   batch's commit tries it */
 	struct vm_page_table pages;     /* page index -> P bytes */
 	struct vm_object *all_prev, *all_next;
 };
@@ -82,6 +87,9 @@ void *vm_object_page_writable(struct vm_object *top, vm_offset_t off,
  * entries.  NULL if memory runs out.
  */
 struct vm_object *vm_object_copy_range(struct vm_object *top, vm_offset_t off, vm_size_t len);
+
+/* Frees the page at page index idx held by o itself, if it has one. */
+void vm_object_page_free(struct vm_object *o, uint64_t idx);
 
 /* Frees the pages of [off, off + len) held by o itself (not its chain). */
 void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len);

@@ -158,6 +158,19 @@ void vm_report_end_hooked(kern_return_t kr)
 	c->n = 0;
 }
 
+bool vm_report_end_if_changed(kern_return_t kr)
+{
+	struct vm_report_rec *c = vm_report_cur;
+	if (c == NULL)
+		return false;
+	if (c->n == 0 && !c->r.incomplete) {
+		vm_report_cur = NULL;
+		return false;
+	}
+	vm_report_end_hooked(kr);
+	return true;
+}
+
 kern_return_t machvm_task_map_gen(task_t task, uint64_t *gen)
 {
 	if (gen == NULL)
@@ -185,6 +198,8 @@ const char *machvm_call_name(machvm_call_t call)
 	case MACHVM_CALL_VM_REMAP: return "vm_remap";
 	case MACHVM_CALL_VM_WRITE: return "vm_write";
 	case MACHVM_CALL_VM_COPY: return "vm_copy";
+	case MACHVM_CALL_BATCH_UNDO: return "machvm_batch_undo";
+	case MACHVM_CALL_BATCH_COMMIT: return "machvm_batch_commit";
 	default: return "unknown";
 	}
 }

@@ -144,6 +144,10 @@ static inline void vm_report_object(machvm_change_kind_t kind, uint64_t id, uint
 		vm_report_add(kind, TASK_NULL, 0, 0, 0, 0, 0, id, id2);
 }
 
+/* Ends the report as vm_report_end does if it holds a change, else drops it
+ * unseen (false). */
+bool vm_report_end_if_changed(kern_return_t kr);
+
 /*
  * Suppresses reporting on this thread while on (nestable): the calls that
  * machvm_host_stop and the import make on the host's behalf report nothing.

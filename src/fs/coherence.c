@@ -468,6 +468,12 @@ fs_scope_free(struct fs_scope *s)
 	fs_inval_free(&s->after);
 }
 
+void
+fs_coherence_touch(void)
+{
+	atomic_fetch_add(&content_gen, 1);
+}
+
 uint64_t
 fs_coherence_content_gen(void)
 {

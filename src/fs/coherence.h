@@ -102,5 +102,8 @@ size_t fs_coherence_held(task_t task);
  * long as the generation is g.
  */
 uint64_t fs_coherence_content_gen(void);
+/* Something a render shows changed with no report (a batch's references
+ * came or went): the kept texts are rendered again. */
+void fs_coherence_touch(void);
 
 #endif

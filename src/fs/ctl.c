@@ -899,6 +899,301 @@ lazy_path(const struct fs_node *n, char *buf, size_t cap)
 	return buf;
 }
 
+/* ---- batches ----------------------------------------------------------- */
+
+static pthread_rwlock_t batch_lock;
+static pthread_once_t batch_once = PTHREAD_ONCE_INIT;
+
+static void
+batch_lock_init(void)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	/* A batch waiting must not starve behind a stream of one-line writes. */
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&batch_lock, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+void
+fs_batch_shared_lock(void)
+{
+	pthread_once(&batch_once, batch_lock_init);
+	pthread_rwlock_rdlock(&batch_lock);
+}
+
+void
+fs_batch_shared_unlock(void)
+{
+	pthread_rwlock_unlock(&batch_lock);
+}
+
+static void
+batch_exclusive_lock(void)
+{
+	pthread_once(&batch_once, batch_lock_init);
+	pthread_rwlock_wrlock(&batch_lock);
+}
+
+/* A line ran: its result is what the file reads next (the last line's). */
+static void
+line_done(const struct fs_node *n, const struct fs_cmd *c, const struct fs_run *r,
+          struct fs_buf *result, char *path, size_t pathcap)
+{
+	char shown[208];
+
+	result->len = 0;
+	fs_buf_put(result, r->result, strlen(r->result));
+	if (fs_log_debugging()) {
+		clip(c->line, strlen(c->line), shown, sizeof shown);
+		fs_debug("%s: '%s': %s", lazy_path(n, path, pathcap), shown, r->call);
+	}
+}
+
+/*
+ * A line failed with rc: failure gets its line (recorded as last_error for
+ * an engine failure), with more appended ("" or " (line 3 of 5; ...)").
+ * Returns the write's -errno.
+ */
+static int
+line_failed(const struct fs_node *n, const struct fs_cmd *c, const struct fs_run *r, int rc,
+            const char *more, char *failure, size_t cap, char *path, size_t pathcap)
+{
+	char shown[208];
+
+	clip(c->line, strlen(c->line), shown, sizeof shown);
+	if (n->task && !machvm_task_alive(n->task))
+		return -ESRCH;
+	if (r->kr == MIG_BAD_ID) {
+		/* The host's kernel has no such call (vm_remap under gnu). */
+		fs_fail(n->task, failure, cap, r->kr,
+		        "%s: %s does not exist in this kernel (personality %s), got '%s'%s",
+		        lazy_path(n, path, pathcap), c->verb->call,
+		        machvm_personality_name(machvm_host_personality()), shown, more);
+		return rc;
+	}
+	if (r->kr != KERN_SUCCESS) {
+		fs_fail(n->task, failure, cap, r->kr, "%s: %s failed%s, got '%s'%s",
+		        lazy_path(n, path, pathcap), r->call, r->cause, shown, more);
+		return rc;
+	}
+	/* Long input is cut; the message stays one line. */
+	if (snprintf(failure, cap, "%s: %s: %s, got '%s'%s", errno_name(-rc),
+	             lazy_path(n, path, pathcap), r->why, shown, more) < 0)
+		failure[0] = '\0';
+	fs_debug("%s", failure);
+	return rc;
+}
+
+/* " (line 3 of 5; the 2 lines before it were undone)" and the like. */
+static void
+batch_where(size_t i, size_t n, bool ran, char *out, size_t cap)
+{
+	if (!ran)
+		snprintf(out, cap, " (line %zu of %zu; nothing was run)", i + 1, n);
+	else if (i == 0)
+		snprintf(out, cap, " (line 1 of %zu; no line ran before it)", n);
+	else if (i == 1)
+		snprintf(out, cap, " (line 2 of %zu; the line before it was undone)", n);
+	else
+		snprintf(out, cap, " (line %zu of %zu; the %zu lines before it were undone)",
+		         i + 1, n, i);
+}
+
+/* A failure found before any line ran: failure and last_error say so. */
+static int
+batch_refuse(const struct fs_node *n, const struct fs_cmd *c, size_t i, size_t ncmds,
+             kern_return_t kr, int rc, const char *why, char *failure, size_t cap,
+             char *path, size_t pathcap)
+{
+	char shown[208], where[96];
+
+	clip(c->line, strlen(c->line), shown, sizeof shown);
+	batch_where(i, ncmds, false, where, sizeof where);
+	if (kr != KERN_SUCCESS) {
+		fs_fail(n->task, failure, cap, kr, "%s: %s, got '%s'%s",
+		        lazy_path(n, path, pathcap), why, shown, where);
+		return -fs_errno(kr);
+	}
+	if (snprintf(failure, cap, "%s: %s: %s, got '%s'%s", errno_name(-rc),
+	             lazy_path(n, path, pathcap), why, shown, where) < 0)
+		failure[0] = '\0';
+	fs_debug("%s", failure);
+	return rc;
+}
+
+static void
+add_task(task_t *v, size_t *n, task_t t)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (v[i] == t)
+			return;
+	v[(*n)++] = t;
+}
+
+/* Most tasks one batch saves: the file's and the other tasks its lines
+ * name (remap sources, fork parents). */
+#define BATCH_TASKS 64
+
+/*
+ * Runs several lines all or nothing (see fs_layout.md, Writing): under the
+ * batch lock held exclusively, the owners checked first, the tasks the
+ * lines change saved by the engine (machvm_batch_begin), the lines run in
+ * order, and on the first failure the tasks the batch made terminated and
+ * the saved tasks put back (machvm_batch_undo).  terminate cannot be
+ * undone: a tasks/ctl batch holding it holds nothing else, and its lines
+ * are all checked before the first runs, so that none can fail then.
+ */
+static int
+run_batch(const struct fs_node *n, const struct fs_ctx *ctx, struct fs_cmd *cmds,
+          size_t ncmds, struct fs_buf *result, struct fs_scope *scope,
+          char *failure, size_t cap, char *path, size_t pathcap)
+{
+	task_t saved[BATCH_TASKS], *made = NULL;
+	size_t nsaved = 0, nmade = 0, nterm = 0, i;
+	machvm_batch_t *b = NULL;
+	char where[96];
+	int rc = 0;
+
+	batch_exclusive_lock();
+	if (n->task && !machvm_task_alive(n->task)) {
+		rc = -ESRCH;
+		goto out;
+	}
+	/* Who may: every line's owner column, before anything runs. */
+	for (i = 0; i < ncmds; i++) {
+		struct fs_run r = { .kr = KERN_SUCCESS };
+		int e = check_owner(ctx, &cmds[i], &r);
+
+		if (e) {
+			rc = batch_refuse(n, &cmds[i], i, ncmds, KERN_SUCCESS, e, r.why, failure, cap,
+			                  path, pathcap);
+			goto out;
+		}
+		if (strcmp(cmds[i].verb->verb, "terminate") == 0)
+			nterm++;
+	}
+	if (nterm > 0) {
+		for (i = 0; i < ncmds; i++) {
+			bool twice = false;
+
+			if (strcmp(cmds[i].verb->verb, "terminate") != 0) {
+				rc = batch_refuse(n, &cmds[i], i, ncmds, KERN_INVALID_ARGUMENT, 0,
+				                  "a batch holding terminate lines holds nothing else "
+				                  "(a terminate cannot be undone): write them apart",
+				                  failure, cap, path, pathcap);
+				goto out;
+			}
+			for (size_t j = 0; j < i; j++)
+				twice |= cmds[j].task == cmds[i].task;
+			if (twice || !machvm_task_alive(cmds[i].task)) {
+				char why[96];
+
+				snprintf(why, sizeof why, "task_terminate(task %u) would fail: %s",
+				         (unsigned)cmds[i].task, twice ? "terminated by an earlier line"
+				                                       : "no such task");
+				rc = batch_refuse(n, &cmds[i], i, ncmds, KERN_INVALID_ARGUMENT, 0, why,
+				                  failure, cap, path, pathcap);
+				goto out;
+			}
+		}
+	}
+	/* What the lines can change besides the tasks they make. */
+	if (n->task)
+		add_task(saved, &nsaved, n->task);
+	for (i = 0; i < ncmds && nterm == 0; i++) {
+		task_t other = TASK_NULL;
+
+		if (cmds[i].verb->locks == LOCK_FILE_SOURCE)
+			other = cmds[i].remap.src_task;
+		else if (cmds[i].verb->locks == LOCK_TASK_ARG)
+			other = cmds[i].task;
+		if (other == TASK_NULL || !machvm_task_alive(other))
+			continue;   /* the line fails (or forks a task the batch makes) */
+		if (nsaved == BATCH_TASKS) {
+			rc = batch_refuse(n, &cmds[i], i, ncmds, KERN_INVALID_ARGUMENT, 0,
+			                  "a batch may name at most 63 other tasks", failure, cap,
+			                  path, pathcap);
+			goto out;
+		}
+		add_task(saved, &nsaved, other);
+	}
+	if (nsaved > 0) {
+		kern_return_t kr = machvm_batch_begin(saved, nsaved, &b);
+
+		if (kr != KERN_SUCCESS) {
+			rc = batch_refuse(n, &cmds[0], 0, ncmds, kr, 0,
+			                  "machvm_batch_begin failed: no memory to save the tasks "
+			                  "the batch changes", failure, cap, path, pathcap);
+			goto out;
+		}
+		fs_coherence_touch();
+	}
+	if (nterm == 0 && cmds[0].verb->level == FS_L_TASKS &&
+	    !(made = malloc(ncmds * sizeof *made))) {
+		rc = -ENOMEM;
+		goto undo;
+	}
+
+	for (i = 0; i < ncmds; i++) {
+		struct fs_cmd *c = &cmds[i];
+		struct fs_run r = { .kr = KERN_SUCCESS };
+		const char *verb = c->verb->verb;
+		bool is_copy = strcmp(verb, "copy") == 0, is_wire = strcmp(verb, "wire") == 0;
+
+		if (b && (is_copy || is_wire)) {
+			/* What the line writes in place, saved first. */
+			vm_address_t at = is_copy ? c->dest : c->addr;
+			vm_size_t size = c->size;
+			vm_region_extended_info_t x;
+
+			if (c->region) {
+				at = n->start;
+				size = fs_region_get(n->task, n->start, false, &x) == 0 ? x.size : 0;
+			}
+			r.kr = machvm_batch_note(b, n->task, at, size, is_copy);
+			if (r.kr != KERN_SUCCESS) {
+				snprintf(r.call, sizeof r.call,
+				         "machvm_batch_note(task %u, 0x%llx, %llu) (saving what it overwrites)",
+				         (unsigned)n->task, (unsigned long long)at, (unsigned long long)size);
+				rc = -fs_errno(r.kr);
+				goto failed;
+			}
+		}
+		rc = run(n, ctx, c, &r, scope);
+		if (rc == 0) {
+			if (made && c->verb->result == RES_TASK)
+				made[nmade++] = c->out_task;
+			line_done(n, c, &r, result, path, pathcap);
+			continue;
+		}
+failed:
+		batch_where(i, ncmds, nterm == 0, where, sizeof where);
+		rc = line_failed(n, c, &r, rc, nterm == 0 ? where : "", failure, cap, path, pathcap);
+		break;
+	}
+	if (rc == 0) {
+		if (b) {
+			machvm_batch_commit(b);
+			fs_coherence_touch();
+		}
+		goto out;
+	}
+undo:
+	/* Newest first: a fork of a task the batch made goes before it. */
+	while (nmade > 0)
+		(void)task_terminate(made[--nmade]);
+	if (b)
+		machvm_batch_undo(b);
+	result->len = 0;
+out:
+	pthread_rwlock_unlock(&batch_lock);
+	free(made);
+	return rc;
+}
+
+
 int
 fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
              const char *data, size_t len, struct fs_buf *result, struct fs_scope *scope)
@@ -979,41 +1274,23 @@ fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
 		ncmds++;
 	}
 
-	/* Pass 2: run them in order, stopping at the first failure. */
-	for (size_t i = 0; rc == 0 && i < ncmds; i++) {
-		struct fs_cmd *c = &cmds[i];
-		struct fs_run r = { .kr = KERN_SUCCESS };
+	/* Pass 2: one line alone as it always ran; several as a batch. */
+	if (rc == 0 && ncmds > 1 && cmds[0].verb->level != FS_L_HOST) {
+		rc = run_batch(n, ctx, cmds, ncmds, result, scope, failure, sizeof failure,
+		               path, sizeof path);
+	} else if (rc == 0) {
+		fs_batch_shared_lock();
+		for (size_t i = 0; rc == 0 && i < ncmds; i++) {
+			struct fs_run r = { .kr = KERN_SUCCESS };
 
-		rc = run(n, ctx, c, &r, scope);
-		if (rc == 0) {
-			result->len = 0;
-			fs_buf_put(result, r.result, strlen(r.result));
-			if (fs_log_debugging()) {
-				clip(c->line, strlen(c->line), shown, sizeof shown);
-				fs_debug("%s: '%s': %s", lazy_path(n, path, sizeof path), shown, r.call);
-			}
-		} else if (n->task && !machvm_task_alive(n->task)) {
-			rc = -ESRCH;
-		} else if (r.kr == MIG_BAD_ID) {
-			/* The host's kernel has no such call (vm_remap under gnu). */
-			clip(c->line, strlen(c->line), shown, sizeof shown);
-			fs_fail(n->task, failure, sizeof failure, r.kr,
-			        "%s: %s does not exist in this kernel (personality %s), got '%s'",
-			        lazy_path(n, path, sizeof path), c->verb->call,
-			        machvm_personality_name(machvm_host_personality()), shown);
-		} else if (r.kr != KERN_SUCCESS) {
-			clip(c->line, strlen(c->line), shown, sizeof shown);
-			fs_fail(n->task, failure, sizeof failure, r.kr,
-			        "%s: %s failed%s, got '%s'", lazy_path(n, path, sizeof path), r.call,
-			        r.cause, shown);
-		} else {
-			/* Long input is cut; the message stays one line. */
-			clip(c->line, strlen(c->line), shown, sizeof shown);
-			if (snprintf(failure, sizeof failure, "%s: %s: %s, got '%s'",
-			             errno_name(-rc), lazy_path(n, path, sizeof path), r.why, shown) < 0)
-				failure[0] = '\0';
-			fs_debug("%s", failure);
+			rc = run(n, ctx, &cmds[i], &r, scope);
+			if (rc == 0)
+				line_done(n, &cmds[i], &r, result, path, sizeof path);
+			else
+				rc = line_failed(n, &cmds[i], &r, rc, "", failure, sizeof failure,
+				                 path, sizeof path);
 		}
+		fs_batch_shared_unlock();
 	}
 
 	/* After a failure the file reads the failure's line next. */

@@ -162,6 +162,17 @@ int fs_ctl_write(const struct fs_node *n, const struct fs_ctx *ctx,
  * what the kernel was told; until then, the kernel's default of 32 pages.
  */
 void fs_ctl_set_write_limit(size_t max_write, size_t max_pages, size_t page);
+
+/*
+ * The batch lock.  A write of several lines to a ctl, region or remap file
+ * (a batch, run all or nothing) holds it exclusively from its first line
+ * until it is committed or undone; every other write that changes the host
+ * (a one-line write, a mem write, an rmdir, a save, the autosave) holds it
+ * shared around its call, so nothing changes a batch's tasks under it.
+ * Writer-preferring; never taken twice by one thread.
+ */
+void fs_batch_shared_lock(void);
+void fs_batch_shared_unlock(void);
 size_t fs_ctl_write_limit(void);
 
 /* The usage texts: what the ctl and remap files read before any write.

@@ -835,9 +835,11 @@ mem_write(fuse_req_t req, const struct fs_node *n, const char *buf, size_t size,
 		return;
 	}
 	fs_scope_begin(&scope);
+	fs_batch_shared_lock();
 	kr = vm_write(n->task, (vm_address_t)off, buf, size, &count);
 	if (kr != KERN_SUCCESS)
 		fs_why_text(cause, sizeof cause);    /* the engine's record, at once */
+	fs_batch_shared_unlock();
 	fs_scope_end(&scope);
 	if (kr != KERN_SUCCESS && !machvm_task_alive(n->task))
 		rc = -ESRCH;
@@ -1292,7 +1294,9 @@ fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	fs_scope_begin(&scope);
 	scope.rmdir = true;
+	fs_batch_shared_lock();
 	kr = task_terminate(child.task);
+	fs_batch_shared_unlock();
 	fs_scope_end(&scope);
 	if (kr == KERN_SUCCESS) {
 		fs_debug("tasks/%u: terminated", (unsigned)child.task);

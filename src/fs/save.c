@@ -14,6 +14,7 @@
 
 #include "../persist/state.h"
 #include "coherence.h"
+#include "ctl.h"
 #include "log.h"
 
 static const char *state_path;
@@ -130,7 +131,11 @@ autosave_main(void *arg)
 		 * picture again, so it is saved by the next round. */
 		pic = picture_now();
 		if (pic.gen != saved.gen || pic.faults != saved.faults) {
-			if (state_save(state_path, msg, sizeof msg) == 0) {
+			/* Never a batch half done: its tasks are held exclusively. */
+			fs_batch_shared_lock();
+			int bad = state_save(state_path, msg, sizeof msg);
+			fs_batch_shared_unlock();
+			if (bad == 0) {
 				saved = pic;
 				failed[0] = '\0';
 				fs_debug("autosave: saved to %s", state_path);
