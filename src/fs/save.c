@@ -69,19 +69,6 @@ fs_write_save(const struct fs_node *n, char *line, struct fs_cmd *c, struct fs_w
 
 /* ---- autosave ---------------------------------------------------------- */
 
-/*
- * Lock legend: autosave.lock guards stop (and orders the thread's sleep
- * against fs_autosave_stop's wake-up).  The rest belongs to the thread.
- */
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t  wake;
-	pthread_t       thread;
-	bool            running;
-	bool            stop;
-	unsigned        seconds;
-} autosave = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
 /* What a save would write has changed since the last picture when a call
  * has reported (every change to a map, a byte or a task reports) or a read
  * has faulted (fault counters are saved). */
@@ -101,10 +88,25 @@ picture_now(void)
 	return p;
 }
 
+/*
+ * Lock legend: autosave.lock guards stop (and orders the thread's sleep
+ * against fs_autosave_stop's wake-up).  The rest belongs to the thread.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t  wake;
+	pthread_t       thread;
+	bool            running;
+	bool            stop;
+	unsigned        seconds;
+	struct picture  first;  /* the host as loaded, taken before serving */
+} autosave = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
 static void *
 autosave_main(void *arg)
 {
-	struct picture saved = picture_now();
+	/* Not taken here: the thread may first run after the first changes. */
+	struct picture saved = autosave.first;
 	char failed[512] = "";
 	struct timespec until, now;
 
@@ -170,6 +172,7 @@ fs_autosave_start(unsigned seconds)
 		return -1;
 	autosave.seconds = seconds;
 	autosave.stop = false;
+	autosave.first = picture_now();
 	/* Signals stay with the threads libfuse expects them on. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
