@@ -146,6 +146,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("the failure's result is not one line: '%.*s'", (int)result.len,
 		          result.data);
 	fs_buf_free(&result);
+	/* The whole host holds together after the write (a batch undone or
+	 * committed included), also when MACHVM_CHECK=0 leaves out the
+	 * check after every call for speed. */
+	if (machvm_check() != KERN_SUCCESS)
+		fuzz_fail("the invariant checker could not run");
 	fs_coherence_fini();
 	machvm_host_stop();
 	/* Owners and last errors are keyed by task id: start again. */
