@@ -59,6 +59,13 @@ enum vm_attribute_rule {
 	                         * record), KERN_FAILURE at a hole; *value untouched */
 };
 
+/* vm_protect's bit 0x10. */
+enum vm_prot_extra {
+	VM_PROT_EXTRA_NONE,
+	VM_PROT_EXTRA_NOTIFY,
+	VM_PROT_EXTRA_COPY,
+};
+
 enum vm_placement {
 	VM_PLACE_FIRST_FIT,     /* the lowest hole that fits */
 	VM_PLACE_LOWEST_ELSE_BEST,   /* the lowest hole if it fits, else the
@@ -144,10 +151,10 @@ struct vm_policy {
 	/* vm_machine_attribute. */
 	enum vm_attribute_rule attribute_rule;
 
-	/* vm_protect: the bit 0x10 besides rwx: 0 refused (KERN_INVALID_ARGUMENT),
+	/* vm_protect: the bit 0x10 besides rwx: refused (KERN_INVALID_ARGUMENT),
 	 * VM_PROT_NOTIFY (accepted, then ignored) or VM_PROT_COPY (the range
-	 * first gets a private copy of itself, its maximum gaining write). */
-	vm_prot_t protect_extra_bit;
+	 * first becomes a private copy of itself, its maximum gaining write). */
+	enum vm_prot_extra protect_extra;
 	/* vm_protect, vm_inherit, vm_wire: size 0 succeeds before the protection,
 	 * inheritance or access value is checked (true). */
 	bool size0_before_values;
@@ -161,6 +168,11 @@ struct vm_policy {
 	/* vm_wire: an entry already wired takes another wiring without its
 	 * protection being checked (true). */
 	bool wire_wired_unchecked;
+
+	/* Fork: a VM_INHERIT_COPY entry copied the slow way (wired, or its
+	 * object shared) whose maximum lacks read is left out of the child
+	 * (true) rather than copied. */
+	bool fork_skips_unreadable;
 };
 
 extern const struct vm_policy vm_policies[3];

@@ -652,8 +652,13 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 	kern_return_t kr = KERN_SUCCESS;
 	bool rep = vm_reporting();
 
+	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
 		if (e->inheritance == VM_INHERIT_NONE)
+			continue;
+		if (skip_unreadable && e->inheritance == VM_INHERIT_COPY && e->object &&
+		    (e->wired_count > 0 || (e->flags & VME_IS_SHARED)) &&
+		    !(e->max_protection & VM_PROT_READ))
 			continue;
 		struct vm_map_entry *c = entry_alloc(child);
 		if (c == NULL) {
@@ -888,8 +893,13 @@ static uint64_t eager_copy_cost(struct vm_object *o, vm_offset_t off, vm_size_t 
 uint64_t vm_map_fork_cost(struct vm_map *parent)
 {
 	uint64_t cost = 0;
+	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
 		if (e->inheritance == VM_INHERIT_NONE)
+			continue;
+		if (skip_unreadable && e->inheritance == VM_INHERIT_COPY && e->object &&
+		    (e->wired_count > 0 || (e->flags & VME_IS_SHARED)) &&
+		    !(e->max_protection & VM_PROT_READ))
 			continue;
 		cost += ENTRY_COST;
 		if (e->inheritance == VM_INHERIT_SHARE) {

@@ -337,10 +337,12 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	const struct vm_policy *p = vm_policy();
 	if (size == 0 && p->size0_before_values)
 		return call_end(t, KERN_SUCCESS, false);
-	if (new_protection & ~(VM_PROT_ALL | p->protect_extra_bit))
+	/* The extra bit (NOTIFY and COPY are both 0x10): NOTIFY is only
+	 * taken, COPY first copies the range. */
+	vm_prot_t extra = p->protect_extra == VM_PROT_EXTRA_NONE ? 0 : VM_PROT_COPY;
+	if (new_protection & ~(VM_PROT_ALL | extra))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
-	/* The extra bit: NOTIFY is only taken, COPY first copies the range. */
-	bool copy = p->protect_extra_bit == VM_PROT_COPY && (new_protection & VM_PROT_COPY);
+	bool copy = p->protect_extra == VM_PROT_EXTRA_COPY && (new_protection & VM_PROT_COPY);
 	new_protection &= VM_PROT_ALL;
 	if (size == 0 && !p->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
