@@ -42,6 +42,7 @@ const struct vm_policy vm_policies[3] = {
 		.wire_bad_access = KERN_INVALID_VALUE,
 		.wire_wired_unchecked = false,
 		.fork_skips_unreadable = false,
+		.region_names_object = true,
 	},
 	[MACHVM_PERSONALITY_GNU] = {
 		.personality = MACHVM_PERSONALITY_GNU,
@@ -77,6 +78,7 @@ const struct vm_policy vm_policies[3] = {
 		.wire_bad_access = KERN_INVALID_ARGUMENT,
 		.wire_wired_unchecked = false,
 		.fork_skips_unreadable = false,
+		.region_names_object = true,
 	},
 	[MACHVM_PERSONALITY_XNU] = {
 		.personality = MACHVM_PERSONALITY_XNU,
@@ -112,6 +114,7 @@ const struct vm_policy vm_policies[3] = {
 		.wire_bad_access = KERN_INVALID_ARGUMENT,
 		.wire_wired_unchecked = true,
 		.fork_skips_unreadable = true,
+		.region_names_object = false,
 	},
 };
 

@@ -173,6 +173,10 @@ struct vm_policy {
 	 * object shared) whose maximum lacks read is left out of the child
 	 * (true) rather than copied. */
 	bool fork_skips_unreadable;
+
+	/* vm_region's object_name: the object's id as a name (MACH_PORT_NULL
+	 * without an object) (true), or always MACH_PORT_NULL. */
+	bool region_names_object;
 };
 
 extern const struct vm_policy vm_policies[3];

@@ -487,7 +487,8 @@ kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
 	*max_protection = e->max_protection;
 	*inheritance = e->inheritance;
 	*shared = (e->flags & VME_IS_SHARED) != 0;
-	*object_name = e->object ? (mach_port_t)e->object->id : MACH_PORT_NULL;
+	*object_name = e->object && vm_policy()->region_names_object ? (mach_port_t)e->object->id
+	                                                              : MACH_PORT_NULL;
 	*offset = e->offset;
 	return call_end(t, KERN_SUCCESS, false);
 }

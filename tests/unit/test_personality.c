@@ -760,3 +760,23 @@ ROW(fork_unreadable_copy)
 	/* A private one is copied the quick way, whatever its maximum. */
 	CHECK(allocated(c2, 0x12000));
 }
+
+ROW(region_object_name)
+{
+	task_t t = holed();
+	util_fill(t, 0x12000, P, 1);
+	vm_address_t a = 0x10000;
+	vm_size_t size;
+	vm_prot_t p, m;
+	vm_inherit_t i;
+	boolean_t sh;
+	mach_port_t o = 99;
+	vm_offset_t off;
+	CHECK_KR(vm_region(t, &a, &size, &p, &m, &i, &sh, &o, &off), KERN_SUCCESS);
+	CHECK_EQ(o, MACH_PORT_NULL);            /* untouched: no object anywhere */
+	a = 0x12000;
+	CHECK_KR(vm_region(t, &a, &size, &p, &m, &i, &sh, &o, &off), KERN_SUCCESS);
+	CHECK_EQ(o, pick((long long)util_region(t, 0x12000).object_id,
+	                 (long long)util_region(t, 0x12000).object_id, MACH_PORT_NULL));
+	CHECK(util_region(t, 0x12000).object_id != 0);
+}
