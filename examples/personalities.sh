@@ -5,8 +5,9 @@
 # xnu answer the same commands differently where GNU Mach and XNU disagree
 # (docs/semantics.md, section 8): a protect or a wire over a hole, vm_region
 # past the last region, counted wiring, a small copy onto a read-only page,
-# a read across a hole, vm_remap (which GNU Mach lacks) and where "allocate
-# anywhere" puts memory.  It prints one table, a row per command and a column
+# a read across a hole, vm_remap (which GNU Mach lacks), where "allocate
+# anywhere" puts memory, whether neighbours merge back into one region, a
+# write of part of a page, and XNU's VM_PROT_COPY.  It prints one table, a row per command and a column
 # per personality: "ok", the command's result, or the KERN_ code that begins
 # last_error.
 #
@@ -87,6 +88,28 @@ read_hole() {
 		echo "error"
 	fi
 }
+merge_back() {
+	local t; t=$(newtask "$1")
+	echo "allocate 0x10000 16K" > "$1/tasks/$t/ctl"
+	echo "protect 0x11000 4K r--" > "$1/tasks/$t/ctl"
+	echo "protect 0x11000 4K rw-" > "$1/tasks/$t/ctl"
+	echo "$(wc -l < "$1/tasks/$t/maps") regions"
+}
+part_page() {
+	local t; t=$(holed "$1")
+	if printf 'hello' | dd of="$1/tasks/$t/mem" bs=5 oflag=seek_bytes seek=$((0x10800)) \
+	       conv=notrunc status=none 2>/dev/null; then
+		echo "ok"
+	else
+		cut -d: -f1 "$1/tasks/$t/last_error"
+	fi
+}
+prot_copy() {
+	local t; t=$(holed "$1")
+	echo "protect 0x10000 4K r-- max" > "$1/tasks/$t/ctl"
+	ask "$1" "$t" ctl "protect 0x10000 4K VM_PROT_DEFAULT|VM_PROT_COPY" >/dev/null
+	cut -d' ' -f2 "$1/tasks/$t/maps" | head -n 1
+}
 remap() { local t; t=$(holed "$1"); ask "$1" "$t" remap "src=$t:0x10000 size=4K at=0x20000" | cut -d' ' -f1-2; }
 anywhere() {
 	local t p; t=$(newtask "$1")
@@ -111,6 +134,9 @@ row "copy 0x11000 16 0x10000 (page 1 r--)"    small_copy
 row "read 12K at 0x10000 (a hole inside)"     read_hole
 row "remap src=T:0x10000 size=4K at=0x20000"  remap
 row "allocate anywhere 8K (holes 1,3,2 pages)" anywhere
+row "16K, protect page 2 r-- then rw- again"  merge_back
+row "write 5 bytes into mem at 0x10800"       part_page
+row "r--/r--, protect rw-|VM_PROT_COPY"       prot_copy
 }
 
 echo "the host at $M follows the $(cat "$M/host/personality") rules"

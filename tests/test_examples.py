@@ -376,11 +376,14 @@ def check_personalities(mnt, out):
             ['KERN_NO_SPACE', 'KERN_NO_SPACE', 'KERN_INVALID_ADDRESS'],
         'wired after wiring r-- then rw-': ['wired 2', 'wired 1', 'wired 2'],
         'copy 0x11000 16 0x10000 (page 1 r--)':
-            ['KERN_PROTECTION_FAILURE', 'KERN_PROTECTION_FAILURE', 'KERN_INVALID_ADDRESS'],
+            ['KERN_PROTECTION_FAILURE', 'KERN_INVALID_ARGUMENT', 'KERN_INVALID_ADDRESS'],
         'read 12K at 0x10000 (a hole inside)': ['4096 bytes', 'error', 'error'],
         'remap src=T:0x10000 size=4K at=0x20000': [addr, 'MIG_BAD_ID', addr],
         'allocate anywhere 8K (holes 1,3,2 pages)':
             ['0x0000000000004000', '0x0000000000008000', '0x0000000000004000'],
+        '16K, protect page 2 r-- then rw- again': ['1 regions', '1 regions', '3 regions'],
+        'write 5 bytes into mem at 0x10800': ['ok', 'KERN_INVALID_ARGUMENT', 'ok'],
+        'r--/r--, protect rw-|VM_PROT_COPY': ['r--/r--', 'r--/r--', 'rw-/rw-'],
     }, rows
     assert lines[-1].startswith('shown: the same commands on three hosts')
 

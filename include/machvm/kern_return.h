@@ -22,7 +22,7 @@ typedef int kern_return_t;
 #define KERN_INVALID_ARGUMENT    4   /* bad value, NULL pointer, overflowing range, task not alive */
 #define KERN_FAILURE             5   /* vm_wire refused; host already running; export/import state */
 #define KERN_RESOURCE_SHORTAGE   6   /* out of memory */
-#define KERN_NO_ACCESS           8   /* defined for completeness; never returned */
+#define KERN_NO_ACCESS           8   /* an unprivileged vm_wire past its cap (gnu) */
 #define KERN_INVALID_NAME       15   /* defined for completeness; never returned */
 #define KERN_INVALID_TASK       16   /* task_create: parent not alive; vm_wire: task not alive */
 #define KERN_INVALID_VALUE      18   /* vm_wire: access bits outside rwx */

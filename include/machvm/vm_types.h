@@ -40,6 +40,11 @@ typedef int vm_prot_t;
 #define VM_PROT_EXECUTE  ((vm_prot_t)0x04)
 #define VM_PROT_DEFAULT  (VM_PROT_READ | VM_PROT_WRITE)
 #define VM_PROT_ALL      (VM_PROT_READ | VM_PROT_WRITE | VM_PROT_EXECUTE)
+/* The bit above rwx that vm_protect takes in one personality each
+ * (docs/semantics.md, section 8): GNU Mach's VM_PROT_NOTIFY, XNU's
+ * VM_PROT_COPY. */
+#define VM_PROT_NOTIFY   ((vm_prot_t)0x10)
+#define VM_PROT_COPY     ((vm_prot_t)0x10)
 
 /* vm_inherit_t: what a child gets at task_create; values above NONE are invalid. */
 typedef unsigned int vm_inherit_t;

@@ -26,6 +26,7 @@
  * else writes through would let their writes show in the copy).
  */
 #include "vm_map.h"
+#include "policy.h"
 
 #include <stdio.h>
 #include <stdatomic.h>
@@ -289,25 +290,88 @@ void vm_map_clip_range(struct vm_map *m, vm_address_t start, vm_address_t end,
 		clip_end(m, e, end, s);
 }
 
-static bool mergeable(const struct vm_map_entry *a, const struct vm_map_entry *b)
+/* Do a and b (a just before b) agree on everything but their objects? */
+static bool same_attributes(const struct vm_map_entry *a, const struct vm_map_entry *b)
 {
-	if (a->end != b->start || a->protection != b->protection ||
-	    a->max_protection != b->max_protection || a->inheritance != b->inheritance ||
-	    a->wired_count != b->wired_count || a->flags != b->flags ||
-	    a->cache_flushes != b->cache_flushes || a->dcache_flushes != b->dcache_flushes ||
-	    a->icache_flushes != b->icache_flushes)
-		return false;
-	if (a->object == NULL && b->object == NULL)
-		return true;
-	return a->object == b->object && a->offset + (a->end - a->start) == b->offset;
+	return a->end == b->start && a->protection == b->protection &&
+	       a->max_protection == b->max_protection && a->inheritance == b->inheritance &&
+	       a->wired_count == b->wired_count && a->flags == b->flags &&
+	       a->cache_flushes == b->cache_flushes && a->dcache_flushes == b->dcache_flushes &&
+	       a->icache_flushes == b->icache_flushes;
 }
 
-/* Merges e's successor into e if they are equal; true if it did. */
-static bool merge_next(struct vm_map *m, struct vm_map_entry *e)
+/* An object only one entry sees: one reference, nothing behind or in
+ * front of it.  It may grow over an entry without an object. */
+static bool object_private(const struct vm_object *o)
+{
+	return o->ref_count == 1 && o->shadow == NULL && o->nchildren == 0 && !o->true_share;
+}
+
+/* How a and b (a just before b) merge by a rule (policy.h). */
+enum merge_how {
+	MERGE_NO,
+	MERGE_AS_IS,            /* no object, or the same one at contiguous offsets */
+	MERGE_GROW_A,           /* b has no object: a's grows over b */
+	MERGE_GROW_B,           /* a has no object: b's grows back over a */
+};
+
+static enum merge_how merge_how(const struct vm_map_entry *a, const struct vm_map_entry *b,
+                                enum vm_merge_rule rule, bool shared)
+{
+	if (!same_attributes(a, b) || (!shared && (a->flags & VME_IS_SHARED)))
+		return MERGE_NO;
+	if (a->object == NULL && b->object == NULL)
+		return rule == VM_MERGE_SAME_OBJECT ? MERGE_NO : MERGE_AS_IS;
+	if (a->object == b->object)
+		return a->offset + (a->end - a->start) == b->offset ? MERGE_AS_IS : MERGE_NO;
+	if (rule != VM_MERGE_GROW)
+		return MERGE_NO;
+	if (b->object == NULL && object_private(a->object))
+		return MERGE_GROW_A;
+	if (a->object == NULL && object_private(b->object) && b->offset >= a->end - a->start)
+		return MERGE_GROW_B;
+	return MERGE_NO;
+}
+
+/* The host's rule. */
+static inline enum merge_how mergeable(const struct vm_map_entry *a,
+                                       const struct vm_map_entry *b)
+{
+	const struct vm_policy *p = vm_policy();
+	return merge_how(a, b, p->merge_rule, p->merge_shared);
+}
+
+/*
+ * Lets o (one entry's private object) cover [off, off + len) as fresh zero
+ * fill: pages it still holds there (left by an entry deleted before) are
+ * freed.  false (nothing changed but those pages) if some could not be.
+ */
+static bool object_take_window(struct vm_object *o, vm_offset_t off, vm_size_t len)
+{
+	vm_object_free_window(o, off, len);
+	if (vm_object_window_own_pages(o, off, len) != 0)
+		return false;
+	if (o->size < off + len)
+		o->size = off + len;
+	return true;
+}
+
+/* Merges e's successor into e as how says; true if it did. */
+static bool merge_pair(struct vm_map *m, struct vm_map_entry *e, enum merge_how how)
 {
 	struct vm_map_entry *n = e->next;
-	if (n == NULL || !mergeable(e, n))
+	vm_size_t elen = e->end - e->start, nlen = n->end - n->start;
+	if (how == MERGE_NO)
 		return false;
+	if (how == MERGE_GROW_A && !object_take_window(e->object, e->offset + elen, nlen))
+		return false;
+	if (how == MERGE_GROW_B) {
+		if (!object_take_window(n->object, n->offset - elen, elen))
+			return false;
+		e->object = n->object;  /* n's reference moves to e */
+		e->offset = n->offset - elen;
+		n->object = NULL;
+	}
 	vm_address_t end = n->end;
 	boundary(m, MACHVM_CHANGE_MERGED, e->start, end, n->start, 0, 0);
 	entry_release(m, n);            /* drops n's reference on the shared object */
@@ -317,6 +381,12 @@ static bool merge_next(struct vm_map *m, struct vm_map_entry *e)
 	wired_account(m, e, +1);
 	vm_map_store_update(&m->store, e);
 	return true;
+}
+
+/* Merges e's successor into e if the host's rule lets them; true if it did. */
+static bool merge_next(struct vm_map *m, struct vm_map_entry *e)
+{
+	return e->next != NULL && merge_pair(m, e, mergeable(e, e->next));
 }
 
 void vm_map_coalesce_range(struct vm_map *m, vm_address_t start, vm_address_t end)
@@ -330,6 +400,13 @@ void vm_map_coalesce_range(struct vm_map *m, vm_address_t start, vm_address_t en
 		if (!merge_next(m, e))
 			e = e->next;
 	}
+}
+
+void vm_map_coalesce_after(struct vm_map *m, unsigned int call, vm_address_t start,
+                           vm_address_t end)
+{
+	if (vm_policy()->coalesce_after & call)
+		vm_map_coalesce_range(m, start, end);
 }
 
 /* Tries the boundary move described at vm_map_apply_range. */
@@ -351,7 +428,7 @@ static bool shift_boundary(struct vm_map *m, vm_address_t start, vm_address_t en
 	piece.end = end;
 	piece.offset = e->offset + (start - e->start);
 	fn(&piece, arg);
-	if (suffix ? !mergeable(&piece, n) : !mergeable(n, &piece))
+	if ((suffix ? mergeable(&piece, n) : mergeable(n, &piece)) != MERGE_AS_IS)
 		return false;
 	m->gen++;
 	if (vm_reporting()) {
@@ -382,10 +459,11 @@ static bool shift_boundary(struct vm_map *m, vm_address_t start, vm_address_t en
 	return true;
 }
 
-kern_return_t vm_map_apply_range(struct vm_map *m, vm_address_t start, vm_address_t end,
-                                 vm_map_apply_fn fn, const void *arg)
+kern_return_t vm_map_apply_range(struct vm_map *m, unsigned int call, vm_address_t start,
+                                 vm_address_t end, vm_map_apply_fn fn, const void *arg)
 {
-	if (shift_boundary(m, start, end, fn, arg))
+	/* The move is a merge: only where the call coalesces. */
+	if ((vm_policy()->coalesce_after & call) && shift_boundary(m, start, end, fn, arg))
 		return KERN_SUCCESS;
 	struct vm_map_spares s;
 	kern_return_t kr = vm_map_spares_get(m, &s);
@@ -398,7 +476,7 @@ kern_return_t vm_map_apply_range(struct vm_map *m, vm_address_t start, vm_addres
 		wired_account(m, e, +1);
 	}
 	vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, start, end, 0, 0, 0);
-	vm_map_coalesce_range(m, start, end);
+	vm_map_coalesce_after(m, call, start, end);
 	vm_map_spares_put(m, &s);
 	return KERN_SUCCESS;
 }
@@ -431,7 +509,17 @@ kern_return_t vm_map_enter(struct vm_map *m, vm_address_t start, vm_address_t en
 	entries_add(1);
 	size_add(m, end - start);
 	boundary(m, MACHVM_CHANGE_ADDED, start, end, 0, 0, 1);
-	vm_map_coalesce_range(m, start, end);
+	const struct vm_policy *p = vm_policy();
+	if (p->enter_grow_limit == 0) {
+		vm_map_coalesce_after(m, VM_COALESCE_ALLOCATE, start, end);
+	} else if (p->coalesce_after & VM_COALESCE_ALLOCATE) {
+		/* Only the entry before grows over the new one, and only while
+		 * the two stay under the limit. */
+		struct vm_map_entry *prev = e->prev;
+		if (prev && prev->end == start &&
+		    (prev->end - prev->start) + (end - start) < p->enter_grow_limit)
+			(void)merge_pair(m, prev, merge_how(prev, e, VM_MERGE_GROW, false));
+	}
 	return KERN_SUCCESS;
 }
 
@@ -565,8 +653,13 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 	kern_return_t kr = KERN_SUCCESS;
 	bool rep = vm_reporting();
 
+	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
 		if (e->inheritance == VM_INHERIT_NONE)
+			continue;
+		if (skip_unreadable && e->inheritance == VM_INHERIT_COPY && e->object &&
+		    (e->wired_count > 0 || (e->flags & VME_IS_SHARED)) &&
+		    !(e->max_protection & VM_PROT_READ))
 			continue;
 		struct vm_map_entry *c = entry_alloc(child);
 		if (c == NULL) {
@@ -622,8 +715,8 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 	(void)size;
 	vm_map_account_built(child);    /* its entries are unwired */
 	/* The child has no owner yet: its merging is not reported. */
-	vm_map_coalesce_range(child, child->store.min, child->store.max);
-	vm_map_coalesce_range(parent, parent->store.min, parent->store.max);
+	vm_map_coalesce_after(child, VM_COALESCE_FORK, child->store.min, child->store.max);
+	vm_map_coalesce_after(parent, VM_COALESCE_FORK, parent->store.min, parent->store.max);
 	return KERN_SUCCESS;
 }
 
@@ -716,10 +809,10 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
 	}
 	boundary(target, MACHVM_CHANGE_ADDED, dst, dst + size, 0, 0, npieces);
 	free(pieces);
-	vm_map_coalesce_range(target, dst, dst + size);
+	vm_map_coalesce_after(target, VM_COALESCE_REMAP, dst, dst + size);
 	/* Marking source entries shared or needs_copy can make them equal to
 	 * their neighbours, in the same task as much as in another. */
-	vm_map_coalesce_range(source, src, end);
+	vm_map_coalesce_after(source, VM_COALESCE_REMAP, src, end);
 	*cur = cur_and;
 	*max = max_and;
 	return KERN_SUCCESS;
@@ -754,6 +847,43 @@ void vm_map_entry_dispose(struct vm_map_entry *e)
 {
 	free(e);
 	vm_mem_give(sizeof *e);
+}
+
+kern_return_t vm_map_copy_in_place(struct vm_map *m, vm_address_t start, vm_address_t end)
+{
+	struct vm_map_spares s;
+	kern_return_t kr = vm_map_spares_get(m, &s);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	vm_map_clip_range(m, start, end, &s);
+	struct vm_map_entry *e;
+	for (e = vm_map_store_lookup(&m->store, start); e && e->start < end; e = e->next) {
+		/* A shared or wired object is copied now, as a copying remap
+		 * does; a private one stays, the copy of itself nobody else
+		 * sees (or a copy-on-write copy already). */
+		if (e->object && (e->wired_count > 0 || (e->flags & VME_IS_SHARED))) {
+			struct vm_object *o = vm_object_copy_range(e->object, e->offset,
+			                                           e->end - e->start);
+			if (o == NULL) {
+				kr = KERN_RESOURCE_SHORTAGE;
+				break;
+			}
+			vm_object_deallocate(e->object);
+			e->object = o;
+			e->offset = 0;
+		}
+		m->gen++;
+		wired_account(m, e, -1);
+		e->wired_count = 0;
+		e->flags &= (uint8_t)~VME_IS_SHARED;
+		e->max_protection |= VM_PROT_WRITE;
+		e->inheritance = VM_INHERIT_DEFAULT;
+		wired_account(m, e, +1);
+	}
+	vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, start,
+	                     kr != KERN_SUCCESS ? e->end : end, 0, 0, 0);
+	vm_map_spares_put(m, &s);
+	return kr;
 }
 
 /* ---- what calls may take (the memory account, engine.h) -------------- */
@@ -795,8 +925,13 @@ static uint64_t eager_copy_cost(struct vm_object *o, vm_offset_t off, vm_size_t 
 uint64_t vm_map_fork_cost(struct vm_map *parent)
 {
 	uint64_t cost = 0;
+	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
 		if (e->inheritance == VM_INHERIT_NONE)
+			continue;
+		if (skip_unreadable && e->inheritance == VM_INHERIT_COPY && e->object &&
+		    (e->wired_count > 0 || (e->flags & VME_IS_SHARED)) &&
+		    !(e->max_protection & VM_PROT_READ))
 			continue;
 		cost += ENTRY_COST;
 		if (e->inheritance == VM_INHERIT_SHARE) {
@@ -939,6 +1074,8 @@ const char *vm_map_check(struct vm_map *m)
 		return s;
 	vm_size_t size = 0;
 	uint64_t wired = 0;
+	/* Only mach merges every pair of equal neighbours (policy.h). */
+	bool maximal = vm_policy()->personality == MACHVM_PERSONALITY_MACH;
 	for (struct vm_map_entry *e = m->store.first; e; e = e->next) {
 		const char *bad = NULL;
 		if ((e->start | e->end) & (vm_page_size - 1))
@@ -959,7 +1096,8 @@ const char *vm_map_check(struct vm_map *m)
 			bad = "needs_copy entry without an object";
 		else if (e->object && e->offset + (e->end - e->start) > e->object->size)
 			bad = "entry runs past the end of its object";
-		else if (e->next && mergeable(e, e->next))
+		else if (maximal && e->next &&
+		         merge_how(e, e->next, VM_MERGE_SAME_OR_NONE, true) != MERGE_NO)
 			bad = "two equal neighbours not coalesced";
 		else if (e->wired_count) {
 			uint64_t resident;

@@ -79,12 +79,18 @@ void vm_map_spares_put(struct vm_map *m, struct vm_map_spares *s);
 /* Splits the entries holding start and end so that [start, end) is whole entries. */
 void vm_map_clip_range(struct vm_map *m, vm_address_t start, vm_address_t end,
                        struct vm_map_spares *s);
-/* Merges equal neighbours from the entry before start to the one after end. */
+/* Merges equal neighbours from the entry before start to the one after end,
+ * by the host's merge rule (policy.h). */
 void vm_map_coalesce_range(struct vm_map *m, vm_address_t start, vm_address_t end);
+/* vm_map_coalesce_range if the host coalesces after call (a VM_COALESCE_*
+ * bit of policy.h). */
+void vm_map_coalesce_after(struct vm_map *m, unsigned int call, vm_address_t start,
+                           vm_address_t end);
 
 /*
  * Changes [start, end) (page aligned, wholly allocated) by calling fn on
- * each entry of it, clipping first and coalescing after.  fn only changes
+ * each entry of it, clipping first and coalescing after if the host does
+ * after call (a VM_COALESCE_* bit of policy.h).  fn only changes
  * the entry's attributes (protection, inheritance, attributes, wired count)
  * and allocates nothing.  When the range is one end of a single entry and
  * the changed piece would merge with the neighbour on that side, the
@@ -92,8 +98,18 @@ void vm_map_coalesce_range(struct vm_map *m, vm_address_t start, vm_address_t en
  * is made or freed.
  */
 typedef void (*vm_map_apply_fn)(struct vm_map_entry *e, const void *arg);
-kern_return_t vm_map_apply_range(struct vm_map *m, vm_address_t start, vm_address_t end,
-                                 vm_map_apply_fn fn, const void *arg);
+kern_return_t vm_map_apply_range(struct vm_map *m, unsigned int call, vm_address_t start,
+                                 vm_address_t end, vm_map_apply_fn fn, const void *arg);
+
+/*
+ * XNU's VM_PROT_COPY: [start, end) (page aligned, wholly allocated) becomes
+ * a private copy of itself, as if remapped over itself with copy: shared
+ * and wired objects are copied, every entry loses its sharing and its
+ * wiring, its maximum gains write and its inheritance is the default.
+ * KERN_RESOURCE_SHORTAGE if memory runs out (the entries before stay
+ * copied).
+ */
+kern_return_t vm_map_copy_in_place(struct vm_map *m, vm_address_t start, vm_address_t end);
 
 /* The first address in [start, end) not covered by an entry, or end. */
 vm_address_t vm_map_first_hole(struct vm_map *m, vm_address_t start, vm_address_t end);

@@ -20,7 +20,8 @@
  *  - under every task lock and vm_object_lock: the objects (staged pages
  *    move into them, no copy), reference counts recomputed from the
  *    references the data holds, the map entries;
- *  - then equal neighbours are merged, objects only their shadow uses are
+ *  - then equal neighbours are merged (under mach only: the other
+ *    personalities keep the neighbours as the data has them), objects only their shadow uses are
  *    collapsed into it, the counters and the next object id are restored,
  *    and the invariant checker runs over the whole host, in every build: the
  *    data may break any rule the engine keeps (cur within max, wired pages
@@ -35,6 +36,7 @@
  * suppressed on this thread, and what the import builds is made directly,
  * outside any call.
  */
+#include "policy.h"
 #include "task.h"
 
 #include <machvm/persist.h>
@@ -772,8 +774,9 @@ static kern_return_t finish_locked(void)
 	for (size_t k = 0; k < imp.ntasks; k++) {
 		struct vm_map *m = &imp.tasks[k].t->map;
 		/* Equal neighbours are merged rather than refused: a host saved by
-		 * an engine that missed a merge must still load. */
-		vm_map_coalesce_range(m, m->store.min, m->store.max);
+		 * an engine that missed a merge must still load.  The personalities
+		 * that leave neighbours apart keep them as they were saved. */
+		vm_map_coalesce_after(m, VM_COALESCE_IMPORT, m->store.min, m->store.max);
 	}
 
 	/*

@@ -165,8 +165,8 @@ static kern_return_t map_range(task_t task, unsigned int call, vm_address_t addr
 
 /* fn over every allocated piece of [start, end), holes skipped (each run
  * of adjacent entries as one vm_map_apply_range). */
-static kern_return_t apply_allocated(struct vm_map *m, vm_address_t start, vm_address_t end,
-                                     vm_map_apply_fn fn, const void *arg)
+static kern_return_t apply_allocated(struct vm_map *m, unsigned int call, vm_address_t start,
+                                     vm_address_t end, vm_map_apply_fn fn, const void *arg)
 {
 	vm_address_t at = start;
 	while (at < end) {
@@ -180,7 +180,7 @@ static kern_return_t apply_allocated(struct vm_map *m, vm_address_t start, vm_ad
 		}
 		if (to > end)
 			to = end;
-		kern_return_t kr = vm_map_apply_range(m, from, to, fn, arg);
+		kern_return_t kr = vm_map_apply_range(m, call, from, to, fn, arg);
 		if (kr != KERN_SUCCESS)
 			return kr;
 		at = to;
@@ -335,8 +335,15 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	if (kr != KERN_SUCCESS)
 		return call_fail(kr);
 	const struct vm_policy *p = vm_policy();
-	if (new_protection & ~VM_PROT_ALL)
+	if (size == 0 && p->size0_before_values)
+		return call_end(t, KERN_SUCCESS, false);
+	/* The extra bit (NOTIFY and COPY are both 0x10): NOTIFY is only
+	 * taken, COPY first copies the range. */
+	vm_prot_t extra = p->protect_extra == VM_PROT_EXTRA_NONE ? 0 : VM_PROT_COPY;
+	if (new_protection & ~(VM_PROT_ALL | extra))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
+	bool copy = p->protect_extra == VM_PROT_EXTRA_COPY && (new_protection & VM_PROT_COPY);
+	new_protection &= VM_PROT_ALL;
 	if (size == 0 && !p->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
@@ -352,15 +359,23 @@ kern_return_t vm_protect(task_t task, vm_address_t address, vm_size_t size,
 	     e && e->start < end; at = e->end, e = e->next) {
 		if (e->start > at && !p->protect_skips_holes)
 			return call_end(t, vm_why_hole(KERN_INVALID_ADDRESS, m, at), false);
-		if (new_protection & ~e->max_protection)
+		/* The copy's maximum gains write. */
+		if (new_protection & ~(e->max_protection | (copy ? VM_PROT_WRITE : 0)))
 			return call_end(t, vm_why_entry(KERN_PROTECTION_FAILURE, MACHVM_WHY_MAX_PROTECTION,
 			                                m, e, at, 0, new_protection), false);
 	}
 	if (at < end && !p->protect_skips_holes)
 		return call_end(t, vm_why_hole(KERN_INVALID_ADDRESS, m, at), false);
+	if (copy) {
+		uint64_t cost = vm_map_remap_cost(m, start, end - start, TRUE);
+		if (!vm_mem_reserve(cost))
+			return call_end(t, why_memory(task, cost), false);
+		if ((kr = vm_map_copy_in_place(m, start, end)) != KERN_SUCCESS)
+			return call_end(t, kr, true);
+	}
 
 	struct protect_arg pa = { set_maximum, (uint8_t)new_protection };
-	return call_end(t, apply_allocated(m, start, end, apply_protect, &pa), true);
+	return call_end(t, apply_allocated(m, VM_COALESCE_PROTECT, start, end, apply_protect, &pa), true);
 }
 
 /* ---- vm_inherit / vm_map_inherit ------------------------------------- */
@@ -380,7 +395,7 @@ static kern_return_t inherit_range(struct task *t, vm_address_t start, vm_addres
 			return vm_why_hole(KERN_INVALID_ADDRESS, &t->map, hole);
 	}
 	uint8_t value = (uint8_t)inheritance;
-	return apply_allocated(&t->map, start, end, apply_inherit, &value);
+	return apply_allocated(&t->map, VM_COALESCE_INHERIT, start, end, apply_inherit, &value);
 }
 
 kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
@@ -398,6 +413,8 @@ kern_return_t vm_inherit(task_t task, vm_address_t address, vm_size_t size,
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
 		return call_fail(kr);
+	if (size == 0 && vm_policy()->size0_before_values)
+		return call_end(t, KERN_SUCCESS, false);
 	if (new_inheritance > VM_INHERIT_NONE)
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	if (size == 0 && !vm_policy()->size0_touches_page)
@@ -470,7 +487,8 @@ kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
 	*max_protection = e->max_protection;
 	*inheritance = e->inheritance;
 	*shared = (e->flags & VME_IS_SHARED) != 0;
-	*object_name = e->object ? (mach_port_t)e->object->id : MACH_PORT_NULL;
+	*object_name = e->object && vm_policy()->region_names_object ? (mach_port_t)e->object->id
+	                                                              : MACH_PORT_NULL;
 	*offset = e->offset;
 	return call_end(t, KERN_SUCCESS, false);
 }
@@ -554,14 +572,24 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 		a->prot = access;
 		a->flag = host == host_priv_self();
 	}
-	if (host != host_priv_self())
+	/* The policy is read once: it cannot change while a task lives. */
+	const struct vm_policy *p = vm_policy();
+	bool unprivileged = host != host_priv_self();
+	if (unprivileged && (host != mach_host_self() || p->wire_unprivileged_max == 0))
 		return call_fail(KERN_INVALID_HOST);
 	struct task *t;
 	if (call_begin(task, &t) != KERN_SUCCESS)
 		return call_fail(KERN_INVALID_TASK);
-	const struct vm_policy *p = vm_policy();
+	struct vm_map *m = &t->map;
+	if (size == 0 && p->size0_before_values)
+		return call_end(t, KERN_SUCCESS, false);
 	if (access & ~VM_PROT_ALL)
-		return call_end(t, KERN_INVALID_VALUE, false);
+		return call_end(t, p->wire_bad_access, false);
+	/* The unprivileged cap counts the size as given, before rounding. */
+	if (unprivileged && access != VM_PROT_NONE &&
+	    (size > p->wire_unprivileged_max ||
+	     m->wired_pages * vm_page_size > p->wire_unprivileged_max - size))
+		return call_end(t, KERN_NO_ACCESS, false);
 	if (size == 0 && !p->size0_touches_page)
 		return call_end(t, KERN_SUCCESS, false);
 	vm_address_t start, end;
@@ -571,7 +599,6 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 
 	/* In address order, the first problem; holes after an allocated
 	 * start are skipped when unwiring if the policy says so. */
-	struct vm_map *m = &t->map;
 	bool wiring = access != VM_PROT_NONE;
 	bool skip_holes = !wiring && p->unwire_skips_holes;
 	vm_address_t at = start;
@@ -580,7 +607,7 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	for (; e && e->start < end; at = e->end, e = e->next) {
 		if (e->start > at && !(skip_holes && at != start))
 			return call_end(t, vm_why_hole(p->wire_hole, m, at), false);
-		if (wiring && (access & ~e->protection))
+		if (wiring && (access & ~e->protection) && !(p->wire_wired_unchecked && e->wired_count))
 			return call_end(t, vm_why_entry(p->wire_protection, MACHVM_WHY_PROTECTION, m, e,
 			                                at, 0, access), false);
 		if (wiring && p->wire_stacks && e->wired_count >= VM_MAX_WIRE_COUNT)
@@ -598,7 +625,8 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 		return call_end(t, why_wired(task, m, newly), false);
 
 	if (!wiring)
-		return call_end(t, apply_allocated(m, start, end, apply_unwire, &p->wire_stacks),
+		return call_end(t, apply_allocated(m, VM_COALESCE_UNWIRE, start, end, apply_unwire,
+		                                     &p->wire_stacks),
 		                true);
 	/* Everything the wiring may take, before anything changes: past the
 	 * memory limit the call fails whole, leaving nothing wired. */
@@ -621,7 +649,7 @@ kern_return_t vm_wire(host_priv_t host, task_t task, vm_address_t address,
 	 * object now. */
 	vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, start,
 	                     kr != KERN_SUCCESS ? e->end : end, 0, 0, 0);
-	vm_map_coalesce_range(m, start, end);
+	vm_map_coalesce_after(m, VM_COALESCE_WIRE, start, end);
 	vm_map_spares_put(m, &s);
 	return call_end(t, kr, true);
 }
@@ -663,6 +691,41 @@ static void apply_attr(struct vm_map_entry *e, const void *arg)
 		e->flags &= (uint8_t)~a->flag;
 }
 
+/*
+ * vm_machine_attribute by a kernel that keeps nothing (policy.h): GNU Mach
+ * on x86 has no attribute at all, XNU only syncs caches.  Neither reads
+ * nor writes *value, and nothing changes.
+ */
+static kern_return_t attribute_unrecorded(struct task *t, vm_address_t address, vm_size_t size,
+                                          vm_machine_attribute_t attribute)
+{
+	bool inside = address >= vm_page_size && address + size >= address &&
+	              address + size <= MACHVM_USER_MAX;
+	if (vm_policy()->attribute_rule == VM_ATTR_NONE) {
+		/* Unrounded, no size-0 short cut. */
+		if (!inside)
+			return vm_why_outside(KERN_INVALID_ARGUMENT, t->map.task, address,
+			                      address + size);
+		return KERN_INVALID_ADDRESS;
+	}
+	if (size == 0)
+		return KERN_SUCCESS;
+	if (address + size < address)
+		return vm_why_wraps(KERN_INVALID_ARGUMENT, t->map.task, address, size);
+	vm_address_t start = vm_trunc_page(address), end = vm_round_page(address + size);
+	if (end < address + size)
+		return vm_why_wraps(KERN_INVALID_ADDRESS, t->map.task, address, size);
+	if (start < vm_page_size || end > MACHVM_USER_MAX)
+		return vm_why_outside(KERN_INVALID_ADDRESS, t->map.task, start, end);
+	if (attribute != MATTR_CACHE)
+		return KERN_INVALID_ADDRESS;
+	/* Page by page: the pages before a hole are synced, then the hole fails. */
+	vm_address_t hole = vm_map_first_hole(&t->map, start, end);
+	if (hole != end)
+		return vm_why_hole(KERN_FAILURE, &t->map, hole);
+	return KERN_SUCCESS;
+}
+
 kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t size,
                                    vm_machine_attribute_t attribute,
                                    vm_machine_attribute_val_t *value)
@@ -682,6 +745,8 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
 	kern_return_t kr = call_begin(task, &t);
 	if (kr != KERN_SUCCESS)
 		return call_fail(kr);
+	if (vm_policy()->attribute_rule != VM_ATTR_RECORD)
+		return call_end(t, attribute_unrecorded(t, address, size, attribute), false);
 	if (!attribute_takes(attribute, *value))
 		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	if (size == 0)
@@ -723,12 +788,13 @@ kern_return_t vm_machine_attribute(task_t task, vm_address_t address, vm_size_t 
 			last = e->end;
 		}
 		vm_report_map_change(m->task, MACHVM_CHANGE_ATTRIBUTES, first, last, 0, 0, 0);
-		vm_map_coalesce_range(m, start, end);
+		vm_map_coalesce_after(m, VM_COALESCE_ATTRIBUTE, start, end);
 		return call_end(t, KERN_SUCCESS, true);
 	}
 	default: {
 		struct attr_arg aa = { flag, *value == MATTR_VAL_ON };
-		return call_end(t, vm_map_apply_range(m, start, end, apply_attr, &aa), true);
+		return call_end(t, vm_map_apply_range(m, VM_COALESCE_ATTRIBUTE, start, end, apply_attr,
+		                                         &aa), true);
 	}
 	}
 }
@@ -987,6 +1053,11 @@ static kern_return_t data_call(task_t task, vm_address_t address, vm_size_t size
 		return call_fail(kr);
 	*count = 0;
 	const struct vm_policy *p = vm_policy();
+	/* A kernel whose overwrite takes whole pages refuses any other
+	 * write before it looks at the range. */
+	if (need == VM_PROT_WRITE && p->data_page_aligned && size > 0 &&
+	    ((address | size) & (vm_page_size - 1)))
+		return call_end(t, KERN_INVALID_ARGUMENT, false);
 	/* Size 0 moves nothing and succeeds wherever the address is, as for
 	 * every other call (vm.h): only a non-empty range can wrap. */
 	if (size > 0 && data_range_wraps(address, size))
@@ -1044,6 +1115,20 @@ kern_return_t vm_copy(task_t task, vm_address_t source_address, vm_size_t size,
 		return call_fail(kr);
 	if (size == 0)
 		return call_end(t, KERN_SUCCESS, false);
+	if (vm_policy()->data_page_aligned &&
+	    ((source_address | size | dest_address) & (vm_page_size - 1))) {
+		/* The copy in comes first (any alignment), then the overwrite
+		 * refuses what is not whole pages. */
+		vm_address_t s0, s1;
+		if (data_range_wraps(source_address, size))
+			kr = vm_why_wraps(vm_policy()->data_wrap, task, source_address, size);
+		else if ((kr = range_of(task, source_address, size, KERN_INVALID_ADDRESS, &s0,
+		                        &s1)) == KERN_SUCCESS &&
+		         (kr = range_accessible(t, source_address, size, VM_PROT_READ)) ==
+		         KERN_SUCCESS)
+			kr = KERN_INVALID_ARGUMENT;
+		return call_end(t, data_problem(kr, size), false);
+	}
 	if (data_range_wraps(source_address, size))
 		return call_end(t, vm_why_wraps(vm_policy()->data_wrap, task, source_address, size),
 		                false);

@@ -157,6 +157,9 @@ prot_name(const char *s, size_t len, vm_prot_t *out)
 		{ "VM_PROT_EXECUTE", VM_PROT_EXECUTE },
 		{ "VM_PROT_DEFAULT", VM_PROT_DEFAULT },
 		{ "VM_PROT_ALL", VM_PROT_ALL },
+		/* The bit 0x10 one personality each takes (the engine decides). */
+		{ "VM_PROT_NOTIFY", VM_PROT_NOTIFY },
+		{ "VM_PROT_COPY", VM_PROT_COPY },
 	};
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
