@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "cache.h"
 #include "log.h"
 #include "taskinfo.h"
 
@@ -47,6 +48,7 @@ fs_fail(task_t task, char *out, size_t cap, kern_return_t kr, const char *fmt, .
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	fs_taskinfo_set_error(task, line);
+	fs_cache_attr_stale();          /* last_error's size */
 	if (out && cap)
 		snprintf(out, cap, "%s", line);
 	fs_debug("%s", line);
