@@ -16,8 +16,10 @@
  *         echo-like write, ls and ls -l of regions/, the real ls -l, bash
  *         cat/echo loops); tasks/<id>/maps against /proc/self/maps with the
  *         same number of mappings; fork through tasks/ctl against fork(2),
- *         and the first write after it; four clients against one; latency
- *         while another client writes.  The single-client comparisons run
+ *         and the first write after it; ls objects/ with a cat of every
+ *         object's chain against the same shape on the floor, and
+ *         tasks/<id>/pagemap against /proc/self/smaps, for the largest N;
+ *         four clients against one; latency while another client writes.  The single-client comparisons run
  *         with the client and both daemons pinned to one CPU (see pin()).
  * memory  the daemon's resident memory per region (a fresh daemon: PID).
  * setup, load   helpers for profiling by hand (README.md).
@@ -61,6 +63,8 @@
 #define FLAT_FACTOR    1.25
 #define SCALE_TARGET   1.6
 #define BYTES_TARGET   200.0
+#define INSIDE_TARGET  1.5
+#define PAGEMAP_TARGET 1.0
 
 static const char *mv_root, *fl_root;
 static pid_t mv_pid, fl_pid;
@@ -1254,6 +1258,135 @@ static void maps_rows(long n, unsigned mvt, int reps)
 	sfree(&sl);
 }
 
+/*
+ * `ls DIR/` and then a cat (open, read to EOF, close) of DIR/<entry>/FILE
+ * for every entry: what a user looking through objects/ does.  Returns the
+ * ns it took; *count is the number of entries.
+ */
+static uint64_t list_and_cat(const char *dir, const char *file, long *count)
+{
+	static char buf[LIST_BUF];
+	uint64_t t0 = now_ns();
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	long n = 0;
+
+	if (fd < 0)
+		die("open %s: %s", dir, strerror(errno));
+	for (;;) {
+		ssize_t got = getdents64(fd, buf, sizeof buf);
+
+		if (got < 0)
+			die("getdents64 %s: %s", dir, strerror(errno));
+		if (got == 0)
+			break;
+		for (ssize_t off = 0; off < got;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			char path[PATH_MAX];
+			int rc;
+
+			off += d->d_reclen;
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof path, "%s/%s/%s", dir, d->d_name, file);
+			rc = op_read(path, 0);
+			if (rc != 0)
+				die("cat %s: %s", path, strerror(-rc));
+			n++;
+		}
+	}
+	close(fd);
+	*count = n;
+	return now_ns() - t0;
+}
+
+/*
+ * The looking-inside files of a task of n one-page regions, each with one
+ * written page (so one object per region, and a pagemap line per region):
+ *
+ *   objects: `ls objects/` and a cat of every objects/<id>/chain, against
+ *            the floor's `ls regions/` and a cat of every
+ *            regions/<r>/protection (the same requests: a listing, then
+ *            per entry two lookups, open, read, release);
+ *   pagemap: a whole read of tasks/<id>/pagemap, against /proc/self/smaps
+ *            of this process with n one-page VMAs, each page written (the
+ *            Linux text that says, per mapping, which pages are there).
+ *
+ * Run before the size's other rows make objects of their own, so objects/
+ * holds this task's objects only.
+ */
+static void inside_rows(long n, int reps)
+{
+	struct samples om = { 0 }, of = { 0 }, pm = { 0 }, pl = { 0 };
+	char objs[PATH_MAX], flr[PATH_MAX], pmap[PATH_MAX], mem[PATH_MAX];
+	unsigned t = mv_task_with_regions(n);
+	long cm = 0, cf = 0, ln;
+	size_t bm = 0, bl = 0;
+	char *lx;
+	int fd;
+
+	mv_path(mem, sizeof mem, "tasks/%u/mem", t);
+	fd = open(mem, O_WRONLY);
+	if (fd < 0)
+		die("open %s: %s", mem, strerror(errno));
+	for (long i = 0; i < n; i++)
+		if (pwrite(fd, "x", 1, (off_t)(BASE + (unsigned long long)i * page)) != 1)
+			die("writing a page of %s: %s", mem, strerror(errno));
+	close(fd);
+	fl_set_regions(1, n);
+	snprintf(objs, sizeof objs, "%s/objects", mv_root);
+	regions_dir(flr, sizeof flr, fl_root, 1);
+	mv_path(pmap, sizeof pmap, "tasks/%u/pagemap", t);
+
+	/* A first pass each, untimed: the kernel then holds the names, as it
+	 * would after a user's first look. */
+	list_and_cat(objs, "chain", &cm);
+	list_and_cat(flr, "protection", &cf);
+	if (cm < n || cf != n)
+		die("objects/ lists %ld objects, the floor's regions/ %ld entries; expected %ld",
+		    cm, cf, n);
+	for (int r = 0; r < reps; r++) {
+		if (r % 2) {
+			push(&om, list_and_cat(objs, "chain", &cm));
+			push(&of, list_and_cat(flr, "protection", &cf));
+		} else {
+			push(&of, list_and_cat(flr, "protection", &cf));
+			push(&om, list_and_cat(objs, "chain", &cm));
+		}
+	}
+	add_cmp("inside", "ls objects/ + cat of every objects/<id>/chain vs the same on the floor",
+	        n, -1, "ms", pct(&om, 50) / 1e6, pct(&of, 50) / 1e6, "floor", INSIDE_TARGET);
+	note("objects N=%ld: %ld objects listed and read, the floor %ld files", n, cm, cf);
+
+	ln = fit_map_count(n + 2);
+	if (ln != n + 2)
+		die("no room for %ld VMAs (vm.max_map_count)", n);
+	lx = lx_make_vmas(n);
+	for (long i = 0; i < n; i++)
+		lx[(size_t)i * page] = 'x';
+	read_whole(pmap, &bm, NULL);
+	read_whole("/proc/self/smaps", &bl, NULL);
+	for (int r = 0; r < 2 * reps + 1; r++) {
+		if (r % 2) {
+			push(&pm, read_whole(pmap, &bm, NULL));
+			push(&pl, read_whole("/proc/self/smaps", &bl, NULL));
+		} else {
+			push(&pl, read_whole("/proc/self/smaps", &bl, NULL));
+			push(&pm, read_whole(pmap, &bm, NULL));
+		}
+	}
+	munmap(lx, (size_t)n * page);
+	restore_map_count();
+	add_cmp("inside", "read tasks/<id>/pagemap vs /proc/self/smaps (open, 1 MiB reads, close)",
+	        n, -1, "ms", pct(&pm, 50) / 1e6, pct(&pl, 50) / 1e6, "linux", PAGEMAP_TARGET);
+	note("pagemap N=%ld: machvmfs %zu bytes (a line per written page);"
+	     " /proc/self/smaps %zu bytes", n, bm, bl);
+	sfree(&om);
+	sfree(&of);
+	sfree(&pm);
+	sfree(&pl);
+	mv_rmdir(t);
+}
+
 static const long touch_steps[] = { 0, 1000, 10000 };
 #define NSTEPS (sizeof touch_steps / sizeof touch_steps[0])
 
@@ -1711,6 +1844,8 @@ static void phase_main(void)
 		char *lx;
 
 		fprintf(stderr, "fs_bench: N=%ld ...\n", n);
+		if (i == nsizes - 1)
+			inside_rows(n, quick ? 1 : 3);
 		t = mv_task_with_regions(n);
 		fl_set_regions(1, n);
 		if (do_ops) {
