@@ -506,6 +506,8 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	final = fill_attr(&n, &st, NULL);
 	rc = set_size(&n, &st, final, true, &timeout);
+	if (rc == -ENOENT && n.task != TASK_NULL && !machvm_task_alive(n.task))
+		rc = -ESRCH;    /* terminated while its text was made */
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;

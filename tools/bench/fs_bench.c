@@ -1300,30 +1300,44 @@ static uint64_t list_and_cat(const char *dir, const char *file, long *count)
 }
 
 /*
- * The looking-inside files of a task of n one-page regions, each with one
- * written page (so one object per region, and a pagemap line per region):
+ * The looking-inside files of a task of n one-page regions (alternating
+ * rw- and rwx), each with one written page (so one object per region, and
+ * a pagemap line per region):
  *
  *   objects: `ls objects/` and a cat of every objects/<id>/chain, against
  *            the floor's `ls regions/` and a cat of every
  *            regions/<r>/protection (the same requests: a listing, then
  *            per entry two lookups, open, read, release);
  *   pagemap: a whole read of tasks/<id>/pagemap, against /proc/self/smaps
- *            of this process with n one-page VMAs, each page written (the
+ *            of this process with n one-page VMAs (written, then every
+ *            other one made read-only), each page written (the
  *            Linux text that says, per mapping, which pages are there).
  *
  * Run before the size's other rows make objects of their own, so objects/
  * holds this task's objects only.
  */
-static void inside_rows(long n, int reps)
+static void inside_rows(long n, int reps)   /* passes of the objects row */
 {
 	struct samples om = { 0 }, of = { 0 }, pm = { 0 }, pl = { 0 };
 	char objs[PATH_MAX], flr[PATH_MAX], pmap[PATH_MAX], mem[PATH_MAX];
-	unsigned t = mv_task_with_regions(n);
+	unsigned t = mv_create();
+	size_t cap = (size_t)n * 48 + 128, len = 0, bm = 0, bl = 0;
+	char *text = malloc(cap), *lx;
 	long cm = 0, cf = 0, ln;
-	size_t bm = 0, bl = 0;
-	char *lx;
 	int fd;
 
+	/* Every other page rwx rather than r--: N regions, every one writable. */
+	if (!text)
+		die("out of memory");
+	len += (size_t)snprintf(text + len, cap - len, "allocate 0x%llx %llu\n",
+	                        BASE, (unsigned long long)n * page);
+	for (long i = 1; i < n; i += 2)
+		len += (size_t)snprintf(text + len, cap - len, "protect 0x%llx %zu rwx\n",
+		                        BASE + (unsigned long long)i * page, page);
+	mv_run_lines(t, text);
+	free(text);
+	if (mv_status(t, "regions") != n)
+		die("task %u has %lld regions, expected %ld", t, mv_status(t, "regions"), n);
 	mv_path(mem, sizeof mem, "tasks/%u/mem", t);
 	fd = open(mem, O_WRONLY);
 	if (fd < 0)
@@ -1345,7 +1359,7 @@ static void inside_rows(long n, int reps)
 		die("objects/ lists %ld objects, the floor's regions/ %ld entries; expected %ld",
 		    cm, cf, n);
 	for (int r = 0; r < reps; r++) {
-		if (r % 2) {
+		if (r % 2 == 0) {
 			push(&om, list_and_cat(objs, "chain", &cm));
 			push(&of, list_and_cat(flr, "protection", &cf));
 		} else {
@@ -1360,12 +1374,16 @@ static void inside_rows(long n, int reps)
 	ln = fit_map_count(n + 2);
 	if (ln != n + 2)
 		die("no room for %ld VMAs (vm.max_map_count)", n);
-	lx = lx_make_vmas(n);
+	/* Written first, then every other page made read-only: N VMAs. */
+	lx = map_isolated((size_t)n * page);
 	for (long i = 0; i < n; i++)
 		lx[(size_t)i * page] = 'x';
+	for (long i = 1; i < n; i += 2)
+		if (mprotect(lx + (size_t)i * page, page, PROT_READ) != 0)
+			die("mprotect while making %ld VMAs: %s", n, strerror(errno));
 	read_whole(pmap, &bm, NULL);
 	read_whole("/proc/self/smaps", &bl, NULL);
-	for (int r = 0; r < 2 * reps + 1; r++) {
+	for (int r = 0; r < 7; r++) {
 		if (r % 2) {
 			push(&pm, read_whole(pmap, &bm, NULL));
 			push(&pl, read_whole("/proc/self/smaps", &bl, NULL));
@@ -1845,7 +1863,7 @@ static void phase_main(void)
 
 		fprintf(stderr, "fs_bench: N=%ld ...\n", n);
 		if (i == nsizes - 1)
-			inside_rows(n, quick ? 1 : 3);
+			inside_rows(n, 1);
 		t = mv_task_with_regions(n);
 		fl_set_regions(1, n);
 		if (do_ops) {
