@@ -17,8 +17,8 @@
  *         cat/echo loops); tasks/<id>/maps against /proc/self/maps with the
  *         same number of mappings; fork through tasks/ctl against fork(2),
  *         and the first write after it; ls objects/ with a cat of every
- *         object's chain against the same shape on the floor, and
- *         tasks/<id>/pagemap against /proc/self/smaps, for the largest N;
+ *         object's chain against the same shape on the floor (N = 10000),
+ *         and tasks/<id>/pagemap against /proc/self/smaps (the largest N);
  *         four clients against one; latency while another client writes.  The single-client comparisons run
  *         with the client and both daemons pinned to one CPU (see pin()).
  * memory  the daemon's resident memory per region (a fresh daemon: PID).
@@ -1316,7 +1316,10 @@ static uint64_t list_and_cat(const char *dir, const char *file, long *count)
  * Run before the size's other rows make objects of their own, so objects/
  * holds this task's objects only.
  */
-static void inside_rows(long n, int reps)   /* passes of the objects row */
+#define INSIDE_OBJECTS 1
+#define INSIDE_PAGEMAP 2
+
+static void inside_rows(long n, int reps, int which)   /* reps: timed objects passes */
 {
 	struct samples om = { 0 }, of = { 0 }, pm = { 0 }, pl = { 0 };
 	char objs[PATH_MAX], flr[PATH_MAX], pmap[PATH_MAX], mem[PATH_MAX];
@@ -1351,6 +1354,8 @@ static void inside_rows(long n, int reps)   /* passes of the objects row */
 	regions_dir(flr, sizeof flr, fl_root, 1);
 	mv_path(pmap, sizeof pmap, "tasks/%u/pagemap", t);
 
+	if (!(which & INSIDE_OBJECTS))
+		goto pagemap;
 	/* A first pass each, untimed: the kernel then holds the names, as it
 	 * would after a user's first look. */
 	list_and_cat(objs, "chain", &cm);
@@ -1359,7 +1364,7 @@ static void inside_rows(long n, int reps)   /* passes of the objects row */
 		die("objects/ lists %ld objects, the floor's regions/ %ld entries; expected %ld",
 		    cm, cf, n);
 	for (int r = 0; r < reps; r++) {
-		if (r % 2 == 0) {
+		if (r % 2) {
 			push(&om, list_and_cat(objs, "chain", &cm));
 			push(&of, list_and_cat(flr, "protection", &cf));
 		} else {
@@ -1371,6 +1376,9 @@ static void inside_rows(long n, int reps)   /* passes of the objects row */
 	        n, -1, "ms", pct(&om, 50) / 1e6, pct(&of, 50) / 1e6, "floor", INSIDE_TARGET);
 	note("objects N=%ld: %ld objects listed and read, the floor %ld files", n, cm, cf);
 
+pagemap:
+	if (!(which & INSIDE_PAGEMAP))
+		goto out;
 	ln = fit_map_count(n + 2);
 	if (ln != n + 2)
 		die("no room for %ld VMAs (vm.max_map_count)", n);
@@ -1398,6 +1406,7 @@ static void inside_rows(long n, int reps)   /* passes of the objects row */
 	        n, -1, "ms", pct(&pm, 50) / 1e6, pct(&pl, 50) / 1e6, "linux", PAGEMAP_TARGET);
 	note("pagemap N=%ld: machvmfs %zu bytes (a line per written page);"
 	     " /proc/self/smaps %zu bytes", n, bm, bl);
+out:
 	sfree(&om);
 	sfree(&of);
 	sfree(&pm);
@@ -1862,8 +1871,11 @@ static void phase_main(void)
 		char *lx;
 
 		fprintf(stderr, "fs_bench: N=%ld ...\n", n);
-		if (i == nsizes - 1)
-			inside_rows(n, 1);
+		/* objects/ at 10000: every object name the engine looks up
+		 * walks its list of objects (see README.md). */
+		if (n == 10000 || i == nsizes - 1)
+			inside_rows(n, 3, (n == 10000 ? INSIDE_OBJECTS : 0) |
+			                  (i == nsizes - 1 ? INSIDE_PAGEMAP : 0));
 		t = mv_task_with_regions(n);
 		fl_set_regions(1, n);
 		if (do_ops) {
