@@ -7,7 +7,10 @@
  * below).
  *
  * Lock legend: a lane's lock guards its queue and running; nothing else is
- * taken while it is held.
+ * taken while it is held.  attr_send_lock is held by the one thread
+ * sending attribute invalidations, across the sends; it takes attr_lock,
+ * which guards the set of inodes holding a size, inside it.  Neither is
+ * held across an engine call.
  */
 #include "cache.h"
 
@@ -21,8 +24,20 @@
 
 #include <machvm/machvm.h>
 
+#include "fields.h"
 #include "log.h"
 #include "node.h"
+#include "render.h"
+
+/*
+ * The inodes whose size the kernel may hold: a set of inode numbers (open
+ * addressing, 0 a free slot, at most three quarters full), emptied as a
+ * whole by each change.
+ */
+static pthread_mutex_t attr_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t attr_send_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *attr_slots;
+static size_t attr_cap, attr_count;
 
 /* ---- lists ---------------------------------------------------------- */
 
@@ -200,6 +215,11 @@ fs_cache_stop(void)
 		if (was_running && pthread_timedjoin_np(q->thread, NULL, &until) != 0)
 			fs_error("a notifier did not finish; leaving it behind");
 	}
+	pthread_mutex_lock(&attr_lock);
+	free(attr_slots);
+	attr_slots = NULL;
+	attr_cap = attr_count = 0;
+	pthread_mutex_unlock(&attr_lock);
 }
 
 /*
@@ -312,4 +332,98 @@ fs_cache_attr_timeout(const struct fs_node *n, bool owner_final)
 	if (fs_row_of(n)->flags & FS_EVENTS)
 		return 0.0;
 	return owner_final ? FS_CACHE_TIMEOUT : 0.0;
+}
+
+/* ---- sizes ------------------------------------------------------------- */
+
+enum fs_size_kind
+fs_cache_size_kind(const struct fs_node *n)
+{
+	const struct fs_row *row = fs_row_of(n);
+
+	if (row->opens != FS_L_NONE || (!row->read && !(row->flags & (FS_DATA | FS_EVENTS))))
+		return FS_SIZE_NONE;
+	if (row->flags & FS_DATA)
+		return FS_SIZE_MEM;
+	if (row->flags & FS_EVENTS)
+		return FS_SIZE_EVENTS;
+	/* A ctl file's text, before a write on the open file, is its usage. */
+	if ((row->flags & FS_RESULT) || row->read == fs_read_page_size ||
+	    row->read == fs_read_parent ||
+	    (row->read == fs_read_region && fs_region_fixed_length(row->name)))
+		return FS_SIZE_STABLE;
+	return FS_SIZE_CHANGING;
+}
+
+static size_t
+attr_slot(const uint64_t *slots, size_t cap, uint64_t ino)
+{
+	size_t i = (size_t)((ino * 0x9e3779b97f4a7c15ULL) >> 32) & (cap - 1);
+
+	while (slots[i] != 0 && slots[i] != ino)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* A size handed out uncounted could go stale unseen: out of memory the
+ * daemon aborts. */
+void
+fs_cache_attr_hold(uint64_t ino)
+{
+	uint64_t *k;
+
+	if (ino == 0)
+		return;
+	pthread_mutex_lock(&attr_lock);
+	if ((attr_count + 1) * 4 > attr_cap * 3) {
+		size_t cap = attr_cap ? attr_cap * 2 : 64;
+		uint64_t *slots = calloc(cap, sizeof *slots);
+
+		if (!slots)
+			abort();
+		for (size_t i = 0; i < attr_cap; i++)
+			if (attr_slots[i])
+				slots[attr_slot(slots, cap, attr_slots[i])] = attr_slots[i];
+		free(attr_slots);
+		attr_slots = slots;
+		attr_cap = cap;
+	}
+	k = &attr_slots[attr_slot(attr_slots, attr_cap, ino)];
+	if (*k == 0) {
+		*k = ino;
+		attr_count++;
+	}
+	pthread_mutex_unlock(&attr_lock);
+}
+
+void
+fs_cache_attr_stale(void)
+{
+	uint64_t *slots = NULL;
+	size_t cap = 0;
+
+	/* Held across the sends: a change answered after this returns must
+	 * not overtake the invalidations another change is still sending. */
+	pthread_mutex_lock(&attr_send_lock);
+	pthread_mutex_lock(&attr_lock);
+	if (attr_count) {
+		slots = attr_slots;
+		cap = attr_cap;
+		attr_slots = NULL;
+		attr_cap = attr_count = 0;
+	}
+	pthread_mutex_unlock(&attr_lock);
+	for (size_t i = 0; i < cap; i++) {
+		int rc;
+
+		if (!slots[i] || !session)
+			continue;
+		/* A negative offset: the attributes only (no pages are cached). */
+		rc = fuse_lowlevel_notify_inval_inode(session, slots[i], -1, 0);
+		if (rc != 0 && rc != -ENOENT)
+			fs_debug("invalidating the attributes of inode %llu: %s",
+			         (unsigned long long)slots[i], strerror(-rc));
+	}
+	pthread_mutex_unlock(&attr_send_lock);
+	free(slots);
 }

@@ -368,6 +368,7 @@ report_hook(void *arg, const struct machvm_report *r)
 	atomic_fetch_add(&content_gen, 1);
 	fs_events_record(r);
 	if (s) {
+		s->changed = true;
 		s->report = *r;
 		s->report.changes = NULL;
 		s->report.nchanges = 0;
@@ -418,6 +419,7 @@ report_hook(void *arg, const struct machvm_report *r)
 	if (!s) {
 		fs_cache_send(&mine);
 		fs_cache_send(&mine_after);
+		fs_cache_attr_stale();
 	}
 }
 
@@ -459,6 +461,8 @@ fs_scope_end(struct fs_scope *s)
 {
 	current = s->outer;
 	fs_events_wake();
+	if (s->changed)
+		fs_cache_attr_stale();
 }
 
 void

@@ -2,9 +2,9 @@
  * coherence.h - the one place that keeps the kernel's caches true.
  *
  * The kernel keeps names (entries) and attributes for FS_CACHE_TIMEOUT
- * seconds (cache.h).  Attributes never change while a file exists, so only
- * names go stale, and only when a region start stops being one, a task
- * dies or a memory object dies.  This module is the only consumer of the engine's change reports
+ * seconds (cache.h).  Names go stale only when a region start stops being
+ * one, a task dies or a memory object dies; the sizes of text files whose
+ * length can change are invalidated wholesale at every change (cache.h).  This module is the only consumer of the engine's change reports
  * (report.h) in the daemon:
  *
  *   - it knows which region directories the kernel holds an entry for
@@ -55,6 +55,7 @@ struct fs_scope {
 	struct fs_inval after;          /* invalidate after answering */
 	bool            rmdir;          /* the kernel holds tasks/ and the task's
 	                                 * directory locked until the answer */
+	bool            changed;        /* a call reported: sizes may have changed */
 	bool            have_report;
 	struct machvm_report report;    /* the last report (its changes not kept) */
 	struct fs_scope *outer;
@@ -62,8 +63,10 @@ struct fs_scope {
 
 /* Starts collecting the calls this thread makes into s. */
 void fs_scope_begin(struct fs_scope *s);
-/* Stops collecting; sends the wake-ups of the events log.  s's lists are
- * then the caller's to send (cache.h) or free. */
+/* Stops collecting; sends the wake-ups of the events log and, if any call
+ * reported, the invalidations of the sizes the kernel holds (cache.h:
+ * fs_cache_attr_stale).  s's lists are then the caller's to send (cache.h)
+ * or free. */
 void fs_scope_end(struct fs_scope *s);
 /* Frees s's lists (when nothing is to be sent). */
 void fs_scope_free(struct fs_scope *s);

@@ -9,6 +9,7 @@
 
 #include <machvm/machvm.h>
 
+#include "cache.h"
 #include "log.h"
 #include "render.h"
 #include "taskinfo.h"
@@ -51,6 +52,7 @@ fs_fail(task_t task, char *out, size_t cap, kern_return_t kr, const char *fmt, .
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	fs_taskinfo_set_error(task, line);
+	fs_cache_attr_stale();          /* last_error's size */
 	if (out && cap)
 		snprintf(out, cap, "%s", line);
 	fs_debug("%s", line);

@@ -270,6 +270,15 @@ fs_region_read_call(const char *file)
 	return q < 0 ? NULL : q ? "vm_region_extended" : "vm_region";
 }
 
+bool
+fs_region_fixed_length(const char *file)
+{
+	ssize_t i = field_named(file);
+
+	return i >= 0 && (fs_fields[i].shown & FF_FILE) &&
+	       (fs_fields[i].type == FT_ADDR || fs_fields[i].type == FT_PROT);
+}
+
 int
 fs_read_region(const struct fs_node *n, struct fs_buf *out)
 {

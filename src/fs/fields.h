@@ -71,6 +71,11 @@ int fs_read_region(const struct fs_node *n, struct fs_buf *out);
  * "vm_region_extended"; NULL for a row that is not a region file. */
 const char *fs_region_read_call(const char *file);
 
+/* Whether a region file's text always has the same length, whatever the
+ * region (one field written at a fixed width: start, end, protection,
+ * max_protection). */
+bool fs_region_fixed_length(const char *file);
+
 /* tasks/<id>/maps and maps.json: one whole-map snapshot, each region
  * written from the fields. */
 int fs_read_maps(const struct fs_node *n, struct fs_buf *out);

@@ -6,10 +6,14 @@
  * is told when a region directory it holds goes away; text files are
  * opened with direct_io, and a file's text is rendered once at open and
  * kept in the handle, so a reader sees one snapshot however small its
- * reads and every open sees the state of that moment.  st_size is 0 for
- * text files (the size is not known before rendering, as in procfs), the
+ * reads and every open sees the state of that moment.  st_size is the
+ * length of the text an open would read at that moment (rendered to know
+ * it; the whole-map texts are then kept for the open that follows), the
  * top of the user range for mem, and the bytes so far for an events file
- * (which reads the log itself, events.c).
+ * (which reads the log itself, events.c).  A ctl file's size is its
+ * usage's: the result of a write is read on that open file, to its end.
+ * Sizes that can change are handed out by GETATTR only and invalidated at
+ * every change before the change is answered (cache.h).
  *
  * Entries the kernel holds for region directories are counted as held
  * (coherence.h: lookups and readdirplus up, FORGET down) before the reply
@@ -223,7 +227,7 @@ fs_ops_bench_config(FILE *out)
 {
 	fprintf(out, "entry_timeout=%g\nattr_timeout=%g\nnegative_timeout=0\n"
 	        "direct_io=1\nkeep_cache=0\nnoflush=1\nreaddirplus=1\n"
-	        "atomic_o_trunc=1\ntext_size=0\n", FS_CACHE_TIMEOUT, FS_CACHE_TIMEOUT);
+	        "atomic_o_trunc=1\ntext_size=1\n", FS_CACHE_TIMEOUT, FS_CACHE_TIMEOUT);
 }
 
 static struct fs_ctx
@@ -288,10 +292,44 @@ fill_attr(const struct fs_node *n, struct stat *st, struct owner *o)
 	else if (row->flags & FS_EVENTS)
 		st->st_size = (off_t)fs_events_size(n->task);
 	else
-		st->st_size = 0;
+		st->st_size = 0;        /* a text's: set_size */
 	st->st_blksize = 4096;
 	st->st_atim = st->st_mtim = st->st_ctim = mount_time;
 	return final;
+}
+
+static int open_text(const struct fs_node *n, struct fs_text **out);
+
+/*
+ * A text file's st_size in st, and the attribute timeout for its reply
+ * (final: fill_attr's answer).  getattr: for a GETATTR (or SETATTR) reply,
+ * else for a lookup or readdirplus entry, which gives a size that can
+ * change as 0 with no timeout (cache.h says why): the stat that follows
+ * asks for it.  0 or -errno (the file went away while being rendered).
+ */
+static int
+set_size(const struct fs_node *n, struct stat *st, bool final, bool getattr, double *timeout)
+{
+	enum fs_size_kind kind = fs_cache_size_kind(n);
+	struct fs_text *t;
+	int rc;
+
+	*timeout = fs_cache_attr_timeout(n, final);
+	if (kind != FS_SIZE_STABLE && kind != FS_SIZE_CHANGING)
+		return 0;
+	if (kind == FS_SIZE_CHANGING && !getattr) {
+		*timeout = 0.0;
+		return 0;
+	}
+	/* Counted before the text is made: a change after it finds the count. */
+	if (kind == FS_SIZE_CHANGING && *timeout > 0.0)
+		fs_cache_attr_hold(fs_node_ino(n));
+	rc = open_text(n, &t);
+	if (rc)
+		return rc;
+	st->st_size = (off_t)t->len;
+	text_put(t);
+	return 0;
 }
 
 /* The node of ino, if it still names something: 0 or -errno. */
@@ -431,7 +469,13 @@ fs_lookup_op(fuse_req_t req, fuse_ino_t parent, const char *name)
 	e.ino = fs_node_ino(&child);
 	e.generation = generation_of(&child);
 	final = fill_attr(&child, &e.attr, NULL);
-	e.attr_timeout = fs_cache_attr_timeout(&child, final);
+	rc = set_size(&child, &e.attr, final, false, &e.attr_timeout);
+	if (rc) {
+		if (tracked)
+			release_one(&child, 1);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	e.entry_timeout = fs_cache_entry_timeout(&child, final);
 	if (fuse_reply_entry(req, &e) != 0 && tracked)
 		release_one(&child, 1);
@@ -482,6 +526,7 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_node n;
 	struct stat st;
+	double timeout;
 	bool final;
 	int rc = inode_node_of(ino, &n);
 
@@ -490,6 +535,13 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	final = fill_attr(&n, &st, NULL);
+	rc = set_size(&n, &st, final, true, &timeout);
+	if (rc == -ENOENT && n.task != TASK_NULL && !machvm_task_alive(n.task))
+		rc = -ESRCH;    /* terminated while its text was made */
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	/* fstat of an open events file: its size in that reader's offsets
 	 * (they differ from the stream's after a missed-events line). */
 	if (fi && (fs_row_of(&n)->flags & FS_EVENTS)) {
@@ -498,7 +550,7 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (h && h->events)
 			st.st_size = (off_t)fs_events_reader_size(h->events);
 	}
-	fuse_reply_attr(req, &st, fs_cache_attr_timeout(&n, final));
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /*
@@ -513,6 +565,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	struct fs_ctx ctx = ctx_of(req);
 	struct fs_node n;
 	struct stat st;
+	double timeout = 0.0;
 	int rc;
 
 	(void)fi;
@@ -524,11 +577,13 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if (rc == 0 && attr->st_size != 0)
 			rc = -EINVAL;
 	}
+	if (rc == 0)
+		rc = set_size(&n, &st, fill_attr(&n, &st, NULL), true, &timeout);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	fuse_reply_attr(req, &st, fs_cache_attr_timeout(&n, fill_attr(&n, &st, NULL)));
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /*
@@ -729,6 +784,8 @@ mem_read(fuse_req_t req, const struct fs_node *n, size_t size, off_t off)
 		return;
 	}
 	kr = vm_read(n->task, (vm_address_t)off, size, buf, &count);
+	/* A read counts faults (host/stats, status): their sizes may move. */
+	fs_cache_attr_stale();
 	if (kr != KERN_SUCCESS) {
 		fs_debug("tasks/%u/mem: vm_read(0x%llx, %zu): %s", (unsigned)n->task,
 		         (unsigned long long)off, size, kern_return_name(kr));
@@ -1140,7 +1197,10 @@ do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bo
 				final = fill_attr(&e->node, &p.attr, &owner);
 				p.ino = p.attr.st_ino;
 				p.generation = generation_of(&e->node);
-				p.attr_timeout = fs_cache_attr_timeout(&e->node, final);
+				/* Gone while listed: listed all the same, nothing cached. */
+				if (set_size(&e->node, &p.attr, final, false, &p.attr_timeout) != 0)
+					final = false;
+				p.attr_timeout = final ? p.attr_timeout : 0.0;
 				p.entry_timeout = fs_cache_entry_timeout(&e->node, final);
 				if (region_dir && !e->node.alias) {
 					region = p;

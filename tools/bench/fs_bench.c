@@ -16,8 +16,10 @@
  *         echo-like write, ls and ls -l of regions/, the real ls -l, bash
  *         cat/echo loops); tasks/<id>/maps against /proc/self/maps with the
  *         same number of mappings; fork through tasks/ctl against fork(2),
- *         and the first write after it; four clients against one; latency
- *         while another client writes.  The single-client comparisons run
+ *         and the first write after it; ls objects/ with a cat of every
+ *         object's chain against the same shape on the floor (N = 10000),
+ *         and tasks/<id>/pagemap against /proc/self/smaps (the largest N);
+ *         four clients against one; latency while another client writes.  The single-client comparisons run
  *         with the client and both daemons pinned to one CPU (see pin()).
  * memory  the daemon's resident memory per region (a fresh daemon: PID).
  * setup, load   helpers for profiling by hand (README.md).
@@ -61,6 +63,8 @@
 #define FLAT_FACTOR    1.25
 #define SCALE_TARGET   1.6
 #define BYTES_TARGET   200.0
+#define INSIDE_TARGET  1.5
+#define PAGEMAP_TARGET 1.0
 
 static const char *mv_root, *fl_root;
 static pid_t mv_pid, fl_pid;
@@ -1254,6 +1258,162 @@ static void maps_rows(long n, unsigned mvt, int reps)
 	sfree(&sl);
 }
 
+/*
+ * `ls DIR/` and then a cat (open, read to EOF, close) of DIR/<entry>/FILE
+ * for every entry: what a user looking through objects/ does.  Returns the
+ * ns it took; *count is the number of entries.
+ */
+static uint64_t list_and_cat(const char *dir, const char *file, long *count)
+{
+	static char buf[LIST_BUF];
+	uint64_t t0 = now_ns();
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	long n = 0;
+
+	if (fd < 0)
+		die("open %s: %s", dir, strerror(errno));
+	for (;;) {
+		ssize_t got = getdents64(fd, buf, sizeof buf);
+
+		if (got < 0)
+			die("getdents64 %s: %s", dir, strerror(errno));
+		if (got == 0)
+			break;
+		for (ssize_t off = 0; off < got;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			char path[PATH_MAX];
+			int rc;
+
+			off += d->d_reclen;
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof path, "%s/%s/%s", dir, d->d_name, file);
+			rc = op_read(path, 0);
+			if (rc != 0)
+				die("cat %s: %s", path, strerror(-rc));
+			n++;
+		}
+	}
+	close(fd);
+	*count = n;
+	return now_ns() - t0;
+}
+
+/*
+ * The looking-inside files of a task of n one-page regions (alternating
+ * rw- and rwx), each with one written page (so one object per region, and
+ * a pagemap line per region):
+ *
+ *   objects: `ls objects/` and a cat of every objects/<id>/chain, against
+ *            the floor's `ls regions/` and a cat of every
+ *            regions/<r>/protection (the same requests: a listing, then
+ *            per entry two lookups, open, read, release);
+ *   pagemap: a whole read of tasks/<id>/pagemap, against /proc/self/smaps
+ *            of this process with n one-page VMAs (written, then every
+ *            other one made read-only), each page written (the
+ *            Linux text that says, per mapping, which pages are there).
+ *
+ * Run before the size's other rows make objects of their own, so objects/
+ * holds this task's objects only.
+ */
+#define INSIDE_OBJECTS 1
+#define INSIDE_PAGEMAP 2
+
+static void inside_rows(long n, int reps, int which)   /* reps: timed objects passes */
+{
+	struct samples om = { 0 }, of = { 0 }, pm = { 0 }, pl = { 0 };
+	char objs[PATH_MAX], flr[PATH_MAX], pmap[PATH_MAX], mem[PATH_MAX];
+	unsigned t = mv_create();
+	size_t cap = (size_t)n * 48 + 128, len = 0, bm = 0, bl = 0;
+	char *text = malloc(cap), *lx;
+	long cm = 0, cf = 0, ln;
+	int fd;
+
+	/* Every other page rwx rather than r--: N regions, every one writable. */
+	if (!text)
+		die("out of memory");
+	len += (size_t)snprintf(text + len, cap - len, "allocate 0x%llx %llu\n",
+	                        BASE, (unsigned long long)n * page);
+	for (long i = 1; i < n; i += 2)
+		len += (size_t)snprintf(text + len, cap - len, "protect 0x%llx %zu rwx\n",
+		                        BASE + (unsigned long long)i * page, page);
+	mv_run_lines(t, text);
+	free(text);
+	if (mv_status(t, "regions") != n)
+		die("task %u has %lld regions, expected %ld", t, mv_status(t, "regions"), n);
+	mv_path(mem, sizeof mem, "tasks/%u/mem", t);
+	fd = open(mem, O_WRONLY);
+	if (fd < 0)
+		die("open %s: %s", mem, strerror(errno));
+	for (long i = 0; i < n; i++)
+		if (pwrite(fd, "x", 1, (off_t)(BASE + (unsigned long long)i * page)) != 1)
+			die("writing a page of %s: %s", mem, strerror(errno));
+	close(fd);
+	fl_set_regions(1, n);
+	snprintf(objs, sizeof objs, "%s/objects", mv_root);
+	regions_dir(flr, sizeof flr, fl_root, 1);
+	mv_path(pmap, sizeof pmap, "tasks/%u/pagemap", t);
+
+	if (!(which & INSIDE_OBJECTS))
+		goto pagemap;
+	/* A first pass each, untimed: the kernel then holds the names, as it
+	 * would after a user's first look. */
+	list_and_cat(objs, "chain", &cm);
+	list_and_cat(flr, "protection", &cf);
+	if (cm < n || cf != n)
+		die("objects/ lists %ld objects, the floor's regions/ %ld entries; expected %ld",
+		    cm, cf, n);
+	for (int r = 0; r < reps; r++) {
+		if (r % 2) {
+			push(&om, list_and_cat(objs, "chain", &cm));
+			push(&of, list_and_cat(flr, "protection", &cf));
+		} else {
+			push(&of, list_and_cat(flr, "protection", &cf));
+			push(&om, list_and_cat(objs, "chain", &cm));
+		}
+	}
+	add_cmp("inside", "ls objects/ + cat of every objects/<id>/chain vs the same on the floor",
+	        n, -1, "ms", pct(&om, 50) / 1e6, pct(&of, 50) / 1e6, "floor", INSIDE_TARGET);
+	note("objects N=%ld: %ld objects listed and read, the floor %ld files", n, cm, cf);
+
+pagemap:
+	if (!(which & INSIDE_PAGEMAP))
+		goto out;
+	ln = fit_map_count(n + 2);
+	if (ln != n + 2)
+		die("no room for %ld VMAs (vm.max_map_count)", n);
+	/* Written first, then every other page made read-only: N VMAs. */
+	lx = map_isolated((size_t)n * page);
+	for (long i = 0; i < n; i++)
+		lx[(size_t)i * page] = 'x';
+	for (long i = 1; i < n; i += 2)
+		if (mprotect(lx + (size_t)i * page, page, PROT_READ) != 0)
+			die("mprotect while making %ld VMAs: %s", n, strerror(errno));
+	read_whole(pmap, &bm, NULL);
+	read_whole("/proc/self/smaps", &bl, NULL);
+	for (int r = 0; r < 7; r++) {
+		if (r % 2) {
+			push(&pm, read_whole(pmap, &bm, NULL));
+			push(&pl, read_whole("/proc/self/smaps", &bl, NULL));
+		} else {
+			push(&pl, read_whole("/proc/self/smaps", &bl, NULL));
+			push(&pm, read_whole(pmap, &bm, NULL));
+		}
+	}
+	munmap(lx, (size_t)n * page);
+	restore_map_count();
+	add_cmp("inside", "read tasks/<id>/pagemap vs /proc/self/smaps (open, 1 MiB reads, close)",
+	        n, -1, "ms", pct(&pm, 50) / 1e6, pct(&pl, 50) / 1e6, "linux", PAGEMAP_TARGET);
+	note("pagemap N=%ld: machvmfs %zu bytes (a line per written page);"
+	     " /proc/self/smaps %zu bytes", n, bm, bl);
+out:
+	sfree(&om);
+	sfree(&of);
+	sfree(&pm);
+	sfree(&pl);
+	mv_rmdir(t);
+}
+
 static const long touch_steps[] = { 0, 1000, 10000 };
 #define NSTEPS (sizeof touch_steps / sizeof touch_steps[0])
 
@@ -1739,6 +1899,13 @@ static void phase_main(void)
 		fork_rows(n, &fm, &fl);
 		mv_rmdir(t);
 	}
+	/* After the other rows, which they would disturb (a task of N objects
+	 * made and freed in the daemon, N pages touched here).  objects/ at
+	 * 10000: every object the engine looks up by id walks its list of
+	 * objects (see README.md). */
+	fprintf(stderr, "fs_bench: objects and pagemap ...\n");
+	inside_rows(10000, 3, INSIDE_OBJECTS);
+	inside_rows(sizes[nsizes - 1], 3, INSIDE_PAGEMAP);
 	pin(-1);
 	fprintf(stderr, "fs_bench: concurrency ...\n");
 	concurrency_rows(400000000ULL, quick ? 3 : 6);
