@@ -282,6 +282,10 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 	for (struct vm_object *o = vm_object_all; o; o = o->all_next) {
 		objects++;
 		pages += o->pages.count;
+		if (vm_object_find(o->id) != o) {
+			snprintf(why, len, "object %llu: not found by its id", (unsigned long long)o->id);
+			goto out;
+		}
 		uint32_t children = 0;
 		for (struct vm_object *c = o->first_child; c; c = c->sib_next) {
 			if (c->shadow != o) {

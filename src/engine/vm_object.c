@@ -42,6 +42,8 @@ static bool vm_object_owned;
 
 struct vm_object_stats vm_object_stats;
 struct vm_object *vm_object_all;
+/* Every live object by id, for vm_object_find (vm_object_lock). */
+static struct vm_page_table objects_by_id = VM_PAGE_TABLE_INIT;
 uint64_t vm_object_next_id;
 
 void vm_object_lock_acquire(void)
@@ -102,6 +104,11 @@ static struct vm_object *object_alloc(vm_size_t size)
 		return NULL;
 	}
 	o->id = ++vm_object_next_id;
+	if (vm_page_table_put(&objects_by_id, o->id, o) != 0) {
+		free(o);
+		vm_mem_give(sizeof *o);
+		return NULL;
+	}
 	o->ref_count = 1;
 	o->size = size;
 	o->all_next = vm_object_all;
@@ -142,6 +149,7 @@ static void free_pages(struct vm_object *o)
 static void object_free(struct vm_object *o)
 {
 	free_pages(o);
+	(void)vm_page_table_remove(&objects_by_id, o->id);
 	if (o->all_prev)
 		o->all_prev->all_next = o->all_next;
 	else
@@ -540,10 +548,19 @@ void vm_object_window_pages(struct vm_object *top, vm_offset_t off, vm_size_t le
 struct vm_object *vm_object_find(uint64_t id)
 {
 	vm_object_lock_assert();
-	for (struct vm_object *o = vm_object_all; o != NULL; o = o->all_next)
-		if (o->id == id)
-			return o;
-	return NULL;
+	return vm_page_table_get(&objects_by_id, id);
+}
+
+int vm_object_renumber(struct vm_object *o, uint64_t id)
+{
+	vm_object_lock_assert();
+	if (vm_page_table_get(&objects_by_id, id) != NULL)
+		return -1;
+	if (vm_page_table_put(&objects_by_id, id, o) != 0)
+		return -1;
+	(void)vm_page_table_remove(&objects_by_id, o->id);
+	o->id = id;
+	return 0;
 }
 
 unsigned int vm_object_chain_length(const struct vm_object *o)
@@ -563,6 +580,7 @@ void vm_object_reset(void)
 		o->nchildren = 0;
 		object_free(o);
 	}
+	vm_page_table_destroy(&objects_by_id);
 	memset(&vm_object_stats, 0, sizeof vm_object_stats);
 	vm_object_next_id = 0;
 	vm_object_lock_release();

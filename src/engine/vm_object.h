@@ -124,8 +124,11 @@ typedef void (*vm_object_page_fn)(uint64_t i, struct vm_object *o, unsigned int 
 void vm_object_window_pages(struct vm_object *top, vm_offset_t off, vm_size_t len,
                             vm_object_page_fn fn, void *arg);
 
-/* The live object with this id, or NULL.  O(live objects). */
+/* The live object with this id, or NULL.  O(1): a hash of every live object by id. */
 struct vm_object *vm_object_find(uint64_t id);
+/* Gives o the id `id` (the import's): -1 if another live object has it or
+ * memory ran out, o unchanged. */
+int vm_object_renumber(struct vm_object *o, uint64_t id);
 
 /* How many pages of the window [off, off + len) o holds itself (not its
  * chain); O(min(window pages, o's pages)). */

@@ -674,6 +674,9 @@ static kern_return_t make_tasks(void)
 /* Builds the objects and the maps; every task locked, vm_object_lock held. */
 static kern_return_t build_locked(void)
 {
+	/* The objects made here get ids above every id of the file until
+	 * they take theirs (vm_object_renumber), so none is taken twice. */
+	vm_object_next_id = imp.host.next_object_id;
 	for (size_t i = 0; i < imp.nobjects; i++) {
 		struct imp_object *s = &imp.objects[i];
 		struct vm_object *o;
@@ -691,7 +694,10 @@ static kern_return_t build_locked(void)
 			return KERN_RESOURCE_SHORTAGE;
 		}
 		s->built = o;
-		o->id = s->d.id;
+		if (vm_object_renumber(o, s->d.id) != 0) {
+			imp_why("out of memory at object %llu", (unsigned long long)s->d.id);
+			return KERN_RESOURCE_SHORTAGE;
+		}
 		o->shadow_offset = s->d.shadow_offset;
 		o->true_share = s->d.true_share;
 		o->ref_count = (uint32_t)s->refs;
