@@ -17,8 +17,8 @@
  *         cat/echo loops); tasks/<id>/maps against /proc/self/maps with the
  *         same number of mappings; fork through tasks/ctl against fork(2),
  *         and the first write after it; ls objects/ with a cat of every
- *         object's chain against the same shape on the floor (N = 10000),
- *         and tasks/<id>/pagemap against /proc/self/smaps (the largest N);
+ *         object's chain against the same shape on the floor, and
+ *         tasks/<id>/pagemap against /proc/self/smaps (both at the largest N);
  *         four clients against one; latency while another client writes.  The single-client comparisons run
  *         with the client and both daemons pinned to one CPU (see pin()).
  * memory  the daemon's resident memory per region (a fresh daemon: PID).
@@ -1900,11 +1900,9 @@ static void phase_main(void)
 		mv_rmdir(t);
 	}
 	/* After the other rows, which they would disturb (a task of N objects
-	 * made and freed in the daemon, N pages touched here).  objects/ at
-	 * 10000: every object the engine looks up by id walks its list of
-	 * objects (see README.md). */
+	 * made and freed in the daemon, N pages touched here). */
 	fprintf(stderr, "fs_bench: objects and pagemap ...\n");
-	inside_rows(10000, 3, INSIDE_OBJECTS);
+	inside_rows(sizes[nsizes - 1], 3, INSIDE_OBJECTS);
 	inside_rows(sizes[nsizes - 1], 3, INSIDE_PAGEMAP);
 	pin(-1);
 	fprintf(stderr, "fs_bench: concurrency ...\n");
