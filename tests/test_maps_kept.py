@@ -61,7 +61,10 @@ def read_pair(mnt, t):
     return maps, text
 
 
-def check(mnt, t, deep, what):
+def check(mnt, t, deep, what, focus=()):
+    """Both texts of t against each other; against the region files too for
+    every region when deep, else for those within a page of a range in
+    focus (the ones the last changes touched)."""
     maps, text = read_pair(mnt, t)
     regions = json.loads(text)
     assert text == json.dumps(regions, indent=2) + '\n', 'maps.json of %d after %s' % (t, what)
@@ -70,9 +73,16 @@ def check(mnt, t, deep, what):
     if deep:
         names = sorted(n for n in os.listdir(mnt.tp(t, 'regions')))
         assert names == sorted(r['start'] for r in regions), 'regions/ of %d after %s' % (t, what)
-        for r in regions:
-            info = {k: str(v) for k, v in parse_kv(mnt.read(os.path.relpath(
-                mnt.rp(t, r['start'], 'info'), mnt.path))).items()}
+    P = mnt.P
+    for r in regions:
+        lo, hi = int(r['start'], 16), int(r['end'], 16)
+        if deep or any(lo < b + P and hi > a - P for a, b in focus):
+            try:
+                info = {k: str(v) for k, v in parse_kv(mnt.read(os.path.relpath(
+                    mnt.rp(t, r['start'], 'info'), mnt.path))).items()}
+            except FileNotFoundError:
+                raise AssertionError('maps.json of %d shows %s, which is no region, after %s'
+                                     % (t, r['start'], what))
             want = {k: info_value(k, v) for k, v in r.items()}
             assert info == want, 'region %s of task %d after %s' % (r['start'], t, what)
     return regions
@@ -102,6 +112,7 @@ def random_change(mnt, rnd, t, other, state, kinds):
     a = W + rnd.randrange(PAGES) * P
     n = rnd.choice((1, 1, 1, 2, 3, 5, 8)) * P
     kind = rnd.choice(kinds)
+    state['focus'].append((a, a + n))
     ctl = 'tasks/%d/ctl' % t
     if kind == 'allocate':
         line = 'allocate %#x %#x' % (a, n)
@@ -117,6 +128,7 @@ def random_change(mnt, rnd, t, other, state, kinds):
         i = rnd.randrange(len(regions) - 1)
         r, s = regions[i], regions[i + 1]
         line = 'protect %s %d %s' % (s['start'], s['size'], r['protection'])
+        state['focus'].append((int(r['start'], 16), int(s['end'], 16)))
         try_cmd(mnt, ctl, 'inherit %s %d %s' % (s['start'], s['size'], r['inheritance']))
     elif kind == 'inherit':
         line = 'inherit %#x %#x %s' % (a, n, rnd.choice(('share', 'copy', 'none')))
@@ -128,10 +140,13 @@ def random_change(mnt, rnd, t, other, state, kinds):
         line = 'attr %#x %#x %s %s' % (a, n, rnd.choice(('cache', 'migrate', 'replicate')),
                                        rnd.choice(('on', 'off', 'flush', 'get')))
     elif kind == 'copy':
-        line = 'copy %#x %#x %#x' % (a, n, W + rnd.randrange(PAGES) * P)
+        d = W + rnd.randrange(PAGES) * P
+        state['focus'].append((d, d + n))
+        line = 'copy %#x %#x %#x' % (a, n, d)
     elif kind == 'remap_self':
-        line = 'remap src=%d:%#x size=%#x at=%#x %s' % (
-            t, a, n, W + rnd.randrange(PAGES) * P, rnd.choice(('share', 'copy')))
+        d = W + rnd.randrange(PAGES) * P
+        state['focus'].append((d, d + n))
+        line = 'remap src=%d:%#x size=%#x at=%#x %s' % (t, a, n, d, rnd.choice(('share', 'copy')))
     elif kind == 'remap_other':
         line = 'remap src=%d:%#x size=%#x at=%#x %s' % (
             other, W + rnd.randrange(8) * P, P * rnd.choice((1, 2)), a,
@@ -179,7 +194,7 @@ def test_every_kind_of_change(mnt):
     t = setup_task(mnt, PAGES)
     other = setup_task(mnt, 8)
     mnt.mem_write(other, W, b'other')
-    state = {'children': []}
+    state = {'children': [], 'focus': []}
     check(mnt, t, True, 'set-up')
     steps = int(os.environ.get('MACHVM_KEPT_STEPS', '400'))
     done = []
@@ -193,7 +208,8 @@ def test_every_kind_of_change(mnt):
             # Only one of the two read: the other's changes pile up.
             mnt.read('tasks/%d/%s' % (t, rnd.choice(('maps', 'maps.json'))))
             continue
-        check(mnt, t, step % 10 == 0, what)
+        check(mnt, t, step % 10 == 0, what, state['focus'])
+        state['focus'] = []
         for c in state['children']:
             check(mnt, c, False, what + ' (child %d)' % c)
     check(mnt, t, True, 'the end (seed %d)' % seed)
@@ -216,6 +232,14 @@ def test_a_change_in_the_middle_of_many_regions(mnt):
             assert len(regions) == lines
         assert first + held.read() == base.encode()
     assert mnt.read('tasks/%d/maps' % t) == base
+    # A fork and the child's end leave an untouched parent as it was; a
+    # write then gives one region an object of its own.
+    c = mnt.fork(t)
+    assert mnt.read('tasks/%d/maps' % t) == base
+    mnt.terminate(c)
+    mnt.mem_write(t, mid - P, b'touched')          # a read-write region
+    regions = check(mnt, t, False, 'a write', [(mid - P, mid)])
+    assert [r['object'] is not None for r in regions].count(True) == 1
     # A change at each end, and a region allocated past the last one.
     mnt.ctl(t, 'protect %#x %d rwx' % (W, P))
     mnt.ctl(t, 'protect %#x %d rwx' % (W + (n - 1) * P, P))

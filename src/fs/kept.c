@@ -6,7 +6,7 @@
  * task can change it) and, while it is active, the ranges reports said
  * changed since the text was taken for the last render (dirty).  A few
  * direct-mapped slots, so memory stays bounded; texts over TEXT_MAX are
- * not kept.
+ * not kept, nor one that would take the texts kept in all past KEPT_MAX.
  */
 #include "kept.h"
 
@@ -24,7 +24,8 @@
 #include "log.h"
 
 #define SLOTS     16
-#define TEXT_MAX  (16u << 20)   /* bigger texts are not kept (offsets fit 32 bits) */
+#define TEXT_MAX  (256u << 20)  /* bigger texts are not kept (offsets fit 32 bits) */
+#define KEPT_MAX  (256u << 20)  /* the most all kept texts and their lines take */
 #define DIRTY_MAX 64            /* more changed ranges: render whole */
 #define KEPT_ROWS 4
 
@@ -83,6 +84,7 @@ static struct slot {
 } slots[SLOTS];
 
 static unsigned kept_rows[KEPT_ROWS], nkept_rows;
+static _Atomic size_t kept_bytes;       /* texts and lines kept in all slots */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void
@@ -109,10 +111,17 @@ fmt_of(unsigned row)
 	return fs_rows[row].read == fs_read_maps_json ? &fs_maps_json_fmt : &fs_maps_fmt;
 }
 
+static size_t
+slot_bytes(const struct slot *s)
+{
+	return s->text ? s->text->len + s->nlines * sizeof *s->lines : 0;
+}
+
 /* Drops the kept text.  Caller holds render. */
 static void
 drop_text(struct slot *s)
 {
+	atomic_fetch_sub(&kept_bytes, slot_bytes(s));
 	fs_text_put(s->text);
 	s->text = NULL;
 	free(s->lines);
@@ -162,18 +171,20 @@ add_dirty(struct slot *s, vm_address_t lo, vm_address_t hi)
 }
 
 /*
- * What report r means for slot s, the text of task t.  Ranges only for the
- * calls whose changes name every region of t they touched; whole for the
- * rest (a fork of t, a remap or copy out of t, t made or ended).
+ * What report r means for slot s, the text of task t.  Ranges for the
+ * calls whose changes name every region of t they touched: the map calls,
+ * and a fork or remap out of t too (the engine reports each entry of the
+ * parent or source whose sharing changed); whole for the rest (vm_copy,
+ * whose reading side is not reported, t made or ended, lost changes).
  */
 static void
 note(struct slot *s, const struct machvm_report *r, task_t t)
 {
 	if (s->whole)
 		return;
-	if (r->incomplete || r->call == MACHVM_CALL_TASK_CREATE ||
-	    r->call == MACHVM_CALL_TASK_TERMINATE || r->call == MACHVM_CALL_VM_COPY ||
-	    (r->call == MACHVM_CALL_VM_REMAP && r->args.other == t)) {
+	if (r->incomplete || r->call == MACHVM_CALL_TASK_TERMINATE ||
+	    r->call == MACHVM_CALL_VM_COPY ||
+	    (r->call == MACHVM_CALL_TASK_CREATE && r->args.other == t)) {
 		s->whole = true;
 		return;
 	}
@@ -346,12 +357,79 @@ regions_push(struct regions *rs, const vm_region_extended_info_t *x)
 }
 
 /*
+ * The quick way, when nobody else holds the kept text (the slot's is its
+ * only reference: only an open of this slot takes one, and opens wait for
+ * the slot's render mutex) and every range's regions come out as many and
+ * as long, in bytes, as before (a protection, inheritance or wiring that
+ * changed and changed back, say): the new pieces are written over the old
+ * ones and nothing else is copied.  True if done.
+ */
+static bool
+patch_in_place(struct slot *s, const struct fs_mapfmt *f, const size_t *first,
+               const size_t *past, const size_t *nnew, const struct regions *rs, size_t nd)
+{
+	size_t sl = strlen(f->sep), tl = strlen(f->tail), on = s->nlines, r = 0;
+	char *tmp;
+
+	if (atomic_load(&s->text->refs) != 1)
+		return false;
+	for (size_t i = 0; i < nd; i++)
+		if (nnew[i] != past[i] - first[i])
+			return false;
+	tmp = malloc(fs_mapfmt_max(f));
+	if (!tmp)
+		return false;
+	/* First the lengths, then (all equal) the writing. */
+	for (size_t i = 0; i < nd; i++) {
+		size_t want, have = 0;
+
+		if (nnew[i] == 0)
+			continue;
+		want = (past[i] < on ? s->lines[past[i]].off - sl : s->text->len - tl) -
+		       s->lines[first[i]].off;
+		for (size_t j = 0; j < nnew[i]; j++)
+			have += (size_t)(f->put(tmp, &rs->v[r + j]) - tmp) + (j ? sl : 0);
+		r += nnew[i];
+		if (have != want) {
+			free(tmp);
+			return false;
+		}
+	}
+	r = 0;
+	for (size_t i = 0; i < nd; i++) {
+		char *p = nnew[i] ? s->text->data + s->lines[first[i]].off : NULL;
+
+		for (size_t j = 0; j < nnew[i]; j++, r++) {
+			struct line *l = &s->lines[first[i] + j];
+			const vm_region_extended_info_t *x = &rs->v[r];
+			size_t n = (size_t)(f->put(tmp, x) - tmp);
+
+			if (j) {
+				memcpy(p, f->sep, sl);
+				p += sl;
+			}
+			s->nshared -= l->shared;
+			l->start = x->start;
+			l->end = x->start + x->size;
+			l->off = (uint32_t)(p - s->text->data);
+			l->shared = region_shared(x);
+			s->nshared += l->shared;
+			memcpy(p, tmp, n);
+			p += n;
+		}
+	}
+	free(tmp);
+	return true;
+}
+
+/*
  * The text of s brought up to date: the regions in the dirty ranges d[0..nd)
  * rendered again, the rest copied.  0 (out, *lines, *nlines, *nshared the
- * new text), 1 when it cannot be done so (render whole), or -errno.
+ * new text), 2 when the kept text itself was brought up to date
+ * (patch_in_place), 1 when it cannot be done so (render whole), or -errno.
  */
 static int
-splice_text(const struct slot *s, task_t task, const struct fs_mapfmt *f, struct range *d,
+splice_text(struct slot *s, task_t task, const struct fs_mapfmt *f, struct range *d,
        size_t nd, struct fs_buf *out, struct line **lines, size_t *nlines, size_t *nshared)
 {
 	const struct line *ol = s->lines;
@@ -420,6 +498,10 @@ splice_text(const struct slot *s, task_t task, const struct fs_mapfmt *f, struct
 	}
 	if (!machvm_task_alive(task)) {
 		rc = -ENOENT;
+		goto out;
+	}
+	if (patch_in_place(s, f, first, past, nnew, &rs, nd)) {
+		rc = 2;
 		goto out;
 	}
 	if (nn == 0) {
@@ -499,7 +581,7 @@ out:
 	free(past);
 	free(nnew);
 	free(rs.v);
-	if (rc != 0)
+	if (rc != 0 && rc != 2)
 		fs_buf_free(out);
 	return rc;
 }
@@ -511,7 +593,7 @@ out:
  * the splice or in the reports, and the daemon stops at once.
  */
 static void
-check_splice(const struct fs_node *n, const struct fs_buf *got, uint64_t gen)
+check_splice(const struct fs_node *n, const char *got, size_t len, uint64_t gen)
 {
 	struct fs_buf ref;
 	int rc;
@@ -519,14 +601,14 @@ check_splice(const struct fs_node *n, const struct fs_buf *got, uint64_t gen)
 	fs_buf_init(&ref);
 	rc = fs_rows[n->row].read(n, &ref);
 	if (rc == 0 && fs_coherence_content_gen() == gen &&
-	    (ref.len != got->len || memcmp(ref.data, got->data, ref.len) != 0)) {
+	    (ref.len != len || memcmp(ref.data, got, len) != 0)) {
 		size_t at = 0;
 
-		while (at < ref.len && at < got->len && ref.data[at] == got->data[at])
+		while (at < ref.len && at < len && ref.data[at] == got[at])
 			at++;
 		fs_error("kept text of tasks/%u/%s differs from a fresh render at byte %zu "
 		         "(%zu and %zu bytes)", (unsigned)n->task, fs_rows[n->row].name, at,
-		         got->len, ref.len);
+		         len, ref.len);
 		abort();
 	}
 	fs_buf_free(&ref);
@@ -581,8 +663,18 @@ fs_kept_open(const struct fs_node *n, struct fs_text **out)
 		keep = rc == 0;
 #ifdef MACHVM_DEBUG
 		if (rc == 0)
-			check_splice(n, &b, gen);
+			check_splice(n, b.data, b.len, gen);
+		else if (rc == 2)
+			check_splice(n, s->text->data, s->text->len, gen);
 #endif
+		if (rc == 2) {
+			/* Patched where it is: still the slot's, now current. */
+			s->gen = gen;
+			atomic_fetch_add(&s->text->refs, 1);
+			*out = s->text;
+			pthread_mutex_unlock(&s->render);
+			return 0;
+		}
 	}
 	if (rc == 1)
 		rc = render_whole(n->task, f, &b, &lines, &nlines, &nshared, &keep);
@@ -590,7 +682,9 @@ fs_kept_open(const struct fs_node *n, struct fs_text **out)
 	if (rc == 0 && !t)
 		rc = -ENOMEM;
 	drop_text(s);
-	if (rc == 0 && keep && t->len <= TEXT_MAX) {
+	if (rc == 0 && keep && t->len <= TEXT_MAX &&
+	    atomic_fetch_add(&kept_bytes, t->len + nlines * sizeof *lines) +
+	    t->len + nlines * sizeof *lines <= KEPT_MAX) {
 		atomic_fetch_add(&t->refs, 1);
 		s->text = t;
 		s->lines = lines;
@@ -600,6 +694,8 @@ fs_kept_open(const struct fs_node *n, struct fs_text **out)
 		lines = NULL;
 	} else {
 		/* Not kept: the next open renders whole. */
+		if (rc == 0 && keep && t->len <= TEXT_MAX)
+			atomic_fetch_sub(&kept_bytes, t->len + nlines * sizeof *lines);
 		pthread_mutex_lock(&s->lock);
 		s->active = false;
 		pthread_mutex_unlock(&s->lock);
