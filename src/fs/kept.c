@@ -437,6 +437,7 @@ splice_text(struct slot *s, task_t task, const struct fs_mapfmt *f, struct range
 	size_t *first = NULL, *past = NULL, *nnew = NULL, m = 0, nn, k;
 	struct regions rs = { NULL, 0, 0 };
 	struct line *nl = NULL;
+	bool moved;
 	int rc = 1;
 
 	if (on == 0 || nd == 0 || !fs_mapfmt_ready())
@@ -500,6 +501,17 @@ splice_text(struct slot *s, task_t task, const struct fs_mapfmt *f, struct range
 		rc = -ENOENT;
 		goto out;
 	}
+	/*
+	 * One snapshot: the regions were read one call at a time, so they are
+	 * the map at one instant only if no call changed the task meanwhile,
+	 * that is if nothing was noted since the changes were taken.
+	 * Otherwise a snapshot of the whole map (what was noted stays noted).
+	 */
+	pthread_mutex_lock(&s->lock);
+	moved = s->whole || s->ndirty;
+	pthread_mutex_unlock(&s->lock);
+	if (moved)
+		goto out;
 	if (patch_in_place(s, f, first, past, nnew, &rs, nd)) {
 		rc = 2;
 		goto out;

@@ -13,7 +13,10 @@
  *     those calls' reports say which ranges changed.  The report hook
  *     (fs_kept_report) notes the ranges; the next open renders the
  *     regions in those ranges again and splices them into the old text,
- *     and copies the rest.
+ *     and copies the rest.  The regions are read one call at a time, so
+ *     the result is one state of the map only if no call changed the task
+ *     while they were read: if one did, a snapshot of the whole map is
+ *     taken instead.
  *   - Any other text (some region shares memory with another task or
  *     waits for a copy: a call on another task can change its share mode
  *     or counts, and says so in no report about this task) is current only
