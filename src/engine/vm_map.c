@@ -180,10 +180,29 @@ void vm_map_init(struct vm_map *m)
 	m->gen = 0;
 }
 
+/*
+ * Every entry goes at once: the store is emptied first and the entries
+ * are then freed along their list, with no tree to rebalance after each
+ * (taking them out one by one refigured the tree n times, and cost a
+ * terminated task of a million entries several times its fork).
+ */
 void vm_map_destroy(struct vm_map *m)
 {
-	while (m->store.first)
-		entry_release(m, m->store.first);
+	struct vm_map_entry *e = m->store.first;
+	size_t n = m->store.nentries;
+
+	vm_map_store_init(&m->store, m->store.min, m->store.max);
+	while (e) {
+		struct vm_map_entry *next = e->next;
+		wired_account(m, e, -1);
+		size_sub(m, e->end - e->start);
+		if (e->object)
+			vm_object_deallocate(e->object);
+		free(e);
+		vm_mem_give(sizeof *e);
+		e = next;
+	}
+	entries_sub(n);
 	while (m->free_entries) {
 		struct vm_map_entry *e = m->free_entries;
 		m->free_entries = e->next;

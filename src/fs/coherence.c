@@ -29,6 +29,7 @@
 
 #include "events.h"
 #include "fields.h"
+#include "kept.h"
 #include "log.h"
 #include "node.h"
 #include "taskinfo.h"
@@ -366,6 +367,7 @@ report_hook(void *arg, const struct machvm_report *r)
 
 	(void)arg;
 	atomic_fetch_add(&content_gen, 1);
+	fs_kept_report(r);
 	fs_events_record(r);
 	if (s) {
 		s->changed = true;

@@ -12,9 +12,10 @@
  *   - for every report it turns the starts that vanished (MERGED, MOVED,
  *     REMOVED, TASK_TERMINATED) into invalidations of the held ones, so
  *     nothing here knows the engine's rules for clipping or merging;
- *   - it moves the content generation (whole-map texts kept by ops.c are
- *     current while it stands still) and hands every report to the events
- *     log.
+ *   - it moves the content generation (a kept whole-map text that another
+ *     task's call could change is current while it stands still) and hands
+ *     every report to the kept texts (kept.h), which note the ranges it
+ *     changed, and to the events log.
  *
  * A write collects what its calls make stale in a scope: the scope's names
  * are invalidated (by cache.c's notifier) before the write is answered.

@@ -10,6 +10,7 @@
 #include "fields.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -314,8 +315,8 @@ fs_read_region(const struct fs_node *n, struct fs_buf *out)
 /* ---- whole maps ----------------------------------------------------- */
 
 /* The whole map at one instant; -ENOENT for a dead task. */
-static int
-snapshot(task_t task, vm_region_extended_info_t **regions, size_t *count)
+int
+fs_map_snapshot(task_t task, vm_region_extended_info_t **regions, size_t *count)
 {
 	kern_return_t kr = machvm_region_snapshot(task, regions, count);
 
@@ -349,83 +350,129 @@ static const struct {
 #define MAPS_ITEMS (sizeof maps_line / sizeof maps_line[0])
 #define MAPS_LINE_MAX (MAPS_ITEMS * (VALUE_MAX + 12) + 1)
 
-int
-fs_read_maps(const struct fs_node *n, struct fs_buf *out)
-{
-	size_t idx[MAPS_ITEMS], count;
-	vm_region_extended_info_t *r;
-	char *p, *at;
-	int rc;
+/* The fields of maps_line by index, looked up once. */
+static size_t maps_idx[MAPS_ITEMS];
+static pthread_once_t maps_idx_once = PTHREAD_ONCE_INIT;
+static bool maps_idx_ok;
 
+static void
+maps_idx_init(void)
+{
+	maps_idx_ok = true;
 	for (size_t k = 0; k < MAPS_ITEMS; k++) {
 		ssize_t i = field_named(maps_line[k].field);
 
 		if (i < 0)
-			return -EIO;
-		idx[k] = (size_t)i;
+			maps_idx_ok = false;
+		else
+			maps_idx[k] = (size_t)i;
 	}
-	rc = snapshot(n->task, &r, &count);
-	if (rc)
-		return rc;
-	p = at = count ? fs_buf_room(out, count * MAPS_LINE_MAX) : NULL;
-	if (count && !p) {
-		free(r);
-		return -ENOMEM;
+}
+
+/* One maps line, newline included. */
+static char *
+put_maps_line(char *p, const vm_region_extended_info_t *x)
+{
+	for (size_t k = 0; k < MAPS_ITEMS; k++) {
+		p = put_str(p, maps_line[k].before);
+		p = put_value(p, maps_idx[k], x, S_MAPS);
 	}
-	for (size_t i = 0; i < count; i++) {
-		for (size_t k = 0; k < MAPS_ITEMS; k++) {
-			p = put_str(p, maps_line[k].before);
-			p = put_value(p, idx[k], &r[i], S_MAPS);
-		}
-		*p++ = '\n';
-	}
-	if (count)
-		fs_buf_commit(out, (size_t)(p - at));
-	free(r);
-	return 0;
+	*p++ = '\n';
+	return p;
 }
 
 /* One object: every field a member line, "    \"key\": value". */
 #define JSON_REGION_MAX (fs_nfields * (VALUE_MAX + 32) + 16)
 
+/* One region of maps.json: "\n  {" ... "\n  }" (the comma between two
+ * is the format's separator). */
+static char *
+put_json_region(char *p, const vm_region_extended_info_t *x)
+{
+	p = put_str(p, "\n  {");
+	for (size_t f = 0; f < fs_nfields; f++) {
+		p = put_str(p, f ? ",\n    \"" : "\n    \"");
+		p = put_str(p, fs_fields[f].name);
+		p = put_str(p, "\": ");
+		p = put_value(p, f, x, S_JSON);
+	}
+	return put_str(p, "\n  }");
+}
+
 /*
- * The whole array as an indent-2 JSON dump with members in the order of
- * the fields (the layout jansson's JSON_INDENT(2) and Python's
- * json.dumps(indent=2) give), then a newline like every other file.
+ * maps: one line a region, nothing around them.  maps.json: the whole
+ * array as an indent-2 JSON dump with members in the order of the fields
+ * (the layout jansson's JSON_INDENT(2) and Python's json.dumps(indent=2)
+ * give), then a newline like every other file.
  */
+const struct fs_mapfmt fs_maps_fmt = { "", "", "", "", MAPS_LINE_MAX, put_maps_line };
+const struct fs_mapfmt fs_maps_json_fmt = { "[", ",", "\n]\n", "[]\n", 0, put_json_region };
+
+size_t
+fs_mapfmt_max(const struct fs_mapfmt *f)
+{
+	return f->max ? f->max : JSON_REGION_MAX;
+}
+
+bool
+fs_mapfmt_ready(void)
+{
+	pthread_once(&maps_idx_once, maps_idx_init);
+	return maps_idx_ok;
+}
+
 int
-fs_read_maps_json(const struct fs_node *n, struct fs_buf *out)
+fs_render_map(const vm_region_extended_info_t *r, size_t count, const struct fs_mapfmt *f,
+              struct fs_buf *out, uint32_t *offsets)
+{
+	size_t max = fs_mapfmt_max(f), hl = strlen(f->head), sl = strlen(f->sep);
+	char *p, *at;
+
+	if (!fs_mapfmt_ready())
+		return -EIO;            /* a field missing: a bug in the tables */
+	if (count == 0) {
+		fs_buf_put(out, f->empty, strlen(f->empty));
+		return fs_buf_status(out);
+	}
+	p = at = count < (SIZE_MAX - 64) / (max + sl) ?
+	         fs_buf_room(out, hl + count * (max + sl) + strlen(f->tail)) : NULL;
+	if (!p)
+		return -ENOMEM;
+	p = put_str(p, f->head);
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			p = put_str(p, f->sep);
+		if (offsets)
+			offsets[i] = (uint32_t)(out->len + (size_t)(p - at));
+		p = f->put(p, &r[i]);
+	}
+	p = put_str(p, f->tail);
+	fs_buf_commit(out, (size_t)(p - at));
+	return 0;
+}
+
+static int
+read_whole_map(const struct fs_node *n, const struct fs_mapfmt *f, struct fs_buf *out)
 {
 	vm_region_extended_info_t *r;
 	size_t count;
-	char *p, *at;
-	int rc = snapshot(n->task, &r, &count);
+	int rc = fs_map_snapshot(n->task, &r, &count);
 
 	if (rc)
 		return rc;
-	if (count == 0) {
-		fs_buf_put(out, "[]\n", 3);
-		return fs_buf_status(out);
-	}
-	p = at = count < SIZE_MAX / JSON_REGION_MAX ?
-	         fs_buf_room(out, count * JSON_REGION_MAX + 8) : NULL;
-	if (!p) {
-		free(r);
-		return -ENOMEM;
-	}
-	*p++ = '[';
-	for (size_t i = 0; i < count; i++) {
-		p = put_str(p, i ? ",\n  {" : "\n  {");
-		for (size_t f = 0; f < fs_nfields; f++) {
-			p = put_str(p, f ? ",\n    \"" : "\n    \"");
-			p = put_str(p, fs_fields[f].name);
-			p = put_str(p, "\": ");
-			p = put_value(p, f, &r[i], S_JSON);
-		}
-		p = put_str(p, "\n  }");
-	}
-	p = put_str(p, "\n]\n");
-	fs_buf_commit(out, (size_t)(p - at));
+	rc = fs_render_map(r, count, f, out, NULL);
 	free(r);
-	return 0;
+	return rc;
+}
+
+int
+fs_read_maps(const struct fs_node *n, struct fs_buf *out)
+{
+	return read_whole_map(n, &fs_maps_fmt, out);
+}
+
+int
+fs_read_maps_json(const struct fs_node *n, struct fs_buf *out)
+{
+	return read_whole_map(n, &fs_maps_json_fmt, out);
 }

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <machvm/machvm.h>
 
 #include "render.h"
@@ -77,8 +78,33 @@ const char *fs_region_read_call(const char *file);
 bool fs_region_fixed_length(const char *file);
 
 /* tasks/<id>/maps and maps.json: one whole-map snapshot, each region
- * written from the fields. */
+ * written from the fields.  These always render afresh; the open of a
+ * kept row goes through kept.h, which keeps the text up to date. */
 int fs_read_maps(const struct fs_node *n, struct fs_buf *out);
 int fs_read_maps_json(const struct fs_node *n, struct fs_buf *out);
+
+/* The whole map of task at one instant (machvm_region_snapshot):
+ * 0, -ENOENT for a dead task, -ENOMEM. */
+int fs_map_snapshot(task_t task, vm_region_extended_info_t **regions, size_t *count);
+
+/*
+ * A whole-map format: the text is head, then each region's text (put),
+ * sep between two, then tail; empty for a map of no region.  put writes
+ * at most fs_mapfmt_max() bytes.
+ */
+struct fs_mapfmt {
+	const char *head, *sep, *tail, *empty;
+	size_t      max;
+	char     *(*put)(char *p, const vm_region_extended_info_t *x);
+};
+extern const struct fs_mapfmt fs_maps_fmt, fs_maps_json_fmt;
+size_t fs_mapfmt_max(const struct fs_mapfmt *f);
+/* The formats' tables are sound (false: a bug; look before using put). */
+bool fs_mapfmt_ready(void);
+/* Appends the text of r[0..count) in format f to out; offsets (NULL, or
+ * count of them) gets where each region's text starts in out.  0 or
+ * -errno. */
+int fs_render_map(const vm_region_extended_info_t *r, size_t count,
+                  const struct fs_mapfmt *f, struct fs_buf *out, uint32_t *offsets);
 
 #endif

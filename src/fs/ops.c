@@ -48,6 +48,7 @@
 #include "ctl.h"
 #include "errors.h"
 #include "events.h"
+#include "kept.h"
 #include "log.h"
 #include "node.h"
 #include "render.h"
@@ -110,38 +111,6 @@ open_list_del(struct fs_open_link *l)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* A text an open file reads from: shared by the handle and the reads in
- * flight, freed with its last reference. */
-struct fs_text {
-	_Atomic size_t refs;
-	size_t         len;
-	char          *data;
-};
-
-/* A text taking over b's data (b is emptied); NULL when out of memory. */
-static struct fs_text *
-text_new(struct fs_buf *b)
-{
-	struct fs_text *t = malloc(sizeof *t);
-
-	if (!t)
-		return NULL;
-	atomic_init(&t->refs, 1);
-	t->len = b->len;
-	t->data = b->data;
-	fs_buf_init(b);
-	return t;
-}
-
-static void
-text_put(struct fs_text *t)
-{
-	if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
-		free(t->data);
-		free(t);
-	}
-}
-
 /* An open file. */
 struct fs_handle {
 	struct fs_open_link link;       /* first: the list gives back the handle */
@@ -174,7 +143,7 @@ handle_free(struct fs_handle *h, bool unpin)
 {
 	if (unpin)
 		machvm_task_unpin(h->pin);
-	text_put(h->text);
+	fs_text_put(h->text);
 	if (h->events)
 		fs_events_close(h->events);
 	pthread_mutex_destroy(&h->lock);
@@ -328,7 +297,7 @@ set_size(const struct fs_node *n, struct stat *st, bool final, bool getattr, dou
 	if (rc)
 		return rc;
 	st->st_size = (off_t)t->len;
-	text_put(t);
+	fs_text_put(t);
 	return 0;
 }
 
@@ -599,101 +568,24 @@ read_checks_itself(const struct fs_node *n)
 	return row->read && n->task != TASK_NULL && !(row->flags & FS_RESULT);
 }
 
-/*
- * The last text of the whole-map files (maps, maps.json), kept while the
- * content generation (cache.h) does not move: reading them again without a
- * change in between costs no snapshot.  A few direct-mapped slots, each
- * holding one task's text, so memory stays bounded.
- */
-#define TEXT_SLOTS     16
-#define TEXT_SLOT_MAX  (16u << 20)      /* bigger texts are not kept */
-
-static struct text_slot {
-	pthread_mutex_t lock;
-	task_t          task;
-	unsigned        row;
-	uint64_t        gen;
-	struct fs_text *text;   /* NULL: empty */
-} text_slots[TEXT_SLOTS];
-static pthread_once_t text_slots_once = PTHREAD_ONCE_INIT;
-
-static void
-text_slots_init(void)
-{
-	for (size_t i = 0; i < TEXT_SLOTS; i++)
-		pthread_mutex_init(&text_slots[i].lock, NULL);
-}
-
-static bool
-text_kept(const struct fs_node *n)
-{
-	return fs_row_of(n)->flags & FS_KEPT;
-}
-
-static struct text_slot *
-text_slot_of(const struct fs_node *n)
-{
-	pthread_once(&text_slots_once, text_slots_init);
-	return &text_slots[(n->task * 7 + n->row) % TEXT_SLOTS];
-}
-
-/* The kept text of n if it is current (a reference), else NULL. */
-static struct fs_text *
-text_lookup(const struct fs_node *n, uint64_t gen)
-{
-	struct text_slot *s = text_slot_of(n);
-	struct fs_text *t = NULL;
-
-	pthread_mutex_lock(&s->lock);
-	if (s->text && s->task == n->task && s->row == n->row && s->gen == gen) {
-		t = s->text;
-		atomic_fetch_add(&t->refs, 1);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return t;
-}
-
-/* Keeps t as n's text rendered at generation gen. */
-static void
-text_keep(const struct fs_node *n, struct fs_text *t, uint64_t gen)
-{
-	struct text_slot *s = text_slot_of(n);
-	struct fs_text *old;
-
-	if (t->len > TEXT_SLOT_MAX)
-		return;
-	atomic_fetch_add(&t->refs, 1);
-	pthread_mutex_lock(&s->lock);
-	old = s->text;
-	s->text = t;
-	s->task = n->task;
-	s->row = n->row;
-	s->gen = gen;
-	pthread_mutex_unlock(&s->lock);
-	text_put(old);
-}
-
 /* The text an open of n reads: rendered now, or kept from the last open
- * when nothing changed since.  0 or -errno. */
+ * and brought up to date (kept.h).  0 or -errno. */
 static int
 open_text(const struct fs_node *n, struct fs_text **out)
 {
-	uint64_t gen = text_kept(n) ? fs_coherence_content_gen() : 0;
 	struct fs_buf b;
 	int rc;
 
-	if (text_kept(n) && (*out = text_lookup(n, gen)) != NULL)
-		return 0;
+	if (fs_row_of(n)->flags & FS_KEPT)
+		return fs_kept_open(n, out);
 	fs_buf_init(&b);
 	rc = fs_row_of(n)->read(n, &b);
-	if (rc == 0 && !(*out = text_new(&b)))
+	if (rc == 0 && !(*out = fs_text_new(&b)))
 		rc = -ENOMEM;
 	if (rc) {
 		fs_buf_free(&b);
 		return rc;
 	}
-	if (text_kept(n))
-		text_keep(n, *out, gen);
 	return 0;
 }
 
@@ -861,7 +753,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 	}
 	fuse_reply_buf(req, n ? t->data + at : NULL, n);
-	text_put(t);
+	fs_text_put(t);
 }
 
 /* Answers a write once what its calls made stale is out of the kernel:
@@ -933,7 +825,7 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off
 	rc = fs_ctl_write(&h->node, &ctx, buf, size, &result, &scope);
 	fs_scope_end(&scope);
 	if (result.len && (fs_row_of(&h->node)->flags & FS_RESULT)) {
-		struct fs_text *t = text_new(&result), *old = NULL;
+		struct fs_text *t = fs_text_new(&result), *old = NULL;
 
 		if (t) {
 			pthread_mutex_lock(&h->lock);
@@ -942,7 +834,7 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off
 			h->base = off >= 0 ? (uint64_t)off + size : 0;
 			pthread_mutex_unlock(&h->lock);
 		}
-		text_put(old);
+		fs_text_put(old);
 	}
 	fs_buf_free(&result);
 	reply_scope(req, &scope, rc, size);
@@ -1261,10 +1153,7 @@ fs_destroy(void *userdata)
 {
 	(void)userdata;
 	fs_cache_stop();
-	for (size_t i = 0; i < TEXT_SLOTS; i++) {
-		text_put(text_slots[i].text);
-		text_slots[i].text = NULL;
-	}
+	fs_kept_clear();
 	for (size_t i = 0; i < OPEN_STRIPES; i++) {
 		struct open_stripe *s = &stripes[i];
 

@@ -62,7 +62,7 @@ typedef int (*fs_write_fn)(const struct fs_node *n, char *line,
 #define FS_DYNAMIC  0x1   /* the name is a pattern: one child per task / region / object */
 #define FS_RESULT   0x2   /* after a write, reads on that open file show its result */
 #define FS_DATA     0x4   /* raw memory: read and write go to vm_read / vm_write */
-#define FS_KEPT     0x8   /* a whole-map text, kept while nothing changes (ops.c) */
+#define FS_KEPT     0x8   /* a whole-map text, kept between opens (kept.h) */
 #define FS_EVENTS   0x10  /* a growing log of events (events.c) */
 
 struct fs_row {

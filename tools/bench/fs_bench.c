@@ -22,6 +22,9 @@
  *         four clients against one; latency while another client writes.  The single-client comparisons run
  *         with the client and both daemons pinned to one CPU (see pin()).
  * memory  the daemon's resident memory per region (a fresh daemon: PID).
+ * scale   a task of 1,000,000 regions against one of 65,000 (ls, maps, fork,
+ *         rmdir per region; the daemon's memory per region) and a host of
+ *         100,000 tasks against one of 1,000 (a fresh daemon: PID).
  * setup, load   helpers for profiling by hand (README.md).
  *
  * Every phase prints a Markdown table of its rows and appends them to the
@@ -59,12 +62,14 @@
 #define OP_TARGET      1.2
 #define LSL_BIG_TARGET 1.5
 #define MAPS_TARGET    1.0
+#define MAPS_CHANGED_TARGET 0.5
 #define FORK_TARGET    0.5
 #define FLAT_FACTOR    1.25
 #define SCALE_TARGET   1.6
 #define BYTES_TARGET   200.0
 #define INSIDE_TARGET  1.5
 #define PAGEMAP_TARGET 1.0
+#define GROWTH_TARGET  1.3          /* per item at the big size / at the small one */
 
 static const char *mv_root, *fl_root;
 static pid_t mv_pid, fl_pid;
@@ -1226,8 +1231,31 @@ static void shell_rows(long n, unsigned mvt, int iters, int reps)
 	}
 }
 
-/* tasks/<id>/maps against /proc/self/maps with n mappings (lx made). */
-static void maps_rows(long n, unsigned mvt, int reps)
+/* The page in the middle of task t's n regions (an odd, read-only one):
+ * made read-write (it merges with both neighbours) and read-only again (the
+ * three regions are back), in one write to ctl. */
+static void mv_change_one(unsigned t, long n)
+{
+	char cmd[160];
+	unsigned long long a = BASE + (unsigned long long)(n / 2 | 1) * page;
+
+	snprintf(cmd, sizeof cmd, "protect 0x%llx %zu rw-\nprotect 0x%llx %zu r--\n", a, page,
+	         a, page);
+	mv_run_lines(t, cmd);
+}
+
+/* The same in this process's n VMAs at map (lx_make_vmas). */
+static void lx_change_one(char *map, long n)
+{
+	char *a = map + (size_t)(n / 2 | 1) * page;
+
+	if (mprotect(a, page, PROT_READ | PROT_WRITE) != 0 || mprotect(a, page, PROT_READ) != 0)
+		die("mprotect: %s", strerror(errno));
+}
+
+/* tasks/<id>/maps against /proc/self/maps with n mappings (lx made at
+ * lx): unchanged, and right after one region changed. */
+static void maps_rows(long n, unsigned mvt, char *lx, int reps)
 {
 	struct samples sm = { 0 }, sl = { 0 };
 	char p[PATH_MAX];
@@ -1254,6 +1282,28 @@ static void maps_rows(long n, unsigned mvt, int reps)
 	        n, -1, "ms", pct(&sm, 50) / 1e6, pct(&sl, 50) / 1e6, "linux", MAPS_TARGET);
 	note("maps N=%ld: machvmfs %zu bytes in %ld lines; /proc/self/maps %zu bytes"
 	     " (%ld lines of them the process's own)", n, bm, lm, bl, own);
+	sfree(&sm);
+	sfree(&sl);
+
+	/* The same right after one region changed: a page in the middle
+	 * protected and back (one write to ctl, not timed), on both sides. */
+	start = now_ns();
+	for (int r = 0; again(r, reps, 101, start, 1.0); r++) {
+		for (int side = 0; side < 2; side++) {
+			if ((side == 0) == (r % 2 == 1)) {
+				mv_change_one(mvt, n);
+				push(&sm, read_whole(p, &bm, NULL));
+			} else {
+				lx_change_one(lx, n);
+				push(&sl, read_whole("/proc/self/maps", &bl, NULL));
+			}
+		}
+	}
+	add_cmp("maps", "  the same right after one region changed (protect and back)",
+	        n, -1, "ms", pct(&sm, 50) / 1e6, pct(&sl, 50) / 1e6, "linux", MAPS_CHANGED_TARGET);
+	read_whole(p, &bm, &lm);
+	if (lm != n)
+		die("%s has %ld lines after the changes, expected %ld", p, lm, n);
 	sfree(&sm);
 	sfree(&sl);
 }
@@ -1890,7 +1940,7 @@ static void phase_main(void)
 		if (ln != n + 2)
 			die("no room for %ld VMAs (vm.max_map_count)", n);
 		lx = lx_make_vmas(n);
-		maps_rows(n, t, 9);
+		maps_rows(n, t, lx, 9);
 		lx_fork_side(quick ? 7 : 11, &fl);
 		munmap(lx, (size_t)n * page);
 		restore_map_count();
@@ -1980,6 +2030,278 @@ static void phase_memory(pid_t pid)
 	mv_rmdir(t);
 }
 
+/* -- scale -- */
+
+/*
+ * A row "per item at big / per item at small": ours and ref are ns per
+ * item (region or task), the ratio their quotient.
+ */
+static void add_growth(const char *op, long big, long small, double per_big, double per_small)
+{
+	static char ref_is[8][24];
+	static int k;
+	char *r = ref_is[k++ % 8];
+
+	snprintf(r, sizeof ref_is[0], "N=%ld", small);
+	add_cmp("scale", op, big, -1, "ns", per_big, per_small, r, GROWTH_TARGET);
+}
+
+/* Writes lines to a ctl file (path) in writes of whole lines. */
+static void ctl_lines(const char *path, const char *text)
+{
+	size_t len = strlen(text), off = 0;
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0)
+		die("open %s: %s", path, strerror(errno));
+	while (off < len) {
+		size_t n = len - off;
+		ssize_t w;
+
+		if (n > CHUNK) {
+			n = CHUNK;
+			while (n > 0 && text[off + n - 1] != '\n')
+				n--;
+		}
+		w = write(fd, text + off, n);
+		if (w != (ssize_t)n)
+			die("writing %zu bytes to %s: %s (%s)", n, path,
+			    w < 0 ? strerror(errno) : "short write", mv_last_error(0));
+		off += n;
+	}
+	close(fd);
+}
+
+static int cmp_unsigned(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The ids listed in tasks/ (ascending); their count. */
+static long task_ids(unsigned **ids)
+{
+	char d[PATH_MAX];
+	DIR *dir;
+	struct dirent *e;
+	long n = 0, cap = 1024;
+
+	*ids = malloc((size_t)cap * sizeof **ids);
+	mv_path(d, sizeof d, "tasks");
+	dir = opendir(d);
+	if (!dir || !*ids)
+		die("listing %s: %s", d, strerror(errno));
+	while ((e = readdir(dir)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		if (n == cap) {
+			cap *= 2;
+			*ids = realloc(*ids, (size_t)cap * sizeof **ids);
+			if (!*ids)
+				die("out of memory");
+		}
+		(*ids)[n++] = (unsigned)strtoul(e->d_name, NULL, 10);
+	}
+	closedir(dir);
+	qsort(*ids, (size_t)n, sizeof **ids, cmp_unsigned);
+	return n;
+}
+
+/*
+ * k tasks made through tasks/ctl (`create` lines, thousands a write), tasks/
+ * listed, and the same tasks terminated (`terminate <id>` lines): ns per
+ * task for each, the listing the median of reps.  The host must hold no
+ * other task.
+ */
+static void tasks_round(long k, int reps, double *create, double *list, double *term)
+{
+	char ctl[PATH_MAX], tdir[PATH_MAX];
+	size_t cap = (size_t)k * 24 + 64, len = 0;
+	char *text = malloc(cap);
+	struct samples sl = { 0 };
+	unsigned *ids;
+	uint64_t t0;
+	long got;
+
+	if (!text)
+		die("out of memory");
+	mv_path(ctl, sizeof ctl, "tasks/ctl");
+	mv_path(tdir, sizeof tdir, "tasks");
+	for (long i = 0; i < k; i++)
+		len += (size_t)snprintf(text + len, cap - len, "create\n");
+	t0 = now_ns();
+	ctl_lines(ctl, text);
+	*create = (double)(now_ns() - t0) / (double)k;
+	for (int r = 0; r < reps; r++) {
+		t0 = now_ns();
+		got = list_dir(tdir, 0);
+		push(&sl, now_ns() - t0);
+		if (got != k + 2)       /* the tasks, ctl and last_error */
+			die("tasks/ lists %ld names, expected %ld", got, k + 2);
+	}
+	*list = pct(&sl, 50) / (double)k;
+	sfree(&sl);
+	got = task_ids(&ids);
+	if (got != k)
+		die("tasks/ lists %ld tasks, expected %ld", got, k);
+	len = 0;
+	for (long i = 0; i < k; i++)
+		len += (size_t)snprintf(text + len, cap - len, "terminate %u\n", ids[i]);
+	t0 = now_ns();
+	ctl_lines(ctl, text);
+	*term = (double)(now_ns() - t0) / (double)k;
+	free(ids);
+	free(text);
+	if (task_ids(&ids) != 0)
+		die("tasks left after terminating them all");
+	free(ids);
+}
+
+/*
+ * The scale step (a fresh daemon with max_memory=0): a task of `big`
+ * regions against one of `small`, per region, side by side (each rep
+ * measures both); the daemon's memory per region of the big task; a host
+ * of `tbig` tasks against one of `tsmall`, per task.
+ */
+static void phase_scale(pid_t pid)
+{
+	long small = 65000, big = quick ? 250000 : 1000000;
+	long tsmall = 1000, tbig = quick ? 20000 : 100000;
+	int reps = quick ? 2 : 3;
+	long sizes[2] = { small, big };
+	unsigned t[2];
+	struct samples ls[2] = { { 0 } }, mp[2] = { { 0 } }, fk[2] = { { 0 } }, rm[2] = { { 0 } };
+	long long rss0, rss1, mem0, mem1;
+	char d[PATH_MAX], mp_path[2][PATH_MAX], stats[PATH_MAX], buf[4096];
+	uint64_t t0 = now_ns(), t1;
+
+	/* A warm daemon first (buffers, threads), then the memory baseline. */
+	t[0] = mv_task_with_regions(16);
+	regions_dir(d, sizeof d, mv_root, t[0]);
+	list_dir(d, 1);
+	mv_rmdir(t[0]);
+	usleep(200000);
+	mv_path(stats, sizeof stats, "host/stats");
+	if (slurp(stats, buf, sizeof buf) < 0)
+		die("reading %s", stats);
+	mem0 = key_value(buf, "memory_used");
+	rss0 = proc_kb(pid, "status", "VmRSS");
+
+	fprintf(stderr, "fs_bench: scale: a task of %ld regions ...\n", big);
+	t1 = now_ns();
+	t[1] = mv_task_with_regions(big);
+	note("scale: %ld regions made in %.1f s", big, (double)(now_ns() - t1) / 1e9);
+	regions_dir(d, sizeof d, mv_root, t[1]);
+	t1 = now_ns();
+	if (list_dir(d, 0) != big)
+		die("ls %s: wrong count", d);
+	usleep(200000);
+	rss1 = proc_kb(pid, "status", "VmRSS");
+	if (slurp(stats, buf, sizeof buf) < 0)
+		die("reading %s", stats);
+	mem1 = key_value(buf, "memory_used");
+	add("scale", "daemon VmRSS growth per region, one big task (after ls regions/)", big, -1,
+	    "B", (double)(rss1 - rss0) * 1024.0 / (double)big, NAN, NULL, NAN, 0, 0);
+	{
+		struct row *r = &rows[nrows - 1];
+
+		snprintf(r->target, sizeof r->target, "<= %.0f B", BYTES_TARGET);
+		r->v = r->ours <= BYTES_TARGET ? V_PASS : V_FAIL;
+	}
+	add("scale", "  of which the engine's memory account (host/stats memory_used)", big, -1,
+	    "B", (double)(mem1 - mem0) / (double)big, NAN, NULL, NAN, 0, 0);
+	note("scale: daemon pid %d VmRSS %lld kB before, %lld kB with %ld regions (listed once)",
+	     (int)pid, rss0, rss1, big);
+
+	t[0] = mv_task_with_regions(small);
+	for (int i = 0; i < 2; i++)
+		mv_path(mp_path[i], sizeof mp_path[i], "tasks/%u/maps", t[i]);
+	for (int r = 0; r < reps; r++) {
+		for (int i = 0; i < 2; i++) {
+			long n = sizes[i];
+			size_t bytes;
+			long lines = 0;
+			uint64_t ns;
+			unsigned child;
+
+			fprintf(stderr, "fs_bench: scale: N=%ld, round %d ...\n", n, r + 1);
+			regions_dir(d, sizeof d, mv_root, t[i]);
+			t1 = now_ns();
+			if (list_dir(d, 0) != n)
+				die("ls %s: wrong count", d);
+			push(&ls[i], now_ns() - t1);
+			mv_change_one(t[i], n);
+			push(&mp[i], read_whole(mp_path[i], &bytes, r == 0 ? &lines : NULL));
+			if (r == 0 && lines != n)
+				die("%s has %ld lines, expected %ld", mp_path[i], lines, n);
+			child = mv_fork(t[i], &ns);
+			push(&fk[i], ns);
+			t1 = now_ns();
+			mv_rmdir(child);
+			push(&rm[i], now_ns() - t1);
+		}
+	}
+	add_growth("ls regions/ (getdents64), per region", big, small,
+	           pct(&ls[1], 50) / big, pct(&ls[0], 50) / small);
+	add_growth("read maps right after one region changed, per region", big, small,
+	           pct(&mp[1], 50) / big, pct(&mp[0], 50) / small);
+	add_growth("fork <id> through tasks/ctl, per region", big, small,
+	           pct(&fk[1], 50) / big, pct(&fk[0], 50) / small);
+	add_growth("rmdir of the forked child, per region", big, small,
+	           pct(&rm[1], 50) / big, pct(&rm[0], 50) / small);
+	note("scale: medians at N=%ld / N=%ld: ls %.1f / %.1f ms, maps %.1f / %.1f ms,"
+	     " fork %.1f / %.1f ms, rmdir %.1f / %.1f ms", big, small,
+	     pct(&ls[1], 50) / 1e6, pct(&ls[0], 50) / 1e6, pct(&mp[1], 50) / 1e6,
+	     pct(&mp[0], 50) / 1e6, pct(&fk[1], 50) / 1e6, pct(&fk[0], 50) / 1e6,
+	     pct(&rm[1], 50) / 1e6, pct(&rm[0], 50) / 1e6);
+	for (int i = 0; i < 2; i++) {
+		sfree(&ls[i]);
+		sfree(&mp[i]);
+		sfree(&fk[i]);
+		sfree(&rm[i]);
+		mv_rmdir(t[i]);
+	}
+
+	/* Many tasks: rounds of tsmall and tbig taking turns (small, big,
+	 * small, big, small, small); each figure is the median of its side's
+	 * rounds, so that a drift in the machine's load falls on both. */
+	fprintf(stderr, "fs_bench: scale: %ld tasks and %ld in turn ...\n", tsmall, tbig);
+	{
+		struct samples sc = { 0 }, sls = { 0 }, sx = { 0 };
+		struct samples bc = { 0 }, bls = { 0 }, bx = { 0 };
+		double c, l, x, c1, l1, x1;
+
+		for (int r = 0; r < 6; r++) {
+			int is_big = r == 1 || r == 3;
+
+			tasks_round(is_big ? tbig : tsmall, is_big ? reps : 5, &c, &l, &x);
+			push(is_big ? &bc : &sc, (uint64_t)c);
+			push(is_big ? &bls : &sls, (uint64_t)l);
+			push(is_big ? &bx : &sx, (uint64_t)x);
+		}
+		c1 = pct(&bc, 50);
+		l1 = pct(&bls, 50);
+		x1 = pct(&bx, 50);
+		sfree(&bc);
+		sfree(&bls);
+		sfree(&bx);
+		add_growth("create a task (tasks/ctl, 8000 lines a write), per task", tbig, tsmall,
+		           c1, pct(&sc, 50));
+		add_growth("ls tasks/ (getdents64), per task", tbig, tsmall, l1, pct(&sls, 50));
+		add_growth("terminate a task (tasks/ctl lines), per task", tbig, tsmall, x1,
+		           pct(&sx, 50));
+		note("scale: %ld tasks: create %.0f ms, ls %.1f ms, terminate %.0f ms (per task %.1f,"
+		     " %.2f, %.1f us; at %ld: %.1f, %.2f, %.1f us)", tbig, c1 * tbig / 1e6,
+		     l1 * tbig / 1e6, x1 * tbig / 1e6, c1 / 1e3, l1 / 1e3, x1 / 1e3, tsmall,
+		     pct(&sc, 50) / 1e3, pct(&sls, 50) / 1e3, pct(&sx, 50) / 1e3);
+		sfree(&sc);
+		sfree(&sls);
+		sfree(&sx);
+	}
+	note("scale phase run time %.1f s", (double)(now_ns() - t0) / 1e9);
+}
+
 /* ---- helpers for profiling by hand (README.md) ------------------------------- */
 
 /* A task with n regions; prints its id. */
@@ -2054,6 +2376,7 @@ static void usage(void)
 	        "       fs_bench main   --mvfs DIR --floor DIR --mvfs-pid PID --floor-pid PID\n"
 	        "                       [--quick] [--csv F]\n"
 	        "       fs_bench memory --mvfs DIR --pid PID [--quick] [--csv F]\n"
+	        "       fs_bench scale  --mvfs DIR --pid PID [--quick] [--csv F]\n"
 	        "       fs_bench setup  --mvfs DIR N          (a task with N regions; prints its id)\n"
 	        "       fs_bench load   --mvfs DIR OP PATH SECONDS [PROCESSES]\n"
 	        "                       OP: stat read write ls lsl maps\n");
@@ -2121,6 +2444,11 @@ int main(int argc, char **argv)
 			usage();
 		phase_memory(pid);
 		print_rows("daemon memory");
+	} else if (strcmp(phase, "scale") == 0) {
+		if (pid <= 0)
+			usage();
+		phase_scale(pid);
+		print_rows("scale: a big task and many tasks");
 	} else if (strcmp(phase, "setup") == 0 && npos == 1) {
 		phase_setup(atol(pos[0]));
 		return 0;
