@@ -36,7 +36,8 @@ extern "C" {
  * The ids of the live memory objects that are >= first, ascending.  Fills
  * at most cap ids into ids and sets *count to the number of live objects
  * with an id >= first (which may exceed cap; ids NULL with cap 0 asks for
- * the count only).  O(live objects).
+ * the count only).  O(log(live objects) + cap) (after freed ids are swept
+ * out, O(live objects) once after a run of frees).
  *   KERN_INVALID_ARGUMENT   count is NULL, or ids is NULL with cap > 0
  *   KERN_SUCCESS
  */

@@ -286,6 +286,10 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 			snprintf(why, len, "object %llu: not found by its id", (unsigned long long)o->id);
 			goto out;
 		}
+		if (o->all_next == NULL && !vm_object_ids_check()) {
+			snprintf(why, len, "the ordered list of object ids misses a live id or is out of order");
+			goto out;
+		}
 		uint32_t children = 0;
 		for (struct vm_object *c = o->first_child; c; c = c->sib_next) {
 			if (c->shadow != o) {

@@ -38,29 +38,9 @@ kern_return_t machvm_object_list(uint64_t first, uint64_t *ids, size_t cap, size
 		return KERN_INVALID_ARGUMENT;
 	vm_call_enter();
 	vm_object_lock_acquire();
-	size_t n = 0;
-	for (struct vm_object *o = vm_object_all; o; o = o->all_next)
-		n += o->id >= first;
-	uint64_t *all = n && cap ? malloc(n * sizeof *all) : NULL;
-	if (n && cap && all == NULL) {
-		vm_object_lock_release();
-		vm_call_exit(false);
-		return KERN_RESOURCE_SHORTAGE;
-	}
-	if (all) {
-		size_t k = 0;
-		for (struct vm_object *o = vm_object_all; o; o = o->all_next)
-			if (o->id >= first)
-				all[k++] = o->id;
-	}
+	*count = vm_object_ids(first, ids, cap);
 	vm_object_lock_release();
 	vm_call_exit(false);
-	if (all) {
-		qsort(all, n, sizeof *all, cmp_u64);
-		memcpy(ids, all, (n < cap ? n : cap) * sizeof *ids);
-		free(all);
-	}
-	*count = n;
 	return KERN_SUCCESS;
 }
 

@@ -44,6 +44,59 @@ struct vm_object_stats vm_object_stats;
 struct vm_object *vm_object_all;
 /* Every live object by id, for vm_object_find (vm_object_lock). */
 static struct vm_page_table objects_by_id = VM_PAGE_TABLE_INIT;
+
+/*
+ * The ids in ascending order, for vm_object_ids (vm_object_lock): every
+ * live object's id, plus ids of freed objects not yet swept out (a freed
+ * id may be there twice, or once again for a live object, after an import
+ * renumbered its objects).  New ids are appended, ids only grow, so the
+ * order holds; an import sorts it once.  Swept when half of it is dead.
+ */
+static struct {
+	uint64_t *v;
+	size_t n, cap;
+	size_t dead;            /* entries that are not (any more) a live id */
+	bool unsorted;
+} order;
+
+static int order_append(uint64_t id)
+{
+	if (order.n == order.cap) {
+		size_t cap = order.cap ? order.cap * 2 : 256;
+		uint64_t *v = realloc(order.v, cap * sizeof *v);
+		if (v == NULL)
+			return -1;
+		order.v = v;
+		order.cap = cap;
+	}
+	if (order.n > 0 && id <= order.v[order.n - 1])
+		order.unsorted = true;
+	order.v[order.n++] = id;
+	return 0;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorted, each live id once, nothing dead: O(n) (O(n log n) after an import). */
+static void order_tidy(void)
+{
+	if (order.unsorted)
+		qsort(order.v, order.n, sizeof *order.v, cmp_id);
+	size_t k = 0;
+	for (size_t i = 0; i < order.n; i++) {
+		uint64_t id = order.v[i];
+		if ((k > 0 && order.v[k - 1] == id) || vm_page_table_get(&objects_by_id, id) == NULL)
+			continue;
+		order.v[k++] = id;
+	}
+	order.n = k;
+	order.dead = 0;
+	order.unsorted = false;
+}
 uint64_t vm_object_next_id;
 
 void vm_object_lock_acquire(void)
@@ -104,7 +157,13 @@ static struct vm_object *object_alloc(vm_size_t size)
 		return NULL;
 	}
 	o->id = ++vm_object_next_id;
+	if (order_append(o->id) != 0) {
+		free(o);
+		vm_mem_give(sizeof *o);
+		return NULL;
+	}
 	if (vm_page_table_put(&objects_by_id, o->id, o) != 0) {
+		order.dead++;           /* the id just appended */
 		free(o);
 		vm_mem_give(sizeof *o);
 		return NULL;
@@ -150,6 +209,8 @@ static void object_free(struct vm_object *o)
 {
 	free_pages(o);
 	(void)vm_page_table_remove(&objects_by_id, o->id);
+	if (++order.dead > 64 && order.dead > order.n / 2)
+		order_tidy();
 	if (o->all_prev)
 		o->all_prev->all_next = o->all_next;
 	else
@@ -556,11 +617,51 @@ int vm_object_renumber(struct vm_object *o, uint64_t id)
 	vm_object_lock_assert();
 	if (vm_page_table_get(&objects_by_id, id) != NULL)
 		return -1;
-	if (vm_page_table_put(&objects_by_id, id, o) != 0)
+	if (order_append(id) != 0)
 		return -1;
+	if (vm_page_table_put(&objects_by_id, id, o) != 0) {
+		order.dead++;
+		return -1;
+	}
 	(void)vm_page_table_remove(&objects_by_id, o->id);
+	order.dead++;           /* the old id */
 	o->id = id;
 	return 0;
+}
+
+size_t vm_object_ids(uint64_t first, uint64_t *ids, size_t cap)
+{
+	vm_object_lock_assert();
+	if (order.dead > 0 || order.unsorted)
+		order_tidy();
+	/* The first id >= first. */
+	size_t lo = 0, hi = order.n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (order.v[mid] < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t n = order.n - lo;
+	if (cap > 0 && n > 0)
+		memcpy(ids, order.v + lo, (n < cap ? n : cap) * sizeof *ids);
+	return n;
+}
+
+bool vm_object_ids_check(void)
+{
+	vm_object_lock_assert();
+	/* Every live object's id is there (the rest is swept later). */
+	size_t found = 0;
+	for (size_t i = 0; i < order.n; i++) {
+		struct vm_object *o = vm_page_table_get(&objects_by_id, order.v[i]);
+		if (o && (i == 0 || order.unsorted || order.v[i - 1] != order.v[i]))
+			found++;
+		if (!order.unsorted && i > 0 && order.v[i - 1] > order.v[i])
+			return false;
+	}
+	return found >= objects_by_id.count;
 }
 
 unsigned int vm_object_chain_length(const struct vm_object *o)
@@ -581,6 +682,8 @@ void vm_object_reset(void)
 		object_free(o);
 	}
 	vm_page_table_destroy(&objects_by_id);
+	free(order.v);
+	memset(&order, 0, sizeof order);
 	memset(&vm_object_stats, 0, sizeof vm_object_stats);
 	vm_object_next_id = 0;
 	vm_object_lock_release();

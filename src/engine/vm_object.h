@@ -130,6 +130,13 @@ struct vm_object *vm_object_find(uint64_t id);
  * memory ran out, o unchanged. */
 int vm_object_renumber(struct vm_object *o, uint64_t id);
 
+/* The live ids >= first, ascending: at most cap into ids; returns how many
+ * there are.  O(log n + cap), after a sweep of freed ids when some are
+ * left (O(n), once per run of frees). */
+size_t vm_object_ids(uint64_t first, uint64_t *ids, size_t cap);
+/* The checker's: the ordered ids hold every live object's id in order. */
+bool vm_object_ids_check(void);
+
 /* How many pages of the window [off, off + len) o holds itself (not its
  * chain); O(min(window pages, o's pages)). */
 uint64_t vm_object_window_own_pages(struct vm_object *o, vm_offset_t off, vm_size_t len);

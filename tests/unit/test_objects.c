@@ -366,3 +366,51 @@ TEST(objects_bad_arguments)
 	CHECK(strcmp(machvm_page_mode_name(MACHVM_PAGE_COW), "cow") == 0);
 	CHECK(strcmp(machvm_page_mode_name(0), "unknown") == 0);
 }
+
+/*
+ * The list of objects in batches, as a directory listing reads it, while
+ * most objects die: every live id once, ascending, and the count of those
+ * at or above `first` exact.  2,000 regions with a page each make 2,000
+ * objects; every third region goes.
+ */
+TEST(objects_list_in_batches)
+{
+	task_t t = harness_task();
+	enum { N = 2000 };
+	for (int i = 0; i < N; i++) {
+		vm_address_t a = A + (vm_address_t)i * 2 * P;
+		unsigned char b = (unsigned char)i;
+		vm_size_t n;
+		CHECK_KR(vm_allocate(t, &a, P, FALSE), KERN_SUCCESS);
+		CHECK_KR(vm_write(t, a, &b, 1, &n), KERN_SUCCESS);
+	}
+	for (int i = 0; i < N; i += 3)
+		CHECK_KR(vm_deallocate(t, A + (vm_address_t)i * 2 * P, P), KERN_SUCCESS);
+	uint64_t *all = malloc(N * sizeof *all);
+	CHECK(all != NULL);
+	size_t live = live_objects(all, N);
+	CHECK_EQ(live, N - (N + 2) / 3);
+	for (size_t i = 1; i < live; i++)
+		CHECK(all[i - 1] < all[i]);
+	/* In batches of 7 from each last id + 1. */
+	uint64_t first = 0, batch[7];
+	size_t seen = 0;
+	for (;;) {
+		size_t n;
+		CHECK_KR(machvm_object_list(first, batch, 7, &n), KERN_SUCCESS);
+		CHECK_EQ(n, live - seen);
+		size_t got = n < 7 ? n : 7;
+		for (size_t i = 0; i < got; i++)
+			CHECK_EQ(batch[i], all[seen + i]);
+		seen += got;
+		if (n <= 7)
+			break;
+		first = batch[6] + 1;
+	}
+	CHECK_EQ(seen, live);
+	/* Past the last: none. */
+	size_t n;
+	CHECK_KR(machvm_object_list(all[live - 1] + 1, NULL, 0, &n), KERN_SUCCESS);
+	CHECK_EQ(n, 0);
+	free(all);
+}
