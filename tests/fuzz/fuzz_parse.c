@@ -144,7 +144,11 @@ parse_prot(const char *s)
 	vm_prot_t p = (vm_prot_t)SENTINEL;
 
 	if (fs_parse_prot(s, &p, &why) == 0) {
-		if (p & ~VM_PROT_ALL)
+		/* The bit 0x10 only by its names, VM_PROT_NOTIFY or VM_PROT_COPY. */
+		vm_prot_t bits = VM_PROT_ALL;
+		if (strcasestr(s, "VM_PROT_NOTIFY") || strcasestr(s, "VM_PROT_COPY"))
+			bits |= VM_PROT_NOTIFY;
+		if (p & ~bits)
 			fuzz_fail("fs_parse_prot('%s') = %#x, not rwx bits", s, (unsigned)p);
 	} else if (why.text[0] == '\0' || p != (vm_prot_t)SENTINEL) {
 		fuzz_fail("fs_parse_prot('%s') failed badly", s);
