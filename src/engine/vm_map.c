@@ -664,6 +664,19 @@ static kern_return_t fork_copy(struct vm_map_entry *e, struct vm_map_entry *n)
 	return KERN_SUCCESS;
 }
 
+/* Whether a fork gives the child a copy of e: not for inheritance none,
+ * nor (skip_unreadable, the policy's) for a copy that must be made at once
+ * from memory the maximum protection does not let be read.  vm_map_fork
+ * and vm_map_fork_cost ask the same question. */
+static bool fork_takes(const struct vm_map_entry *e, bool skip_unreadable)
+{
+	if (e->inheritance == VM_INHERIT_NONE)
+		return false;
+	return !(skip_unreadable && e->inheritance == VM_INHERIT_COPY && e->object &&
+	         (e->wired_count > 0 || (e->flags & VME_IS_SHARED)) &&
+	         !(e->max_protection & VM_PROT_READ));
+}
+
 kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 {
 	struct vm_map_entry *head = NULL, *tail = NULL;
@@ -674,11 +687,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 
 	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
-		if (e->inheritance == VM_INHERIT_NONE)
-			continue;
-		if (skip_unreadable && e->inheritance == VM_INHERIT_COPY && e->object &&
-		    (e->wired_count > 0 || (e->flags & VME_IS_SHARED)) &&
-		    !(e->max_protection & VM_PROT_READ))
+		if (!fork_takes(e, skip_unreadable))
 			continue;
 		struct vm_map_entry *c = entry_alloc(child);
 		if (c == NULL) {
@@ -946,11 +955,7 @@ uint64_t vm_map_fork_cost(struct vm_map *parent)
 	uint64_t cost = 0;
 	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
-		if (e->inheritance == VM_INHERIT_NONE)
-			continue;
-		if (skip_unreadable && e->inheritance == VM_INHERIT_COPY && e->object &&
-		    (e->wired_count > 0 || (e->flags & VME_IS_SHARED)) &&
-		    !(e->max_protection & VM_PROT_READ))
+		if (!fork_takes(e, skip_unreadable))
 			continue;
 		cost += ENTRY_COST;
 		if (e->inheritance == VM_INHERIT_SHARE) {

@@ -451,15 +451,13 @@ static void mv_rmdir(unsigned task)
 		die("rmdir %s: %s", path, strerror(errno));
 }
 
-/* Runs the lines of text through tasks/<task>/ctl, in writes of whole lines. */
-static void mv_run_lines(unsigned task, const char *text)
+/* Runs the lines of text through the ctl file path, in writes of whole
+ * lines; a failure says task's last_error (0: tasks/last_error). */
+static void run_lines(const char *path, unsigned task, const char *text)
 {
-	char path[PATH_MAX];
 	size_t len = strlen(text), off = 0;
-	int fd;
+	int fd = open(path, O_WRONLY);
 
-	mv_path(path, sizeof path, "tasks/%u/ctl", task);
-	fd = open(path, O_WRONLY);
 	if (fd < 0)
 		die("open %s: %s", path, strerror(errno));
 	while (off < len) {
@@ -480,6 +478,15 @@ static void mv_run_lines(unsigned task, const char *text)
 		off += n;
 	}
 	close(fd);
+}
+
+/* Runs the lines of text through tasks/<task>/ctl. */
+static void mv_run_lines(unsigned task, const char *text)
+{
+	char path[PATH_MAX];
+
+	mv_path(path, sizeof path, "tasks/%u/ctl", task);
+	run_lines(path, task, text);
 }
 
 static long long mv_status(unsigned task, const char *key)
@@ -686,10 +693,11 @@ static void time_pair(op_fn fn, const char *what, const char *mvp, const char *f
 
 /*
  * Lists dir with getdents64 (what readdir does), with an fstatat of every
- * entry when with_stat (what ls -l does).  Returns the number of entries
- * besides . and ..; dies on an error.
+ * entry when with_stat (what ls -l does), and when cat is not NULL a cat
+ * (open, read to EOF, close) of dir/<entry>/cat.  Returns the number of
+ * entries besides . and ..; dies on an error.
  */
-static long list_dir(const char *dir, int with_stat)
+static long walk_dir(const char *dir, int with_stat, const char *cat)
 {
 	static char buf[LIST_BUF];
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -717,10 +725,23 @@ static long list_dir(const char *dir, int with_stat)
 				if (fstatat(fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 					die("stat %s/%s: %s", dir, d->d_name, strerror(errno));
 			}
+			if (cat) {
+				char path[PATH_MAX];
+				int rc;
+
+				snprintf(path, sizeof path, "%s/%s/%s", dir, d->d_name, cat);
+				if ((rc = op_read(path, 0)) != 0)
+					die("cat %s: %s", path, strerror(-rc));
+			}
 		}
 	}
 	close(fd);
 	return count;
+}
+
+static long list_dir(const char *dir, int with_stat)
+{
+	return walk_dir(dir, with_stat, NULL);
 }
 
 /* Runs argv (stdout to /dev/null), returns the ns it took; dies on failure. */
@@ -1315,37 +1336,9 @@ static void maps_rows(long n, unsigned mvt, char *lx, int reps)
  */
 static uint64_t list_and_cat(const char *dir, const char *file, long *count)
 {
-	static char buf[LIST_BUF];
 	uint64_t t0 = now_ns();
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
-	long n = 0;
 
-	if (fd < 0)
-		die("open %s: %s", dir, strerror(errno));
-	for (;;) {
-		ssize_t got = getdents64(fd, buf, sizeof buf);
-
-		if (got < 0)
-			die("getdents64 %s: %s", dir, strerror(errno));
-		if (got == 0)
-			break;
-		for (ssize_t off = 0; off < got;) {
-			struct dirent64 *d = (struct dirent64 *)(buf + off);
-			char path[PATH_MAX];
-			int rc;
-
-			off += d->d_reclen;
-			if (d->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof path, "%s/%s/%s", dir, d->d_name, file);
-			rc = op_read(path, 0);
-			if (rc != 0)
-				die("cat %s: %s", path, strerror(-rc));
-			n++;
-		}
-	}
-	close(fd);
-	*count = n;
+	*count = walk_dir(dir, 0, file);
 	return now_ns() - t0;
 }
 
@@ -2046,31 +2039,6 @@ static void add_growth(const char *op, long big, long small, double per_big, dou
 	add_cmp("scale", op, big, -1, "ns", per_big, per_small, r, GROWTH_TARGET);
 }
 
-/* Writes lines to a ctl file (path) in writes of whole lines. */
-static void ctl_lines(const char *path, const char *text)
-{
-	size_t len = strlen(text), off = 0;
-	int fd = open(path, O_WRONLY);
-
-	if (fd < 0)
-		die("open %s: %s", path, strerror(errno));
-	while (off < len) {
-		size_t n = len - off;
-		ssize_t w;
-
-		if (n > CHUNK) {
-			n = CHUNK;
-			while (n > 0 && text[off + n - 1] != '\n')
-				n--;
-		}
-		w = write(fd, text + off, n);
-		if (w != (ssize_t)n)
-			die("writing %zu bytes to %s: %s (%s)", n, path,
-			    w < 0 ? strerror(errno) : "short write", mv_last_error(0));
-		off += n;
-	}
-	close(fd);
-}
 
 static int cmp_unsigned(const void *a, const void *b)
 {
@@ -2131,7 +2099,7 @@ static void tasks_round(long k, int reps, double *create, double *list, double *
 	for (long i = 0; i < k; i++)
 		len += (size_t)snprintf(text + len, cap - len, "create\n");
 	t0 = now_ns();
-	ctl_lines(ctl, text);
+	run_lines(ctl, 0, text);
 	*create = (double)(now_ns() - t0) / (double)k;
 	for (int r = 0; r < reps; r++) {
 		t0 = now_ns();
@@ -2149,7 +2117,7 @@ static void tasks_round(long k, int reps, double *create, double *list, double *
 	for (long i = 0; i < k; i++)
 		len += (size_t)snprintf(text + len, cap - len, "terminate %u\n", ids[i]);
 	t0 = now_ns();
-	ctl_lines(ctl, text);
+	run_lines(ctl, 0, text);
 	*term = (double)(now_ns() - t0) / (double)k;
 	free(ids);
 	free(text);
