@@ -729,7 +729,9 @@ static long walk_dir(const char *dir, int with_stat, const char *cat)
 				char path[PATH_MAX];
 				int rc;
 
-				snprintf(path, sizeof path, "%s/%s/%s", dir, d->d_name, cat);
+				if (snprintf(path, sizeof path, "%s/%s/%s", dir, d->d_name, cat) >=
+				    (int)sizeof path)
+					die("%s/%s/%s: path too long", dir, d->d_name, cat);
 				if ((rc = op_read(path, 0)) != 0)
 					die("cat %s: %s", path, strerror(-rc));
 			}
