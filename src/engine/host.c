@@ -729,7 +729,7 @@ kern_return_t task_terminate(task_t id)
 	/* The task's end first, whole; then the objects its entries held. */
 	vm_report_task(&t->map);
 	vm_map_report_task(&t->map, MACHVM_CHANGE_TASK_TERMINATED);
-	vm_map_destroy(&t->map);
+	vm_map_destroy_yielding(&t->map);
 	vm_object_lock_release();
 	vm_report_end(KERN_SUCCESS);
 	/* A pinned task keeps its id (and struct) until the last unpin. */

@@ -186,14 +186,17 @@ void vm_map_init(struct vm_map *m)
  * (taking them out one by one refigured the tree n times, and cost a
  * terminated task of a million entries several times its fork).
  */
-void vm_map_destroy(struct vm_map *m)
+static void map_destroy(struct vm_map *m, bool yield)
 {
 	struct vm_map_entry *e = m->store.first;
 	size_t n = m->store.nentries;
 
 	vm_map_store_init(&m->store, m->store.min, m->store.max);
-	while (e) {
+	for (size_t k = 1; e; k++) {
 		struct vm_map_entry *next = e->next;
+		/* The entries are off the map: nobody else can reach them. */
+		if (yield && k % VM_OBJECT_YIELD_EVERY == 0)
+			vm_object_lock_yield();
 		wired_account(m, e, -1);
 		size_sub(m, e->end - e->start);
 		if (e->object)
@@ -210,6 +213,16 @@ void vm_map_destroy(struct vm_map *m)
 		vm_mem_give(sizeof *e);
 	}
 	m->nfree = 0;
+}
+
+void vm_map_destroy(struct vm_map *m)
+{
+	map_destroy(m, false);
+}
+
+void vm_map_destroy_yielding(struct vm_map *m)
+{
+	map_destroy(m, true);
 }
 
 void vm_map_report_task(struct vm_map *m, machvm_change_kind_t kind)
@@ -686,7 +699,13 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 	bool rep = vm_reporting();
 
 	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
+	size_t k = 0;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
+		/* Each entry is copied whole with the object lock held; between
+		 * entries others may have it (the parent and the child stay
+		 * locked, and the child holds a reference on what it maps). */
+		if (++k % VM_OBJECT_YIELD_EVERY == 0)
+			vm_object_lock_yield();
 		if (!fork_takes(e, skip_unreadable))
 			continue;
 		struct vm_map_entry *c = entry_alloc(child);
@@ -954,7 +973,10 @@ uint64_t vm_map_fork_cost(struct vm_map *parent)
 {
 	uint64_t cost = 0;
 	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
+	size_t k = 0;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
+		if (++k % VM_OBJECT_YIELD_EVERY == 0)
+			vm_object_lock_yield();
 		if (!fork_takes(e, skip_unreadable))
 			continue;
 		cost += ENTRY_COST;

@@ -63,6 +63,9 @@ void vm_map_init(struct vm_map *m);
 /* Removes every entry (task termination), reporting nothing: the caller
  * reports the task's end with vm_map_report_task first. */
 void vm_map_destroy(struct vm_map *m);
+/* The same for task_terminate, which holds the object lock: every
+ * VM_OBJECT_YIELD_EVERY entries it lets waiting calls have that lock. */
+void vm_map_destroy_yielding(struct vm_map *m);
 
 /*
  * The map is complete and belongs to task id from now on: its generation

@@ -31,6 +31,8 @@
 #include "vm_object.h"
 #include "vm_report.h"
 
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,9 +101,24 @@ static void order_tidy(void)
 }
 uint64_t vm_object_next_id;
 
+/*
+ * Who waits for the lock, and how many times it was taken: what
+ * vm_object_lock_yield needs to hand the lock over.  takes is written
+ * only with the lock held, and read by the yielding thread without it.
+ */
+static atomic_uint vm_object_waiters;
+static atomic_uint_fast64_t vm_object_takes;
+
 void vm_object_lock_acquire(void)
 {
-	pthread_mutex_lock(&vm_object_mutex);
+	if (pthread_mutex_trylock(&vm_object_mutex) != 0) {
+		atomic_fetch_add_explicit(&vm_object_waiters, 1, memory_order_relaxed);
+		pthread_mutex_lock(&vm_object_mutex);
+		atomic_fetch_sub_explicit(&vm_object_waiters, 1, memory_order_relaxed);
+	}
+	atomic_store_explicit(&vm_object_takes,
+	                      atomic_load_explicit(&vm_object_takes, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
 #ifdef MACHVM_DEBUG
 	vm_object_owner = pthread_self();
 	vm_object_owned = true;
@@ -114,6 +131,29 @@ void vm_object_lock_release(void)
 	vm_object_owned = false;
 #endif
 	pthread_mutex_unlock(&vm_object_mutex);
+}
+
+/*
+ * A mutex gives no turns: a thread that unlocks and locks again at once
+ * mostly gets the lock back before a waiter wakes.  So the yield, when
+ * somebody waits, unlocks and then lets the others run until one of them
+ * has taken the lock (or about a millisecond has gone by), and only then
+ * locks again.
+ */
+void vm_object_lock_yield(void)
+{
+	vm_object_lock_assert();
+	if (atomic_load_explicit(&vm_object_waiters, memory_order_relaxed) == 0)
+		return;
+	uint_fast64_t seen = atomic_load_explicit(&vm_object_takes, memory_order_relaxed);
+	vm_object_lock_release();
+	for (int i = 0; i < 1000; i++) {
+		if (atomic_load_explicit(&vm_object_takes, memory_order_relaxed) != seen ||
+		    atomic_load_explicit(&vm_object_waiters, memory_order_relaxed) == 0)
+			break;
+		sched_yield();
+	}
+	vm_object_lock_acquire();
 }
 
 void vm_object_lock_assert(void)

@@ -48,6 +48,17 @@ extern uint64_t vm_object_next_id;              /* the last id handed out (persi
 void vm_object_lock_acquire(void);
 void vm_object_lock_release(void);
 void vm_object_lock_assert(void);
+/*
+ * Called with the lock held by a call that holds it for long (a fork or
+ * the end of a big task) between two steps that each leave every object
+ * whole: if other threads wait for the lock, it lets one of them have it
+ * before it takes it back.  Nothing the caller's own task locks guard can
+ * change meanwhile; objects can, so pointers to objects the caller holds
+ * no reference on must be read again.
+ */
+void vm_object_lock_yield(void);
+/* Entries a long call handles between two yields. */
+#define VM_OBJECT_YIELD_EVERY 256
 
 /* A new empty object of size bytes with one reference; NULL if out of memory. */
 struct vm_object *vm_object_allocate(vm_size_t size);

@@ -59,6 +59,31 @@ static kern_return_t call_end(struct task *t, kern_return_t kr, bool changes)
 	return kr;
 }
 
+/*
+ * The same for a query that reads only the task's map: the task lock and
+ * not the object lock, so that it never waits for another task's call.
+ * An entry's object cannot go while the task is locked (the entry holds a
+ * reference), and an object's id never changes while calls run.
+ */
+static kern_return_t map_query_begin(task_t id, struct task **tp)
+{
+	vm_call_enter();
+	struct task *t = task_lookup(id);
+	if (t == NULL || !task_lock_live(t, id)) {
+		vm_call_exit(false);
+		return KERN_INVALID_ARGUMENT;
+	}
+	*tp = t;
+	return KERN_SUCCESS;
+}
+
+static kern_return_t map_query_end(struct task *t, kern_return_t kr)
+{
+	task_unlock(t);
+	vm_call_exit(false);
+	return kr;
+}
+
 /* The limits' failures, with their record (why.h). */
 static kern_return_t why_mapped(task_t task, const struct vm_map *m, vm_size_t more)
 {
@@ -475,12 +500,12 @@ kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
 	    !shared || !object_name || !offset)
 		return KERN_INVALID_ARGUMENT;
 	struct task *t;
-	kern_return_t kr = call_begin(task, &t);
+	kern_return_t kr = map_query_begin(task, &t);
 	if (kr != KERN_SUCCESS)
 		return kr;
 	struct vm_map_entry *e = vm_map_store_lookup_ge(&t->map.store, *address);
 	if (e == NULL)
-		return call_end(t, vm_policy()->region_past_end, false);
+		return map_query_end(t, vm_policy()->region_past_end);
 	*address = e->start;
 	*size = e->end - e->start;
 	*protection = e->protection;
@@ -490,7 +515,7 @@ kern_return_t vm_region(task_t task, vm_address_t *address, vm_size_t *size,
 	*object_name = e->object && vm_policy()->region_names_object ? (mach_port_t)e->object->id
 	                                                              : MACH_PORT_NULL;
 	*offset = e->offset;
-	return call_end(t, KERN_SUCCESS, false);
+	return map_query_end(t, KERN_SUCCESS);
 }
 
 kern_return_t vm_region_extended(task_t task, vm_address_t *address,

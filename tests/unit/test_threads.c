@@ -243,3 +243,127 @@ TEST(threads_reused_ids_lock_in_one_order)
 			CHECK_KR(task_terminate(t), KERN_SUCCESS);
 	}
 }
+
+/*
+ * A fork or the end of a big task lets other calls have the object lock
+ * every few hundred entries (vm_object_lock_yield).  While task `big`
+ * forks and its children end in a loop, another task writes the pages it
+ * shares with `big`, and readers walk both of them: every child must read
+ * `big`'s private pages exactly, and its copy of each shared page a value
+ * the writer wrote between the fork's start and its end (the counters
+ * only grow; the one being written may be a step ahead of its record);
+ * afterwards the checker finds every count balanced.
+ */
+#define YIELD_PAGES 1200                /* entries of `big`: several yields */
+#define YIELD_SHARED 600                /* the first ones shared with `writer_task` */
+static task_t big, writer_task, small;
+static _Atomic int yield_done;
+static _Atomic unsigned char yield_written[YIELD_SHARED];
+static const vm_address_t YIELD_BASE = 0x10000000;
+
+static unsigned char private_byte(int p)
+{
+	return (unsigned char)(p * 7 + 3);
+}
+
+static void *big_forker(void *arg)
+{
+	(void)arg;
+	for (int r = 0; r < 30 && !failed; r++) {
+		unsigned char before[YIELD_SHARED];
+		for (int p = 0; p < YIELD_SHARED; p++)
+			before[p] = atomic_load(&yield_written[p]);
+		task_t c;
+		if (task_create(big, TRUE, &c) != KERN_SUCCESS) {
+			failed = 1;
+			break;
+		}
+		for (int p = 0; p < YIELD_PAGES; p += 37) {
+			unsigned char b = 0, after = p < YIELD_SHARED ? atomic_load(&yield_written[p]) : 0;
+			vm_size_t n;
+			if (vm_read(c, YIELD_BASE + (vm_address_t)p * 4096, 1, &b, &n) != KERN_SUCCESS) {
+				failed = 1;
+			} else if (p >= YIELD_SHARED ? b != private_byte(p)
+			                             : b < before[p] || b > after + 1) {
+				fprintf(stderr, "round %d: child reads 0x%x at page %d\n", r, b, p);
+				failed = 1;
+			}
+		}
+		if (task_terminate(c) != KERN_SUCCESS)
+			failed = 1;
+	}
+	yield_done = 1;
+	return NULL;
+}
+
+static void *shared_writer(void *arg)
+{
+	unsigned int seed = 5u + (unsigned)(uintptr_t)arg;
+	while (!yield_done && !failed) {
+		int p = (int)(rand_r(&seed) % YIELD_SHARED);
+		unsigned char v = (unsigned char)(atomic_load(&yield_written[p]) + 1);
+		vm_size_t n;
+		if (v == 0)
+			continue;               /* stays at 255: counters only grow */
+		if (vm_write(writer_task, YIELD_BASE + (vm_address_t)p * 4096, &v, 1, &n) != KERN_SUCCESS)
+			failed = 1;
+		atomic_store(&yield_written[p], v);
+	}
+	return NULL;
+}
+
+static void *yield_reader(void *arg)
+{
+	(void)arg;
+	while (!yield_done && !failed) {
+		vm_address_t a = 0;
+		vm_region_extended_info_t x;
+		while (vm_region_extended(writer_task, &a, &x) == KERN_SUCCESS)
+			a += x.size;
+		vm_address_t s = 0;
+		vm_size_t size;
+		vm_prot_t cur, max;
+		vm_inherit_t inh;
+		boolean_t shared;
+		mach_port_t name;
+		vm_offset_t off;
+		if (vm_region(small, &s, &size, &cur, &max, &inh, &shared, &name, &off) != KERN_SUCCESS)
+			failed = 1;
+	}
+	return NULL;
+}
+
+TEST(threads_fork_lets_others_in)
+{
+	failed = 0;
+	yield_done = 0;
+	big = harness_task();
+	small = harness_task();
+	harness_alloc(small, 0x100000, 4096);
+	harness_alloc(big, YIELD_BASE, YIELD_PAGES * 4096);
+	for (int p = 0; p < YIELD_PAGES; p++) {
+		vm_address_t a = YIELD_BASE + (vm_address_t)p * 4096;
+		unsigned char v = p < YIELD_SHARED ? 0 : private_byte(p);
+		vm_size_t n;
+		CHECK_KR(vm_write(big, a, &v, 1, &n), KERN_SUCCESS);
+		/* Every other page executable too, so that no two entries merge. */
+		if (p % 2)
+			CHECK_KR(vm_protect(big, a, 4096, FALSE, VM_PROT_ALL), KERN_SUCCESS);
+	}
+	CHECK_KR(vm_inherit(big, YIELD_BASE, YIELD_SHARED * 4096, VM_INHERIT_SHARE), KERN_SUCCESS);
+	CHECK_KR(task_create(big, TRUE, &writer_task), KERN_SUCCESS);
+	/* From now on big's forks copy the shared pages (at once: they are shared). */
+	CHECK_KR(vm_inherit(big, YIELD_BASE, YIELD_SHARED * 4096, VM_INHERIT_COPY), KERN_SUCCESS);
+	CHECK_EQ(harness_region_count(big), YIELD_PAGES);
+	pthread_t th[3];
+	CHECK(pthread_create(&th[0], NULL, big_forker, NULL) == 0);
+	CHECK(pthread_create(&th[1], NULL, shared_writer, NULL) == 0);
+	CHECK(pthread_create(&th[2], NULL, yield_reader, NULL) == 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	CHECK(!failed);
+	CHECK_KR(machvm_check(), KERN_SUCCESS);
+	CHECK_KR(task_terminate(writer_task), KERN_SUCCESS);
+	CHECK_KR(task_terminate(big), KERN_SUCCESS);
+	CHECK_KR(task_terminate(small), KERN_SUCCESS);
+}
