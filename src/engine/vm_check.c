@@ -79,7 +79,8 @@ static void dump_map(char *buf, size_t len, struct task *t, const char *why)
 		        (unsigned long long)e->start, (unsigned long long)e->end,
 		        e->protection, e->max_protection, e->inheritance, e->wired_count, e->flags,
 		        e->object ? (unsigned long long)e->object->id : 0ull,
-		        (unsigned long long)e->offset, (unsigned long long)e->gap);
+		        (unsigned long long)e->offset,
+		        (unsigned long long)vm_map_entry_gap(&t->map.store, e));
 	}
 }
 

@@ -284,8 +284,7 @@ static void clip_start(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
 	n->end = a;
 	e->offset += a - e->start;
 	e->start = a;
-	vm_map_store_update(&m->store, e);
-	vm_map_store_insert_before(&m->store, e, n);
+	vm_map_store_insert_before(&m->store, e, n);   /* no update of e: see there */
 	entries_add(1);
 	if (n->object)
 		vm_object_reference(n->object);
@@ -304,8 +303,7 @@ static void clip_end(struct vm_map *m, struct vm_map_entry *e, vm_address_t a,
 	n->end = e->end;
 	n->offset = e->offset + (a - e->start);
 	e->end = a;
-	vm_map_store_update(&m->store, e);
-	vm_map_store_insert_after(&m->store, e, n);
+	vm_map_store_insert_after(&m->store, e, n);    /* no update of e: see there */
 	entries_add(1);
 	if (n->object)
 		vm_object_reference(n->object);
@@ -404,14 +402,17 @@ static bool merge_pair(struct vm_map *m, struct vm_map_entry *e, enum merge_how 
 		e->offset = n->offset - elen;
 		n->object = NULL;
 	}
-	vm_address_t end = n->end;
-	boundary(m, MACHVM_CHANGE_MERGED, e->start, end, n->start, 0, 0);
-	entry_release(m, n);            /* drops n's reference on the shared object */
-	size_add(m, end - e->end);
+	boundary(m, MACHVM_CHANGE_MERGED, e->start, n->end, n->start, 0, 0);
+	/* entry_release's steps, with n's range going to e in the store's
+	 * one step (the map's size stays). */
+	wired_account(m, n, -1);
 	wired_account(m, e, -1);
-	e->end = end;
+	vm_map_store_absorb_next(&m->store, e);
 	wired_account(m, e, +1);
-	vm_map_store_update(&m->store, e);
+	entries_sub(1);
+	if (n->object)
+		vm_object_deallocate(n->object);   /* n's reference on the shared object */
+	entry_free(m, n);
 	return true;
 }
 

@@ -1,6 +1,7 @@
 /*
- * vm_map_store.c - the entries of one map: an AVL tree keyed by start
- * address, threaded by a sorted doubly-linked list, augmented with free space.
+ * vm_map_store.c - the entries of one map: a balanced (weak AVL) tree keyed
+ * by start address, threaded by a sorted doubly-linked list, augmented with
+ * free space.
  *
  * Why this shape.  The map layer needs three things fast: "which entry holds
  * this address" (every fault, every read and write), "walk the entries of a
@@ -9,9 +10,10 @@
  * in O(log n); the list makes the walk O(1) per step with no tree climbing;
  * the augmentation answers the third in O(log n).
  *
- * The augmentation.  Every entry owns the hole that follows it: `gap` is the
- * distance from its end to the next entry's start (or to the map's max for the
- * last entry).  `max_gap` is the largest `gap` in the entry's subtree, so a
+ * The augmentation.  Every entry owns the hole that follows it: its gap is
+ * the distance from its end to the next entry's start (or to the map's max
+ * for the last entry), read off the list when needed (a stored copy cost
+ * every entry 8 bytes).  `max_gap` is the largest `gap` in the entry's subtree, so a
  * search for a hole of `size` bytes can skip any subtree whose max_gap is
  * smaller.  The one hole no entry owns, the space in front of the first entry,
  * is the store's `lead_gap`.  A change to an entry's range, or an insert or
@@ -19,15 +21,17 @@
  * Both are fixed, and then every max_gap from each of them up to the root, so
  * every operation stays O(log n).
  *
- * Rotations recompute height and max_gap of the two nodes they move, child
- * first; subtrees that move whole keep their figures.  Nothing here
+ * Rotations recompute max_gap of the two nodes they move, child first;
+ * subtrees that move whole keep their figures; the balance (below) sets
+ * the ranks.  Nothing here
  * allocates, prints, or recurses deeper than the tree's height.
  */
 #include "vm_map_store.h"
 
-static inline int32_t height_of(const struct vm_map_entry *e)
+/* A node's rank; a missing child's is -1. */
+static inline int rank_of(const struct vm_map_entry *e)
 {
-	return e ? e->height : 0;
+	return e ? e->rank : -1;
 }
 
 static inline vm_size_t max_gap_of(const struct vm_map_entry *e)
@@ -35,19 +39,11 @@ static inline vm_size_t max_gap_of(const struct vm_map_entry *e)
 	return e ? e->max_gap : 0;
 }
 
-/* The end of the hole that follows e: the next entry's start, or max. */
-static inline vm_address_t hole_end(const struct vm_map_store *s, const struct vm_map_entry *e)
+/* Recomputes e's max_gap from its children, which must be right. */
+static void node_fix(const struct vm_map_store *s, struct vm_map_entry *e)
 {
-	return e->next ? e->next->start : s->max;
-}
+	vm_size_t m = vm_map_entry_gap(s, e), ml = max_gap_of(e->left), mr = max_gap_of(e->right);
 
-/* Recomputes e's height and max_gap from its children, which must be right. */
-static void node_fix(struct vm_map_entry *e)
-{
-	int32_t hl = height_of(e->left), hr = height_of(e->right);
-	vm_size_t m = e->gap, ml = max_gap_of(e->left), mr = max_gap_of(e->right);
-
-	e->height = 1 + (hl > hr ? hl : hr);
 	if (ml > m)
 		m = ml;
 	if (mr > m)
@@ -79,8 +75,8 @@ static struct vm_map_entry *rotate_left(struct vm_map_store *s, struct vm_map_en
 	replace_child(s, x->parent, x, y);
 	y->left = x;
 	x->parent = y;
-	node_fix(x);
-	node_fix(y);
+	node_fix(s, x);
+	node_fix(s, y);
 	return y;
 }
 
@@ -96,74 +92,138 @@ static struct vm_map_entry *rotate_right(struct vm_map_store *s, struct vm_map_e
 	replace_child(s, x->parent, x, y);
 	y->right = x;
 	x->parent = y;
-	node_fix(x);
-	node_fix(y);
+	node_fix(s, x);
+	node_fix(s, y);
 	return y;
 }
 
 /*
- * Restores balance at e, whose children are balanced and right but may differ
- * in height by two, and fixes its figures.  Returns the subtree's new root.
+ * The balance: a weak AVL tree (Haeupler, Sen and Tarjan, "Rank-balanced
+ * trees").  Every node has a rank; a child's rank difference (its parent's
+ * rank minus its own, a missing child counting -1) is 1 or 2, and a leaf
+ * has rank 0.  An AVL tree is one with rank = height - 1, so the tree is
+ * at most as deep as an AVL tree's 1.45 log2(n) after inserts alone and 2
+ * log2(n) in any case.  What it buys: an insert or a remove changes ranks
+ * on O(1) nodes amortized, where AVL heights change all the way to the
+ * root when one place is split and merged back over and over (which is
+ * what vm_inherit, vm_wire and vm_protect of one page and back do).
  */
-static struct vm_map_entry *rebalance(struct vm_map_store *s, struct vm_map_entry *e)
-{
-	int32_t bal = height_of(e->left) - height_of(e->right);
 
-	if (bal > 1) {
-		if (height_of(e->left->right) > height_of(e->left->left))
-			rotate_left(s, e->left);
-		return rotate_right(s, e);
+/* After a leaf x was linked: while x is a 0-child (its parent's rank
+ * equals its own), promote or rotate. */
+static void rebalance_insert(struct vm_map_store *s, struct vm_map_entry *x)
+{
+	struct vm_map_entry *p = x->parent;
+
+	while (p && p->rank == x->rank) {
+		bool x_left = p->left == x;
+		struct vm_map_entry *sib = x_left ? p->right : p->left;
+
+		if (p->rank - rank_of(sib) == 1) {      /* (0,1): promote, go on up */
+			p->rank++;
+			x = p;
+			p = p->parent;
+			continue;
+		}
+		/* (0,2): x was promoted, so its children are a 1-child and a
+		 * 2-child.  The outer one the 1-child: x rises; else x's inner
+		 * child z rises over both. */
+		struct vm_map_entry *z = x_left ? x->right : x->left;
+		if (x->rank - rank_of(z) == 2) {
+			if (x_left)
+				rotate_right(s, p);
+			else
+				rotate_left(s, p);
+			p->rank--;
+		} else {
+			if (x_left) {
+				rotate_left(s, x);
+				rotate_right(s, p);
+			} else {
+				rotate_right(s, x);
+				rotate_left(s, p);
+			}
+			z->rank++;
+			x->rank--;
+			p->rank--;
+		}
+		return;
 	}
-	if (bal < -1) {
-		if (height_of(e->right->left) > height_of(e->right->right))
-			rotate_right(s, e->right);
-		return rotate_left(s, e);
+}
+
+/* After a node was unlinked from below p, on p's left side if x_left: a
+ * (2,2) leaf is demoted, and a 3-child is mended by demotions going up or
+ * by one or two rotations. */
+static void rebalance_remove(struct vm_map_store *s, struct vm_map_entry *p, bool x_left)
+{
+	if (p && !p->left && !p->right && p->rank == 1) {
+		p->rank = 0;                            /* a (2,2) leaf */
+		x_left = p->parent && p->parent->left == p;
+		p = p->parent;
 	}
-	node_fix(e);
-	return e;
+	while (p) {
+		struct vm_map_entry *x = x_left ? p->left : p->right;
+		if (p->rank - rank_of(x) != 3)
+			return;
+		/* x's sibling ranks at least x's + 1: it exists. */
+		struct vm_map_entry *y = x_left ? p->right : p->left;
+		if (p->rank - y->rank == 2) {
+			p->rank--;
+		} else if (y->rank - rank_of(y->left) == 2 && y->rank - rank_of(y->right) == 2) {
+			p->rank--;
+			y->rank--;
+		} else {
+			struct vm_map_entry *z = x_left ? y->right : y->left;   /* outer */
+			if (y->rank - rank_of(z) == 1) {
+				if (x_left)
+					rotate_left(s, p);
+				else
+					rotate_right(s, p);
+				y->rank++;
+				p->rank--;
+				if (!p->left && !p->right)
+					p->rank--;          /* a leaf has rank 0 */
+			} else {
+				struct vm_map_entry *w = x_left ? y->left : y->right;   /* inner */
+				if (x_left) {
+					rotate_right(s, y);
+					rotate_left(s, p);
+				} else {
+					rotate_left(s, y);
+					rotate_right(s, p);
+				}
+				w->rank += 2;
+				y->rank--;
+				p->rank -= 2;
+			}
+			return;
+		}
+		x_left = p->parent && p->parent->left == p;
+		p = p->parent;
+	}
 }
 
 /*
- * Rebalances and refigures nodes from e upwards.  Once a node needs no
- * rotation and its height and max_gap come out as they were, everything
- * above it still agrees with it, so the walk stops there.
- */
-static void fix_up(struct vm_map_store *s, struct vm_map_entry *e)
-{
-	while (e) {
-		int32_t old_height = e->height;
-		vm_size_t old_gap = e->max_gap;
-		struct vm_map_entry *r = rebalance(s, e);
-		if (r == e && e->height == old_height && e->max_gap == old_gap)
-			break;
-		e = r->parent;
-	}
-}
-
-/*
- * Refigures max_gap from e up to the root after e's gap changed; the shape
- * and heights are untouched.  Every other node agrees with its children, so
+ * Refigures max_gap from e up to the root after e's gap or children changed;
+ * the shape is untouched.  Every other node agrees with its children, so
  * once a node's figure comes out unchanged nothing above it can change.
  */
-static void propagate_gap(struct vm_map_entry *e)
+static void propagate_gap(const struct vm_map_store *s, struct vm_map_entry *e)
 {
 	while (e) {
 		vm_size_t old = e->max_gap;
 
-		node_fix(e);
+		node_fix(s, e);
 		if (e->max_gap == old)
 			break;
 		e = e->parent;
 	}
 }
 
-/* Sets e's gap, or lead_gap when e is NULL, from the current list. */
-static void set_gap_after(struct vm_map_store *s, struct vm_map_entry *e)
+/* Sets lead_gap from the current list (an entry's gap is read off the list). */
+static void set_lead_gap(struct vm_map_store *s)
 {
-	if (e)
-		e->gap = hole_end(s, e) - e->end;
-	else
-		s->lead_gap = (s->first ? s->first->start : s->max) - s->min;
+	s->lead_gap = (s->first ? s->first->start : s->max) - s->min;
 }
 
 void vm_map_store_init(struct vm_map_store *s, vm_address_t min, vm_address_t max)
@@ -236,7 +296,7 @@ static void link_leaf(struct vm_map_store *s, struct vm_map_entry *e,
 {
 	e->left = e->right = NULL;
 	e->parent = parent;
-	e->height = 1;
+	e->rank = 0;
 	*link = e;
 
 	e->prev = pred;
@@ -252,31 +312,38 @@ static void link_leaf(struct vm_map_store *s, struct vm_map_entry *e,
 	s->nentries++;
 
 	/*
-	 * Both changed gaps are on the path just walked (pred, if any, is an
-	 * ancestor of the new leaf), so one pass from the leaf fixes them all.
+	 * The figures first, with the shape as it is: from the new leaf up,
+	 * and from pred, whose gap shrank (the first pass may stop below it).
+	 * The rotations that follow refigure what they move.
 	 */
-	set_gap_after(s, e);
-	set_gap_after(s, pred);
-	e->max_gap = e->gap;
-	fix_up(s, parent);
-	/* fix_up may stop below pred, whose gap shrank: refigure it too. */
-	propagate_gap(pred);
+	if (!pred)
+		set_lead_gap(s);
+	e->max_gap = vm_map_entry_gap(s, e);
+	propagate_gap(s, parent);
+	propagate_gap(s, pred);
+	rebalance_insert(s, e);
 }
 
-void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e)
+/* Unlinks e; grow, if not NULL, is e's predecessor and takes e's range
+ * before any figure is refigured. */
+static void remove_entry(struct vm_map_store *s, struct vm_map_entry *e,
+                         struct vm_map_entry *grow)
 {
 	struct vm_map_entry *pred = e->prev, *succ = e->next, *from, *moved = NULL;
 
 	if (s->hint == e)
 		s->hint = NULL;
+	bool from_left;                 /* which side of `from` lost a node */
 	if (e->left && e->right) {
 		/* succ is the leftmost node of e's right subtree: it takes e's place. */
 		struct vm_map_entry *y = succ;
 
 		if (y->parent == e) {
 			from = y;
+			from_left = false;
 		} else {
 			from = y->parent;
+			from_left = true;
 			from->left = y->right;
 			if (y->right)
 				y->right->parent = from;
@@ -288,14 +355,16 @@ void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e)
 		y->parent = e->parent;
 		replace_child(s, e->parent, e, y);
 		/* Its ancestors counted e's figures: y starts from those, so that
-		 * fix_up's "unchanged, stop here" compares against the right ones. */
-		y->height = e->height;
+		 * propagate_gap's "unchanged, stop here" compares against the
+		 * right ones. */
+		y->rank = e->rank;
 		y->max_gap = e->max_gap;
 		moved = y;
 	} else {
 		struct vm_map_entry *child = e->left ? e->left : e->right;
 
 		from = e->parent;
+		from_left = from && from->left == e;
 		if (child)
 			child->parent = from;
 		replace_child(s, from, e, child);
@@ -311,26 +380,42 @@ void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e)
 		s->last = pred;
 	s->nentries--;
 	e->left = e->right = e->parent = e->prev = e->next = NULL;
+	if (grow)
+		grow->end = e->end;
 
 	/*
-	 * Reshape first with every gap as it was, then grow the predecessor's
-	 * gap: pred need not lie on the reshaped path, so it gets its own pass.
+	 * The figures first, with the shape as it is now: from where a node
+	 * left, then from y (which took e's place with e's children: if the
+	 * first pass stopped below it, its own figures and those above, which
+	 * counted e's gap, are still old), then from the predecessor, whose
+	 * gap grew and which need not lie on either path.  Then the ranks;
+	 * the rotations refigure what they move.
 	 */
-	fix_up(s, from);
-	/* y took e's place with e's children: if fix_up stopped below it, its
-	 * own figures (and those above, which counted e's gap) are still old. */
+	propagate_gap(s, from);
 	if (moved)
-		fix_up(s, moved);
-	set_gap_after(s, pred);
-	propagate_gap(pred);
+		propagate_gap(s, moved);
+	if (!pred)
+		set_lead_gap(s);
+	propagate_gap(s, pred);
+	rebalance_remove(s, from, from_left);
+}
+
+void vm_map_store_remove(struct vm_map_store *s, struct vm_map_entry *e)
+{
+	remove_entry(s, e, NULL);
+}
+
+void vm_map_store_absorb_next(struct vm_map_store *s, struct vm_map_entry *e)
+{
+	remove_entry(s, e->next, e);
 }
 
 void vm_map_store_update(struct vm_map_store *s, struct vm_map_entry *e)
 {
-	set_gap_after(s, e);
-	set_gap_after(s, e->prev);
-	propagate_gap(e);
-	propagate_gap(e->prev);
+	if (!e->prev)
+		set_lead_gap(s);
+	propagate_gap(s, e);
+	propagate_gap(s, e->prev);
 }
 
 struct vm_map_entry *vm_map_store_lookup(struct vm_map_store *s, vm_address_t addr)
@@ -445,7 +530,8 @@ bool vm_map_store_find_space(const struct vm_map_store *s, vm_address_t lo,
 		while (n->left && n->left->max_gap >= size && n->start > lo)
 			n = n->left;
 		for (;;) {
-			if (n->gap >= size && fit_hole(n->end, n->end + n->gap, lo, size, mask, out))
+			vm_size_t gap = vm_map_entry_gap(s, n);
+			if (gap >= size && fit_hole(n->end, n->end + gap, lo, size, mask, out))
 				return true;
 			if (n->right && n->right->max_gap >= size) {
 				n = n->right;
@@ -472,7 +558,8 @@ bool vm_map_store_find_space(const struct vm_map_store *s, vm_address_t lo,
  * advancing *cur past them.  Sizes of the two halves differ by at most one at
  * every node, so heights do too; recursion depth is log2(count) + 1.
  */
-static struct vm_map_entry *build_subtree(struct vm_map_entry **cur, size_t count,
+static struct vm_map_entry *build_subtree(const struct vm_map_store *s,
+                                          struct vm_map_entry **cur, size_t count,
                                           struct vm_map_entry *parent)
 {
 	struct vm_map_entry *left, *root;
@@ -481,15 +568,18 @@ static struct vm_map_entry *build_subtree(struct vm_map_entry **cur, size_t coun
 	if (count == 0)
 		return NULL;
 	nleft = (count - 1) / 2;
-	left = build_subtree(cur, nleft, NULL);
+	left = build_subtree(s, cur, nleft, NULL);
 	root = *cur;
 	*cur = root->next;
 	root->parent = parent;
 	root->left = left;
 	if (left)
 		left->parent = root;
-	root->right = build_subtree(cur, count - 1 - nleft, root);
-	node_fix(root);
+	root->right = build_subtree(s, cur, count - 1 - nleft, root);
+	/* Height - 1: an AVL tree, so a weak AVL one. */
+	int rl = rank_of(root->left), rr = rank_of(root->right);
+	root->rank = (uint8_t)(1 + (rl > rr ? rl : rr));
+	node_fix(s, root);
 	return root;
 }
 
@@ -508,10 +598,8 @@ void vm_map_store_build(struct vm_map_store *s, struct vm_map_entry *head, size_
 	s->first = n ? head : NULL;
 	s->last = prev;
 	s->nentries = n;
-	for (e = s->first; e; e = e->next)
-		set_gap_after(s, e);
-	set_gap_after(s, NULL);
-	s->root = build_subtree(&cur, n, NULL);
+	set_lead_gap(s);
+	s->root = build_subtree(s, &cur, n, NULL);
 	s->hint = NULL;
 }
 
@@ -550,8 +638,8 @@ const char *vm_map_store_check(const struct vm_map_store *s)
 		n = n->left;
 	}
 	for (;;) {
-		int32_t hl = height_of(n->left), hr = height_of(n->right);
-		vm_size_t mg = n->gap;
+		int rl = rank_of(n->left), rr = rank_of(n->right);
+		vm_size_t mg = vm_map_entry_gap(s, n);
 
 		if (++count > s->nentries)
 			return "nentries: more entries in the tree than counted";
@@ -567,12 +655,10 @@ const char *vm_map_store_check(const struct vm_map_store *s)
 			return "entries overlap (not disjoint)";
 		if (n->prev != prev)
 			return "list: prev link is wrong";
-		if (n->gap != hole_end(s, n) - n->end)
-			return "gap is not the space up to the next entry";
-		if (hl - hr > 1 || hr - hl > 1)
-			return "AVL balance: child heights differ by more than one";
-		if (n->height != 1 + (hl > hr ? hl : hr))
-			return "height is wrong";
+		if (n->rank - rl < 1 || n->rank - rl > 2 || n->rank - rr < 1 || n->rank - rr > 2)
+			return "rank rule: a child's rank difference is not 1 or 2";
+		if (!n->left && !n->right && n->rank != 0)
+			return "rank rule: a leaf's rank is not 0";
 		if (max_gap_of(n->left) > mg)
 			mg = n->left->max_gap;
 		if (max_gap_of(n->right) > mg)

@@ -449,9 +449,9 @@ TEST(store_find_space_edges)
 	vm_map_store_insert(&s, e1);
 	CHECK_STORE(&s);
 	CHECK_EQ(s.lead_gap, 0x1000);
-	CHECK_EQ(e1->gap, 0x2000);
-	CHECK_EQ(e2->gap, 0x2000);
-	CHECK_EQ(e3->gap, 0x2000);
+	CHECK_EQ(vm_map_entry_gap(&s, e1), 0x2000);
+	CHECK_EQ(vm_map_entry_gap(&s, e2), 0x2000);
+	CHECK_EQ(vm_map_entry_gap(&s, e3), 0x2000);
 	CHECK_EQ(s.root->max_gap, 0x2000);
 
 	/* lead gap first, then each hole after an entry */
@@ -537,7 +537,7 @@ TEST(store_find_space_overflow)
 	struct vm_map_entry *e = entry_new(0xfffffffffff00000ull, 0xfffffffffff10000ull);
 	vm_map_store_insert(&s, e);
 	CHECK_STORE(&s);
-	CHECK_EQ(e->gap, UINT64_MAX - 0xfffffffffff10000ull);
+	CHECK_EQ(vm_map_entry_gap(&s, e), UINT64_MAX - 0xfffffffffff10000ull);
 	CHECK(vm_map_store_find_space(&s, 0, 0x1000, 0, &a));
 	CHECK_EQ(a, 0xfffffffffff10000ull);
 	CHECK(!vm_map_store_find_space(&s, UINT64_MAX - 0x10, 0x11, 0, &a));
@@ -582,8 +582,9 @@ TEST(store_sequential_inserts_stay_balanced)
 		vm_map_store_insert(&s, ents[i]);
 	}
 	CHECK_STORE(&s);
-	/* AVL: height < 1.45 log2(n + 2); log2(1002) < 10 */
-	CHECK(s.root->height <= 14);
+	/* Inserts alone keep it an AVL tree: height < 1.45 log2(n + 2), and
+	 * log2(1002) < 10 */
+	CHECK(s.root->rank + 1 <= 14);
 	CHECK_EQ(s.nentries, N);
 	for (int i = 0; i < N; i += 2) {
 		vm_map_store_remove(&s, ents[i]);
@@ -605,7 +606,7 @@ TEST(store_sequential_inserts_stay_balanced)
 		vm_map_store_insert(&s, ents[i]);
 	}
 	CHECK_STORE(&s);
-	CHECK(s.root->height <= 14);
+	CHECK(s.root->rank + 1 <= 14);
 	store_free_all(&s);
 }
 
@@ -619,8 +620,8 @@ static struct vm_map_entry *make_list(size_t n, vm_address_t base, struct vm_map
 		a = e->end + 0x1000 * (i % 5);
 		/* stale links the build must overwrite */
 		e->left = e->right = e->parent = e->prev = (struct vm_map_entry *)0x1;
-		e->height = 99;
-		e->gap = e->max_gap = 12345;
+		e->rank = 99;
+		e->max_gap = 12345;
 		tab[i] = e;
 		*link = e;
 		link = &e->next;
@@ -648,14 +649,15 @@ static void build_case(size_t n)
 		CHECK(vm_map_store_lookup_ge(&s, tab[i]->start) == tab[i]);
 		CHECK(vm_map_store_lookup_ge(&s, i ? tab[i - 1]->end : 0) == tab[i]);
 		vm_address_t he = i + 1 < n ? tab[i + 1]->start : s.max;
-		CHECK_EQ(tab[i]->gap, he - tab[i]->end);
+		CHECK_EQ(vm_map_entry_gap(&s, tab[i]), he - tab[i]->end);
 	}
-	/* height of a size-balanced tree: floor(log2 n) + 1 */
+	/* height of a size-balanced tree: floor(log2 n) + 1, its root's rank
+	 * one less */
 	if (n) {
 		int32_t h = 0;
 		for (size_t k = n; k; k >>= 1)
 			h++;
-		CHECK_EQ(s.root->height, h);
+		CHECK_EQ(s.root->rank + 1, h);
 	}
 	CHECK(vm_map_store_find_space(&s, 0, 0x1000, 0, &a));
 	CHECK_EQ(a, 0x10000);
@@ -715,20 +717,22 @@ TEST(store_check_detects_damage)
 	vm_map_store_build(&s, make_list(N, 0x11000, tab), N);
 	CHECK_STORE(&s);
 
-	struct vm_map_entry *r = s.root, *leaf = s.first;
+	struct vm_map_entry *r = s.root;
 	vm_size_t saved;
 	vm_address_t sa;
 	int32_t sh;
 	struct vm_map_entry *sp;
 
-	saved = leaf->gap; leaf->gap++;
-	CHECK(vm_map_store_check(&s) != NULL); leaf->gap = saved;
+	/* an entry's end moved behind the store's back: its gap outgrows
+	 * every max_gap that counted it (0x2000 + 0x2800, above any gap) */
+	sa = tab[2]->end; tab[2]->end -= 0x2800;
+	CHECK(vm_map_store_check(&s) != NULL); tab[2]->end = sa;
 	saved = r->max_gap; r->max_gap++;
 	CHECK(vm_map_store_check(&s) != NULL); r->max_gap = saved;
 	saved = s.lead_gap; s.lead_gap--;
 	CHECK(vm_map_store_check(&s) != NULL); s.lead_gap = saved;
-	sh = r->height; r->height++;
-	CHECK(vm_map_store_check(&s) != NULL); r->height = sh;
+	sh = r->rank; r->rank += 2;
+	CHECK(vm_map_store_check(&s) != NULL); r->rank = (uint8_t)sh;
 	sp = r->left->parent; r->left->parent = r->right;
 	CHECK(vm_map_store_check(&s) != NULL); r->left->parent = sp;
 	s.nentries++;
@@ -747,7 +751,7 @@ TEST(store_check_detects_damage)
 	CHECK(vm_map_store_check(&s) != NULL);
 	tab[12]->start = tab[10]->start; tab[10]->start = sa;
 	CHECK_STORE(&s);
-	/* unbalance: hang a leaf's child so heights disagree with balance */
+	/* unbalance: unhang a leaf, so that ranks and links disagree */
 	struct vm_map_entry *l = r;
 	while (l->left)
 		l = l->left;
