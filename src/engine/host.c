@@ -515,16 +515,22 @@ static task_t id_take(void)
 	return id;
 }
 
-void task_ids_restore(task_t next)
+bool task_ids_restore(task_t next)
 {
+	bool ok = true;
 	pthread_mutex_lock(&host_lock);
-	if (next > next_task_id && next / TASK_CHUNK < TASK_CHUNKS && ids_room(next)) {
-		/* Ascending pushes onto a min-heap never move: O(1) each. */
-		for (task_t id = next_task_id; id < next; id++)
-			ids_push(id);
-		__atomic_store_n(&next_task_id, next, __ATOMIC_RELEASE);
+	if (next > next_task_id) {
+		/* Every id is below the limit, so next may be the limit itself. */
+		ok = next <= MACHVM_TASK_ID_LIMIT && ids_room(next);
+		if (ok) {
+			/* Ascending pushes onto a min-heap never move: O(1) each. */
+			for (task_t id = next_task_id; id < next; id++)
+				ids_push(id);
+			__atomic_store_n(&next_task_id, next, __ATOMIC_RELEASE);
+		}
 	}
 	pthread_mutex_unlock(&host_lock);
+	return ok;
 }
 
 static struct task *task_reserve(task_t parent)

@@ -34,8 +34,9 @@ struct task {
 };
 
 /* The import: the highest id handed out becomes next - 1 (at least the
- * highest live one), the ids in between free. */
-void task_ids_restore(task_t next);
+ * highest live one), the ids in between free.  false (nothing changed):
+ * next is past MACHVM_TASK_ID_LIMIT, or no memory for the free ids. */
+bool task_ids_restore(task_t next);
 
 /* How many task structs exist (the memory account's check); every other
  * call shut out. */

@@ -48,9 +48,9 @@
 
 #define NONE ((size_t)-1)
 
-/* task_create walks the ids one by one, terminating gaps; this keeps a file
- * that claims a huge next id from making it walk for ever. */
-#define IMPORT_MAX_TASK_ID ((uint64_t)1 << 22)
+/* Every id a host hands out is below MACHVM_TASK_ID_LIMIT, so a host's
+ * next id is at most that (and a file cannot claim a huge one). */
+#define IMPORT_MAX_TASK_ID ((uint64_t)MACHVM_TASK_ID_LIMIT)
 
 /* Object ids are never reused, so a host goes on counting from the next id
  * it was given.  2^53 is more than a host makes in centuries, is exact in
@@ -870,10 +870,15 @@ static kern_return_t import_end(void)
 	}
 
 	kern_return_t kr = make_tasks();
-	if (kr == KERN_SUCCESS)
-		task_ids_restore((task_t)imp.host.next_task_id);
 	if (kr != KERN_SUCCESS)
 		return give_up(kr);
+	/* Without it a save would write a next_task_id below the ids the
+	 * tasks name as parents, and the file would not load again. */
+	if (!task_ids_restore((task_t)imp.host.next_task_id)) {
+		imp_why("no memory for the free task ids below next_task_id %llu",
+		        (unsigned long long)imp.host.next_task_id);
+		return give_up(KERN_RESOURCE_SHORTAGE);
+	}
 
 	/* The tasks, locked in the engine's order for several (task.h). */
 	struct task_ref *refs = malloc((imp.ntasks ? imp.ntasks : 1) * sizeof *refs);

@@ -993,6 +993,30 @@ TEST(import_merges_an_object_only_its_shadow_uses)
 	CHECK_EQ(r.share_mode, SM_PRIVATE);
 }
 
+/*
+ * A file may say the host had handed out every id (next_task_id is the
+ * limit) and name a dead parent above every live task: the import keeps
+ * that next id, so the host saves it again and the file loads again.
+ */
+TEST(import_keeps_next_task_id_at_the_limit)
+{
+	machvm_host_stop();
+	machvm_host_desc_t h;
+	memset(&h, 0, sizeof h);
+	h.page_size = 4096;
+	h.next_task_id = MACHVM_TASK_ID_LIMIT;
+	h.next_object_id = 1;
+	CHECK_KR(machvm_import_begin(&h), KERN_SUCCESS);
+	machvm_task_desc_t t = { 1, 3, 0, 0, 0 };
+	CHECK_KR(machvm_import_task(&t), KERN_SUCCESS);
+	CHECK_KR(machvm_import_end(), KERN_SUCCESS);
+	struct dump d = dump_take();
+	CHECK_EQ(d.ev[0].host.next_task_id, MACHVM_TASK_ID_LIMIT);
+	reimport(&d);
+	CHECK_EQ(harness_task(), 2);            /* the lowest free id */
+	dump_free(&d);
+}
+
 TEST(import_abort_stops_the_host)
 {
 	machvm_host_stop();
