@@ -11,6 +11,12 @@
  *                         and the host's event counters (vm_object.c)
  * No lock is taken while a lower-numbered one is wanted: a call holding a
  * task lock never takes host_lock.
+ *
+ * How long each is held: vm_region takes its task's lock and not
+ * vm_object_lock.  A fork and task_terminate hold vm_object_lock over
+ * every entry of a map, but hand it to waiting calls every
+ * VM_OBJECT_YIELD_EVERY entries (vm_object_lock_yield), each entry done
+ * whole in between; the task locks they hold stay held.
  */
 #ifndef MACHVM_ENGINE_H
 #define MACHVM_ENGINE_H
