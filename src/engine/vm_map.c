@@ -147,15 +147,27 @@ void vm_map_wire_change(struct vm_map *m, const struct vm_map_entry *e, int sign
 	wired_account(m, e, sign);
 }
 
+/* m's counters and the host's totals take m's entries, with one atomic
+ * addition each however many entries there are. */
+static void account_sums(struct vm_map *m, vm_size_t size, uint64_t wired)
+{
+	m->size = size;
+	m->wired_pages = wired;
+	atomic_fetch_add_explicit(&total_size, size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&total_wired, wired, memory_order_relaxed);
+	entries_add(m->store.nentries);
+}
+
 void vm_map_account_built(struct vm_map *m)
 {
-	m->size = 0;
-	m->wired_pages = 0;
+	vm_size_t size = 0;
+	uint64_t wired = 0;
 	for (struct vm_map_entry *e = m->store.first; e; e = e->next) {
-		size_add(m, e->end - e->start);
-		wired_account(m, e, +1);
+		size += e->end - e->start;
+		if (e->wired_count)
+			wired += vm_atop(e->end - e->start);
 	}
-	entries_add(m->store.nentries);
+	account_sums(m, size, wired);
 }
 
 static void entry_release(struct vm_map *m, struct vm_map_entry *e)
@@ -192,19 +204,24 @@ static void map_destroy(struct vm_map *m, bool yield)
 	size_t n = m->store.nentries;
 
 	vm_map_store_init(&m->store, m->store.min, m->store.max);
+	/* The counters go down once at the end, not once per entry. */
+	uint64_t wired = m->wired_pages;
+	vm_size_t size = m->size;
 	for (size_t k = 1; e; k++) {
 		struct vm_map_entry *next = e->next;
 		/* The entries are off the map: nobody else can reach them. */
 		if (yield && k % VM_OBJECT_YIELD_EVERY == 0)
 			vm_object_lock_yield();
-		wired_account(m, e, -1);
-		size_sub(m, e->end - e->start);
 		if (e->object)
 			vm_object_deallocate(e->object);
 		free(e);
-		vm_mem_give(sizeof *e);
 		e = next;
 	}
+	vm_mem_give(n * sizeof *e);
+	m->wired_pages = 0;
+	m->size = 0;
+	atomic_fetch_sub_explicit(&total_wired, wired, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&total_size, size, memory_order_relaxed);
 	entries_sub(n);
 	while (m->free_entries) {
 		struct vm_map_entry *e = m->free_entries;
@@ -760,8 +777,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 		return kr;
 	}
 	vm_map_store_build(&child->store, head, n);
-	(void)size;
-	vm_map_account_built(child);    /* its entries are unwired */
+	account_sums(child, size, 0);   /* its entries are unwired */
 	/* The child has no owner yet: its merging is not reported. */
 	vm_map_coalesce_after(child, VM_COALESCE_FORK, child->store.min, child->store.max);
 	vm_map_coalesce_after(parent, VM_COALESCE_FORK, parent->store.min, parent->store.max);
@@ -972,6 +988,10 @@ static uint64_t eager_copy_cost(struct vm_object *o, vm_offset_t off, vm_size_t 
 
 uint64_t vm_map_fork_cost(struct vm_map *parent)
 {
+	/* With no limit to keep, no pass over the entries: the child's
+	 * entries only, so that they are not charged one by one. */
+	if (vm_mem_limit() == 0)
+		return parent->store.nentries * ENTRY_COST;
 	uint64_t cost = 0;
 	bool skip_unreadable = vm_policy()->fork_skips_unreadable;
 	size_t k = 0;

@@ -168,7 +168,8 @@ kern_return_t vm_map_remap_pieces(struct vm_map *target, vm_address_t dst,
  *     every page and an object for an entry with no object or needs_copy,
  *     else the pages its object lacks; skip_wired passes wired entries.
  *   vm_map_fork_cost: vm_map_fork's child entries, objects for shared
- *     entries, and the eager copies.
+ *     entries, and the eager copies (with no memory limit set, only the
+ *     entries: O(1), nothing to keep within).
  *   vm_map_remap_cost: vm_map_remap_pieces' new entries, objects for
  *     shared pieces, and the eager copies.
  */
