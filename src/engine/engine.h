@@ -10,7 +10,9 @@
  *   3. vm_object_lock     every memory object, its pages and shadow links,
  *                         and the host's event counters (vm_object.c)
  * No lock is taken while a lower-numbered one is wanted: a call holding a
- * task lock never takes host_lock.
+ * task lock never takes host_lock.  Debug builds check this order at
+ * every lock taken (host.c, vm_object.c): a thread that takes one against
+ * it panics at once, naming the rule, instead of deadlocking some day.
  *
  * How long each is held: vm_region takes its task's lock and not
  * vm_object_lock.  A fork and task_terminate hold vm_object_lock over

@@ -35,6 +35,72 @@ unsigned int vm_page_shift = 12;
 typedef struct task *_Atomic task_slot_t;
 
 static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The lock-order check of debug builds (engine.h has the order): what
+ * the calling thread holds, and a panic naming the rule the moment a lock
+ * is taken against it.  Release builds take the locks and nothing else.
+ */
+#ifdef MACHVM_DEBUG
+static _Thread_local struct {
+	bool host;                      /* host_lock */
+	size_t tasks;                   /* task locks */
+	uintptr_t top;                  /* the highest task struct address among them */
+} held;
+#endif
+
+static void host_lock_take(void)
+{
+#ifdef MACHVM_DEBUG
+	if (vm_object_lock_mine())
+		machvm_panic("lock order: host_lock taken with vm_object_lock held");
+	if (held.tasks)
+		machvm_panic("lock order: host_lock taken with a task lock held");
+	if (held.host)
+		machvm_panic("lock order: host_lock taken twice");
+#endif
+	pthread_mutex_lock(&host_lock);
+#ifdef MACHVM_DEBUG
+	held.host = true;
+#endif
+}
+
+static void host_lock_drop(void)
+{
+#ifdef MACHVM_DEBUG
+	held.host = false;
+#endif
+	pthread_mutex_unlock(&host_lock);
+}
+
+static void task_mutex_take(struct task *t)
+{
+#ifdef MACHVM_DEBUG
+	if (vm_object_lock_mine())
+		machvm_panic("lock order: a task lock taken with vm_object_lock held");
+	if (held.tasks && (uintptr_t)t <= held.top)
+		machvm_panic("lock order: task locks taken out of address order");
+#endif
+	pthread_mutex_lock(&t->lock);
+#ifdef MACHVM_DEBUG
+	held.tasks++;
+	if ((uintptr_t)t > held.top)
+		held.top = (uintptr_t)t;
+#endif
+}
+
+static void task_mutex_drop(struct task *t)
+{
+#ifdef MACHVM_DEBUG
+	/* Conservative: the top stays until the last task lock goes (locks
+	 * are taken in one run and dropped together). */
+	if (held.tasks == 0)
+		machvm_panic("lock order: a task lock dropped that was not taken");
+	if (--held.tasks == 0)
+		held.top = 0;
+#endif
+	pthread_mutex_unlock(&t->lock);
+}
 static bool host_running;
 static task_slot_t *_Atomic task_chunks[TASK_CHUNKS];
 static task_t next_task_id = 1;         /* one above the highest id handed out */
@@ -236,9 +302,9 @@ kern_return_t machvm_host_start(vm_size_t page_size)
 		page_size = 4096;
 	if (page_size < 4096 || page_size > 65536 || (page_size & (page_size - 1)))
 		return KERN_INVALID_ARGUMENT;
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	if (host_running) {
-		pthread_mutex_unlock(&host_lock);
+		host_lock_drop();
 		return KERN_FAILURE;
 	}
 	vm_page_size = page_size;
@@ -251,7 +317,7 @@ kern_return_t machvm_host_start(vm_size_t page_size)
 	atomic_store(&task_max_wired, 0);
 	atomic_store(&task_max_mapped, 0);
 	host_running = true;
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 	return KERN_SUCCESS;
 }
 
@@ -259,22 +325,22 @@ kern_return_t machvm_host_set_personality(machvm_personality_t personality)
 {
 	if ((unsigned)personality > MACHVM_PERSONALITY_XNU)
 		return KERN_INVALID_ARGUMENT;
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	bool busy = host_running && live_tasks > 0;
 	if (!busy)
 		atomic_store_explicit(&vm_policy_current, &vm_policies[personality],
 		                      memory_order_release);
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 	return busy ? KERN_FAILURE : KERN_SUCCESS;
 }
 
 void machvm_host_stop(void)
 {
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	bool running = host_running;
 	host_running = false;
 	task_t last = next_task_id;
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 	if (!running)
 		return;
 	/* The host goes as a whole: its tasks' ends are not reported. */
@@ -282,7 +348,7 @@ void machvm_host_stop(void)
 	for (task_t id = 1; id < last; id++)
 		(void)task_terminate(id);
 	vm_report_quiet(false);
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	/* Every struct goes, the pinned ones of dead tasks too: pins left
 	 * now are dropped with the host (machvm.h). */
 	while (task_all) {
@@ -304,7 +370,7 @@ void machvm_host_stop(void)
 	}
 	atomic_store_explicit(&vm_policy_current, &vm_policies[MACHVM_PERSONALITY_MACH],
 	                      memory_order_release);
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 	vm_object_reset();
 }
 
@@ -342,9 +408,9 @@ struct task *task_lookup(task_t id)
 
 bool task_lock_live(struct task *t, task_t id)
 {
-	pthread_mutex_lock(&t->lock);
+	task_mutex_take(t);
 	if (t->dead || t->id != id) {
-		pthread_mutex_unlock(&t->lock);
+		task_mutex_drop(t);
 		return false;
 	}
 	return true;
@@ -352,7 +418,7 @@ bool task_lock_live(struct task *t, task_t id)
 
 void task_unlock(struct task *t)
 {
-	pthread_mutex_unlock(&t->lock);
+	task_mutex_drop(t);
 }
 
 bool task_lock_pair(struct task *a, task_t a_id, struct task *b, task_t b_id)
@@ -518,7 +584,7 @@ static task_t id_take(void)
 bool task_ids_restore(task_t next)
 {
 	bool ok = true;
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	if (next > next_task_id) {
 		/* Every id is below the limit, so next may be the limit itself. */
 		ok = next <= MACHVM_TASK_ID_LIMIT && ids_room(next);
@@ -529,16 +595,16 @@ bool task_ids_restore(task_t next)
 			__atomic_store_n(&next_task_id, next, __ATOMIC_RELEASE);
 		}
 	}
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 	return ok;
 }
 
 static struct task *task_reserve(task_t parent)
 {
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	task_t id = id_take();
 	if (id == TASK_NULL) {
-		pthread_mutex_unlock(&host_lock);
+		host_lock_drop();
 		return NULL;
 	}
 	struct task *t = task_free_list;
@@ -546,12 +612,12 @@ static struct task *task_reserve(task_t parent)
 		task_free_list = t->free_next;
 	} else if (!vm_mem_take(sizeof *t)) {
 		ids_push(id);
-		pthread_mutex_unlock(&host_lock);
+		host_lock_drop();
 		return NULL;
 	} else if ((t = calloc(1, sizeof *t)) == NULL) {
 		vm_mem_give(sizeof *t);
 		ids_push(id);
-		pthread_mutex_unlock(&host_lock);
+		host_lock_drop();
 		return NULL;
 	} else {
 		pthread_mutex_init(&t->lock, NULL);
@@ -560,8 +626,8 @@ static struct task *task_reserve(task_t parent)
 		task_structs++;
 	}
 	uint64_t serial = ++task_serial;
-	pthread_mutex_unlock(&host_lock);
-	pthread_mutex_lock(&t->lock);
+	host_lock_drop();
+	task_mutex_take(t);
 	t->id = id;
 	__atomic_store_n(&t->serial, serial, __ATOMIC_RELEASE);
 	t->parent = parent;
@@ -569,7 +635,7 @@ static struct task *task_reserve(task_t parent)
 	t->dead = false;
 	memset(&t->counts, 0, sizeof t->counts);
 	vm_map_init(&t->map);
-	pthread_mutex_unlock(&t->lock);
+	task_mutex_drop(t);
 	return t;
 }
 
@@ -577,15 +643,15 @@ static struct task *task_reserve(task_t parent)
  * live, or a dead one nobody pins.  Spare entries its map cached go. */
 static void task_recycle(struct task *t)
 {
-	pthread_mutex_lock(&t->lock);
+	task_mutex_take(t);
 	t->dead = true;
 	vm_map_destroy(&t->map);
-	pthread_mutex_unlock(&t->lock);
-	pthread_mutex_lock(&host_lock);
+	task_mutex_drop(t);
+	host_lock_take();
 	t->free_next = task_free_list;
 	task_free_list = t;
 	ids_push(t->id);
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 }
 
 kern_return_t machvm_task_serial(task_t id, uint64_t *serial)
@@ -615,21 +681,21 @@ void machvm_task_unpin(machvm_task_pin_t *pin)
 	struct task *t = (struct task *)pin;
 	if (t == NULL)
 		return;
-	pthread_mutex_lock(&t->lock);
+	task_mutex_take(t);
 	bool last = --t->pins == 0 && t->retired;
 	if (last)
 		t->retired = false;
-	pthread_mutex_unlock(&t->lock);
+	task_mutex_drop(t);
 	if (last)
 		task_recycle(t);
 }
 
 static void task_publish(struct task *t)
 {
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	atomic_store_explicit(slot_of(t->id), t, memory_order_release);
 	live_tasks++;
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 }
 
 /* The child is complete: it is reported (its map's TASK_CREATED). */
@@ -717,19 +783,19 @@ kern_return_t task_terminate(task_t id)
 		a->task = id;
 	vm_call_enter();
 	struct task *t = NULL;
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	task_slot_t *slot = slot_of(id);
 	if (slot && (t = atomic_load(slot)) != NULL) {
 		atomic_store(slot, NULL);
 		live_tasks--;
 	}
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 	if (t == NULL) {
 		vm_report_end(KERN_INVALID_ARGUMENT);
 		vm_call_exit(false);
 		return KERN_INVALID_ARGUMENT;
 	}
-	pthread_mutex_lock(&t->lock);
+	task_mutex_take(t);
 	t->dead = true;
 	vm_object_lock_acquire();
 	/* The task's end first, whole; then the objects its entries held. */
@@ -741,7 +807,7 @@ kern_return_t task_terminate(task_t id)
 	/* A pinned task keeps its id (and struct) until the last unpin. */
 	bool pinned = t->pins > 0;
 	t->retired = pinned;
-	pthread_mutex_unlock(&t->lock);
+	task_mutex_drop(t);
 	if (!pinned)
 		task_recycle(t);
 	vm_call_exit(true);
@@ -758,7 +824,7 @@ kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count)
 	if (count == NULL || (ids == NULL && cap > 0))
 		return KERN_INVALID_ARGUMENT;
 	size_t n = 0;
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	for (task_t id = 1; id < next_task_id; id++) {
 		if (task_lookup(id) == NULL)
 			continue;
@@ -766,7 +832,7 @@ kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count)
 			ids[n] = id;
 		n++;
 	}
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 	*count = n;
 	return KERN_SUCCESS;
 }
@@ -780,9 +846,9 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 	/* O(1) whatever the number of tasks: the maps keep the host's sums
 	 * (vm_map_totals) as they change.  Each figure is exact when no call
 	 * is running; one taken while calls run may mix their moments. */
-	pthread_mutex_lock(&host_lock);
+	host_lock_take();
 	s->tasks = live_tasks;
-	pthread_mutex_unlock(&host_lock);
+	host_lock_drop();
 	struct vm_map_totals tot;
 	vm_map_totals(&tot);
 	s->entries = tot.entries;

@@ -111,6 +111,10 @@ static atomic_uint_fast64_t vm_object_takes;
 
 void vm_object_lock_acquire(void)
 {
+#ifdef MACHVM_DEBUG
+	if (vm_object_lock_mine())
+		machvm_panic("lock order: vm_object_lock taken twice");
+#endif
 	if (pthread_mutex_trylock(&vm_object_mutex) != 0) {
 		atomic_fetch_add_explicit(&vm_object_waiters, 1, memory_order_relaxed);
 		pthread_mutex_lock(&vm_object_mutex);
@@ -154,6 +158,15 @@ void vm_object_lock_yield(void)
 		sched_yield();
 	}
 	vm_object_lock_acquire();
+}
+
+bool vm_object_lock_mine(void)
+{
+#ifdef MACHVM_DEBUG
+	return vm_object_owned && pthread_equal(vm_object_owner, pthread_self());
+#else
+	return false;
+#endif
 }
 
 void vm_object_lock_assert(void)

@@ -48,6 +48,9 @@ extern uint64_t vm_object_next_id;              /* the last id handed out (persi
 void vm_object_lock_acquire(void);
 void vm_object_lock_release(void);
 void vm_object_lock_assert(void);
+/* Debug builds: whether the calling thread holds the lock (the lock-order
+ * check); release builds: false. */
+bool vm_object_lock_mine(void);
 /*
  * Called with the lock held by a call that holds it for long (a fork or
  * the end of a big task) between two steps that each leave every object

@@ -367,3 +367,80 @@ TEST(threads_fork_lets_others_in)
 	CHECK_KR(task_terminate(big), KERN_SUCCESS);
 	CHECK_KR(task_terminate(small), KERN_SUCCESS);
 }
+
+/*
+ * The lock-order check of debug builds (host.c): a thread that takes a
+ * lock against the order (engine.h) is stopped at once with a panic that
+ * names the rule, before it can deadlock with another thread.  Each case
+ * runs in a child process, which must die of the panic's abort.
+ */
+#ifdef MACHVM_DEBUG
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../src/engine/task.h"
+#include "../../src/engine/vm_object.h"
+
+static void must_panic(void (*fn)(void), const char *what)
+{
+	fflush(stderr);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		fn();
+		_exit(0);               /* not stopped: the check missed it */
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT) {
+		fprintf(stderr, "%s was not stopped by the lock-order check\n", what);
+		CHECK(0);
+	}
+}
+
+static task_t order_a, order_b;
+
+static void task_under_objects(void)
+{
+	vm_object_lock_acquire();
+	(void)task_lock_live(task_lookup(order_a), order_a);
+}
+
+static void tasks_against_addresses(void)
+{
+	struct task *a = task_lookup(order_a), *b = task_lookup(order_b);
+	struct task *lo = a < b ? a : b, *hi = a < b ? b : a;
+	(void)task_lock_live(hi, hi == a ? order_a : order_b);
+	(void)task_lock_live(lo, lo == a ? order_a : order_b);
+}
+
+static void host_under_task(void)
+{
+	(void)task_lock_live(task_lookup(order_a), order_a);
+	task_t t;
+	(void)task_create(TASK_NULL, FALSE, &t);        /* takes host_lock */
+}
+
+static void objects_twice(void)
+{
+	vm_object_lock_acquire();
+	vm_object_lock_acquire();
+}
+
+TEST(lock_order_check_stops_a_wrong_order)
+{
+	order_a = harness_task();
+	order_b = harness_task();
+	must_panic(task_under_objects, "a task lock under vm_object_lock");
+	must_panic(tasks_against_addresses, "task locks against address order");
+	must_panic(host_under_task, "host_lock under a task lock");
+	must_panic(objects_twice, "vm_object_lock twice");
+	/* The right order passes. */
+	struct task *a = task_lookup(order_a), *b = task_lookup(order_b);
+	CHECK(task_lock_pair(a, order_a, b, order_b));
+	vm_object_lock_acquire();
+	vm_object_lock_release();
+	task_unlock_pair(a, b);
+}
+#endif
