@@ -5,11 +5,13 @@
  * fit_map_count raises vm.max_map_count when a Linux-side measurement needs
  * more mappings than it allows (we run as root), and puts the old value back
  * at exit or when a signal stops the program.  The including program
- * defines note(), which records a line for the report.
+ * defines note(), which records a line for the report, and die(), which
+ * reports an error and exits.
  */
 #ifndef MACHVM_BENCH_COMMON_H
 #define MACHVM_BENCH_COMMON_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -23,6 +25,21 @@
 #define MAP_MARGIN    64        /* mappings kept free besides the N asked for */
 
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* fork() with a pipe from the child: the child (0 returned) keeps fds[1]
+ * to write, the parent fds[0] to read, each end closed where it is not
+ * used.  Dies if the pipe or the process cannot be made. */
+static inline pid_t fork_piped(int fds[2])
+{
+	if (pipe(fds) != 0)
+		die("pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	close(fds[pid == 0 ? 0 : 1]);
+	return pid;
+}
 
 static inline uint64_t now_ns(void)
 {

@@ -289,16 +289,11 @@ static uint64_t lx_cow_once(char *touch, long k)
 	pid_t pid;
 	int status;
 
-	if (pipe(fds) != 0)
-		die("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
+	pid = fork_piped(fds);
 	if (pid == 0) {
 		volatile char *p = touch;
 		uint64_t t0, t1;
 
-		close(fds[0]);
 		t0 = now_ns();
 		for (long i = 0; i < k; i++)
 			p[(size_t)i * page] = 2;
@@ -306,7 +301,6 @@ static uint64_t lx_cow_once(char *touch, long k)
 		ns = t1 - t0;
 		_exit(write(fds[1], &ns, sizeof(ns)) == (ssize_t)sizeof(ns) ? 0 : 1);
 	}
-	close(fds[1]);
 	if (read(fds[0], &ns, sizeof(ns)) != (ssize_t)sizeof(ns))
 		die("no timing from the copy-on-write child");
 	close(fds[0]);

@@ -857,22 +857,16 @@ static double lx_cow(char *touch, long k)
 	uint64_t ns = 0;
 	pid_t pid;
 
-	if (pipe(fds) != 0)
-		die("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		die("fork: %s", strerror(errno));
+	pid = fork_piped(fds);
 	if (pid == 0) {
 		volatile char *p = touch;
 		uint64_t t0 = now_ns();
 
-		close(fds[0]);
 		for (long i = 0; i < k; i++)
 			p[(size_t)i * page] = 2;
 		ns = now_ns() - t0;
 		_exit(write(fds[1], &ns, sizeof ns) == (ssize_t)sizeof ns ? 0 : 1);
 	}
-	close(fds[1]);
 	if (read(fds[0], &ns, sizeof ns) != (ssize_t)sizeof ns)
 		die("no timing from the copy-on-write child");
 	close(fds[0]);
@@ -1910,16 +1904,11 @@ static double statcat_rate(const char *path, unsigned parent, uint64_t dur, long
 	long done = 0;
 
 	if (parent) {
-		if (pipe(fds) != 0)
-			die("pipe: %s", strerror(errno));
-		pid = fork();
-		if (pid < 0)
-			die("fork: %s", strerror(errno));
+		pid = fork_piped(fds);
 		if (pid == 0) {
 			long n = 0;
 			uint64_t ns;
 
-			close(fds[0]);
 			sleep_until(start - 20000000ULL);
 			while (now_ns() < end + 20000000ULL) {
 				mv_rmdir(mv_fork(parent, &ns));
@@ -1927,7 +1916,6 @@ static double statcat_rate(const char *path, unsigned parent, uint64_t dur, long
 			}
 			_exit(write(fds[1], &n, sizeof n) == (ssize_t)sizeof n ? 0 : 1);
 		}
-		close(fds[1]);
 	}
 	sleep_until(start);
 	while (now_ns() < end) {
