@@ -38,8 +38,9 @@
 
 static pthread_mutex_t vm_object_mutex = PTHREAD_MUTEX_INITIALIZER;
 #ifdef MACHVM_DEBUG
-static pthread_t vm_object_owner;
-static bool vm_object_owned;
+/* Whether the calling thread holds the lock: its own, so that asking
+ * races with nobody. */
+static _Thread_local bool vm_object_held;
 #endif
 
 struct vm_object_stats vm_object_stats;
@@ -124,15 +125,14 @@ void vm_object_lock_acquire(void)
 	                      atomic_load_explicit(&vm_object_takes, memory_order_relaxed) + 1,
 	                      memory_order_relaxed);
 #ifdef MACHVM_DEBUG
-	vm_object_owner = pthread_self();
-	vm_object_owned = true;
+	vm_object_held = true;
 #endif
 }
 
 void vm_object_lock_release(void)
 {
 #ifdef MACHVM_DEBUG
-	vm_object_owned = false;
+	vm_object_held = false;
 #endif
 	pthread_mutex_unlock(&vm_object_mutex);
 }
@@ -163,7 +163,7 @@ void vm_object_lock_yield(void)
 bool vm_object_lock_mine(void)
 {
 #ifdef MACHVM_DEBUG
-	return vm_object_owned && pthread_equal(vm_object_owner, pthread_self());
+	return vm_object_held;
 #else
 	return false;
 #endif
@@ -172,7 +172,7 @@ bool vm_object_lock_mine(void)
 void vm_object_lock_assert(void)
 {
 #ifdef MACHVM_DEBUG
-	if (!vm_object_owned || !pthread_equal(vm_object_owner, pthread_self()))
+	if (!vm_object_held)
 		machvm_panic("vm_object_lock not held");
 #endif
 }
