@@ -501,3 +501,34 @@ def test_python_example_mounts_its_own_host():
                                        "'allocate 0x10000 0x1000'")
     assert lines[-2] == 'unmounted: True'
     assert not _mounted(path) and not os.path.exists(path)
+
+
+# ---- examples/two_hosts.c: hosts as values, through the library ------------------
+
+C_EXAMPLE = os.path.join(EXAMPLES, 'two_hosts.c')
+# What the variant's objects were built with: the program links with the same.
+SANITIZE = {'asan': ['-fsanitize=address,undefined'], 'tsan': ['-fsanitize=thread']}
+
+
+def test_two_hosts_example(tmp_path):
+    from machvm_paths import build_dir, variant
+    with open(C_EXAMPLE) as f:
+        text = f.read()
+    assert text.startswith('/*\n * two_hosts.c - ') and './two_hosts' in text
+    prog = str(tmp_path / 'two_hosts')
+    subprocess.run(['gcc', '-std=c11', '-Wall', '-Wextra', '-Werror',
+                    '-I', os.path.join(ROOT, 'include'), C_EXAMPLE,
+                    os.path.join(build_dir(), 'libmachvm.a'), '-lpthread', '-o', prog]
+                   + SANITIZE.get(variant(), []), check=True)
+    r = subprocess.run([prog], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stderr == '', r.stdout + r.stderr
+    assert r.stdout.splitlines() == [
+        'host A (mach, page size 4096): task 1, 1 byte allocated at 0x1000, '
+        'region [0x1000, 0x2000) of 4096 bytes',
+        'host B (xnu, page size 16384): task 1, 1 byte allocated at 0x4000, '
+        'region [0x4000, 0x8000) of 16384 bytes',
+        "host A: task 1 reads 'm' at 0x1000",
+        "host B: task 1 reads 'x' at 0x4000",
+        'host B: task 1 reads nothing at 0x1000 -> refused (expected: KERN_INVALID_ADDRESS, '
+        "another host's task 1 has it)",
+        'shown: two hosts in one process, each with its own task 1, page size and personality']

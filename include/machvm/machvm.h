@@ -30,6 +30,39 @@ extern "C" {
 #define MACHVM_TASK_ID_LIMIT  ((task_t)1 << 22)
 
 /*
+ * Hosts as values.  Every call works on the calling thread's current host.
+ * A thread starts on the process's default host; machvm_host_create makes
+ * another, wholly independent one (its own tasks and ids, objects,
+ * counters, personality, limits, report hook and page size), and
+ * machvm_host_use makes it the calling thread's.  Several hosts may run at
+ * once, each used by one thread or by several; the calls below on "the
+ * host" mean the calling thread's.
+ */
+typedef struct machvm_host *machvm_host_t;
+
+/*
+ * A new host, not running (start it with machvm_host_start while it is
+ * the calling thread's), into *host.
+ *   KERN_INVALID_ARGUMENT   host is NULL
+ *   KERN_RESOURCE_SHORTAGE  out of memory
+ *   KERN_SUCCESS
+ */
+MACHVM_API kern_return_t machvm_host_create(machvm_host_t *host);
+
+/*
+ * Stops host (as machvm_host_stop) and frees it.  No other thread may use
+ * it meanwhile or afterwards; if it was the calling thread's, the thread
+ * is back on the default host.
+ *   KERN_INVALID_ARGUMENT   host is NULL or the default host
+ *   KERN_SUCCESS
+ */
+MACHVM_API kern_return_t machvm_host_destroy(machvm_host_t host);
+
+/* Makes host the calling thread's current host (NULL: the default host)
+ * and returns the one that was (NULL for the default host). */
+MACHVM_API machvm_host_t machvm_host_use(machvm_host_t host);
+
+/*
  * Starts the host with page size page_size (0 means 4096; else a power of two
  * from 4096 to 65536).  Call it before any other engine call; the VM calls do
  * not check that the host runs.  Task and object ids start at 1.

@@ -26,9 +26,37 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <machvm/machvm.h>
+#include <machvm/report.h>
 
-extern vm_size_t vm_page_size;          /* P, fixed while the host runs */
-extern unsigned int vm_page_shift;      /* log2(P) */
+/*
+ * The calling thread's host (host.h has the whole struct): the one it chose
+ * with machvm_host_use, else the process's default host.  Its first
+ * member, the head, holds what the modules' inline functions read.
+ */
+struct vm_policy;
+struct vm_host_head {
+	vm_size_t page_size;            /* P, fixed while the host runs */
+	unsigned int page_shift;        /* log2(P) */
+	const struct vm_policy *_Atomic policy;         /* policy.h */
+	_Atomic(machvm_report_hook_t) report_hook;      /* vm_report.h */
+};
+struct machvm_host;
+extern struct machvm_host vm_host_default;
+extern _Thread_local struct machvm_host *vm_host_current;
+
+static inline struct machvm_host *vm_host(void)
+{
+	struct machvm_host *h = vm_host_current;
+	return h ? h : &vm_host_default;
+}
+
+static inline struct vm_host_head *vm_host_head(void)
+{
+	return (struct vm_host_head *)vm_host();        /* its first member */
+}
+
+#define vm_page_size  (vm_host_head()->page_size)
+#define vm_page_shift (vm_host_head()->page_shift)
 
 static inline vm_address_t vm_trunc_page(vm_address_t a)
 {

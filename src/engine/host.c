@@ -9,7 +9,7 @@
  * pinned id only ever finds a dead task.  The table is an array indexed
  * by id.
  */
-#include "task.h"
+#include "host.h"
 #include "policy.h"
 
 #include <stdarg.h>
@@ -18,23 +18,84 @@
 #include <stdlib.h>
 #include <string.h>
 
-vm_size_t vm_page_size = 4096;
-unsigned int vm_page_shift = 12;
+
+/* ---- hosts (host.h) ----------------------------------------------------- */
+
+/* The host of every thread that chose none. */
+struct machvm_host vm_host_default = {
+	.head = { 4096, 12, &vm_policies[MACHVM_PERSONALITY_MACH], NULL },
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.next_task_id = 1,
+	.object_mutex = PTHREAD_MUTEX_INITIALIZER,
+	.objects_by_id = VM_PAGE_TABLE_INIT,
+	.call_gate = PTHREAD_RWLOCK_INITIALIZER,
+	.import = { .by_id = VM_PAGE_TABLE_INIT },
+};
+
+_Thread_local struct machvm_host *vm_host_current;
+
+bool vm_host_init(struct machvm_host *h)
+{
+	memset(h, 0, sizeof *h);
+	h->head.page_size = 4096;
+	h->head.page_shift = 12;
+	atomic_init(&h->head.policy, &vm_policies[MACHVM_PERSONALITY_MACH]);
+	h->next_task_id = 1;
+	h->objects_by_id = (struct vm_page_table)VM_PAGE_TABLE_INIT;
+	h->import.by_id = (struct vm_page_table)VM_PAGE_TABLE_INIT;
+	if (pthread_mutex_init(&h->lock, NULL) != 0)
+		return false;
+	if (pthread_mutex_init(&h->object_mutex, NULL) != 0) {
+		pthread_mutex_destroy(&h->lock);
+		return false;
+	}
+	if (pthread_rwlock_init(&h->call_gate, NULL) != 0) {
+		pthread_mutex_destroy(&h->object_mutex);
+		pthread_mutex_destroy(&h->lock);
+		return false;
+	}
+	return true;
+}
+
+kern_return_t machvm_host_create(machvm_host_t *host)
+{
+	if (host == NULL)
+		return KERN_INVALID_ARGUMENT;
+	struct machvm_host *h = malloc(sizeof *h);
+	if (h == NULL || !vm_host_init(h)) {
+		free(h);
+		return KERN_RESOURCE_SHORTAGE;
+	}
+	*host = h;
+	return KERN_SUCCESS;
+}
+
+machvm_host_t machvm_host_use(machvm_host_t host)
+{
+	struct machvm_host *was = vm_host_current;
+	vm_host_current = host == &vm_host_default ? NULL : host;
+	return was;
+}
+
+kern_return_t machvm_host_destroy(machvm_host_t host)
+{
+	if (host == NULL || host == &vm_host_default)
+		return KERN_INVALID_ARGUMENT;
+	struct machvm_host *was = machvm_host_use(host);
+	machvm_host_stop();
+	vm_page_table_destroy(&host->objects_by_id);
+	free(host->object_order.v);
+	machvm_host_use(was == host ? NULL : was);
+	pthread_rwlock_destroy(&host->call_gate);
+	pthread_mutex_destroy(&host->object_mutex);
+	pthread_mutex_destroy(&host->lock);
+	free(host);
+	return KERN_SUCCESS;
+}
 
 #define HOST_PORT       ((host_t)0x48535401u)
 #define HOST_PRIV_PORT  ((host_priv_t)0x48535402u)
 
-/*
- * The task table: chunks of TASK_CHUNK slots, made as ids grow and kept
- * until the host stops, so a slot's address never changes and can be read
- * without a lock.  At most TASK_CHUNK * TASK_CHUNKS ids per host run.
- */
-#define TASK_CHUNK  1024
-#define TASK_CHUNKS (MACHVM_TASK_ID_LIMIT / TASK_CHUNK)
-
-typedef struct task *_Atomic task_slot_t;
-
-static pthread_mutex_t host_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * The lock-order check of debug builds (engine.h has the order): what
@@ -59,7 +120,7 @@ static void host_lock_take(void)
 	if (held.host)
 		machvm_panic("lock order: host_lock taken twice");
 #endif
-	pthread_mutex_lock(&host_lock);
+	pthread_mutex_lock(&HOST.lock);
 #ifdef MACHVM_DEBUG
 	held.host = true;
 #endif
@@ -70,7 +131,7 @@ static void host_lock_drop(void)
 #ifdef MACHVM_DEBUG
 	held.host = false;
 #endif
-	pthread_mutex_unlock(&host_lock);
+	pthread_mutex_unlock(&HOST.lock);
 }
 
 static void task_mutex_take(struct task *t)
@@ -101,40 +162,28 @@ static void task_mutex_drop(struct task *t)
 #endif
 	pthread_mutex_unlock(&t->lock);
 }
-static bool host_running;
-static task_slot_t *_Atomic task_chunks[TASK_CHUNKS];
-static task_t next_task_id = 1;         /* one above the highest id handed out */
-static uint64_t live_tasks;
-static struct task *task_free_list;     /* terminated, ready for reuse */
-static struct task *task_all;           /* every task struct, for host stop */
-static uint64_t task_structs;           /* how many there are */
 
 /*
  * The free ids below next_task_id: a binary min-heap, so task_create takes
  * the lowest.  It always has room for every id below next_task_id (it is
  * grown before next_task_id moves), so giving an id back cannot fail.
  */
-static task_t *free_ids;
-static size_t nfree_ids, free_ids_cap;
-static uint64_t task_serial;            /* the last serial handed out */
 
 static machvm_panic_hook_t panic_hook;
 
 /* ---- the memory account (engine.h) ----------------------------------- */
 
-static _Atomic uint64_t mem_used;
-static _Atomic uint64_t mem_limit;              /* 0: none */
 static _Thread_local uint64_t mem_reserved;     /* this thread's call's reservation */
 
 /* Charges bytes unless that would pass the limit. */
 static bool mem_charge(uint64_t bytes)
 {
-	uint64_t limit = atomic_load_explicit(&mem_limit, memory_order_relaxed);
-	uint64_t used = atomic_load_explicit(&mem_used, memory_order_relaxed);
+	uint64_t limit = atomic_load_explicit(&HOST.mem_limit, memory_order_relaxed);
+	uint64_t used = atomic_load_explicit(&HOST.mem_used, memory_order_relaxed);
 	do {
 		if (limit != 0 && (used + bytes < used || used + bytes > limit))
 			return false;
-	} while (!atomic_compare_exchange_weak_explicit(&mem_used, &used, used + bytes,
+	} while (!atomic_compare_exchange_weak_explicit(&HOST.mem_used, &used, used + bytes,
 	                                                memory_order_relaxed, memory_order_relaxed));
 	return true;
 }
@@ -150,12 +199,12 @@ bool vm_mem_take(uint64_t bytes)
 
 void vm_mem_force(uint64_t bytes)
 {
-	atomic_fetch_add_explicit(&mem_used, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&HOST.mem_used, bytes, memory_order_relaxed);
 }
 
 void vm_mem_give(uint64_t bytes)
 {
-	atomic_fetch_sub_explicit(&mem_used, bytes, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&HOST.mem_used, bytes, memory_order_relaxed);
 }
 
 bool vm_mem_reserve(uint64_t bytes)
@@ -176,30 +225,29 @@ void vm_mem_unreserve(void)
 
 uint64_t vm_mem_limit(void)
 {
-	return atomic_load_explicit(&mem_limit, memory_order_relaxed);
+	return atomic_load_explicit(&HOST.mem_limit, memory_order_relaxed);
 }
 
 uint64_t vm_mem_used(void)
 {
-	return atomic_load_explicit(&mem_used, memory_order_relaxed);
+	return atomic_load_explicit(&HOST.mem_used, memory_order_relaxed);
 }
 
 kern_return_t machvm_host_set_memory_limit(uint64_t bytes)
 {
-	atomic_store(&mem_limit, bytes);
+	atomic_store(&HOST.mem_limit, bytes);
 	return KERN_SUCCESS;
 }
 
 /* ---- limits per task (engine.h) ---------------------------------------- */
 
-static _Atomic uint64_t task_max_wired, task_max_mapped;       /* bytes; 0: none */
 
 kern_return_t machvm_host_set_task_limits(const machvm_task_limits_t *limits)
 {
 	if (limits == NULL)
 		return KERN_INVALID_ARGUMENT;
-	atomic_store(&task_max_wired, limits->max_wired);
-	atomic_store(&task_max_mapped, limits->max_mapped);
+	atomic_store(&HOST.task_max_wired, limits->max_wired);
+	atomic_store(&HOST.task_max_mapped, limits->max_mapped);
 	return KERN_SUCCESS;
 }
 
@@ -207,20 +255,20 @@ kern_return_t machvm_host_get_task_limits(machvm_task_limits_t *limits)
 {
 	if (limits == NULL)
 		return KERN_INVALID_ARGUMENT;
-	limits->max_wired = atomic_load(&task_max_wired);
-	limits->max_mapped = atomic_load(&task_max_mapped);
+	limits->max_wired = atomic_load(&HOST.task_max_wired);
+	limits->max_mapped = atomic_load(&HOST.task_max_mapped);
 	return KERN_SUCCESS;
 }
 
 bool vm_task_may_map(const struct vm_map *m, vm_size_t more)
 {
-	uint64_t max = atomic_load_explicit(&task_max_mapped, memory_order_relaxed);
+	uint64_t max = atomic_load_explicit(&HOST.task_max_mapped, memory_order_relaxed);
 	return max == 0 || (m->size + more >= m->size && m->size + more <= max);
 }
 
 bool vm_task_may_wire(const struct vm_map *m, uint64_t more_pages)
 {
-	uint64_t max = atomic_load_explicit(&task_max_wired, memory_order_relaxed);
+	uint64_t max = atomic_load_explicit(&HOST.task_max_wired, memory_order_relaxed);
 	uint64_t pages = m->wired_pages + more_pages;
 	return max == 0 || (pages >= more_pages && pages <= max >> vm_page_shift);
 }
@@ -303,20 +351,20 @@ kern_return_t machvm_host_start(vm_size_t page_size)
 	if (page_size < 4096 || page_size > 65536 || (page_size & (page_size - 1)))
 		return KERN_INVALID_ARGUMENT;
 	host_lock_take();
-	if (host_running) {
+	if (HOST.running) {
 		host_lock_drop();
 		return KERN_FAILURE;
 	}
 	vm_page_size = page_size;
 	vm_page_shift = (unsigned int)__builtin_ctzll(page_size);
-	next_task_id = 1;
-	live_tasks = 0;
-	nfree_ids = 0;
-	task_serial = 0;
-	atomic_store(&mem_limit, 0);
-	atomic_store(&task_max_wired, 0);
-	atomic_store(&task_max_mapped, 0);
-	host_running = true;
+	HOST.next_task_id = 1;
+	HOST.live_tasks = 0;
+	HOST.nfree_ids = 0;
+	HOST.task_serial = 0;
+	atomic_store(&HOST.mem_limit, 0);
+	atomic_store(&HOST.task_max_wired, 0);
+	atomic_store(&HOST.task_max_mapped, 0);
+	HOST.running = true;
 	host_lock_drop();
 	return KERN_SUCCESS;
 }
@@ -326,9 +374,9 @@ kern_return_t machvm_host_set_personality(machvm_personality_t personality)
 	if ((unsigned)personality > MACHVM_PERSONALITY_XNU)
 		return KERN_INVALID_ARGUMENT;
 	host_lock_take();
-	bool busy = host_running && live_tasks > 0;
+	bool busy = HOST.running && HOST.live_tasks > 0;
 	if (!busy)
-		atomic_store_explicit(&vm_policy_current, &vm_policies[personality],
+		atomic_store_explicit(&vm_host_head()->policy, &vm_policies[personality],
 		                      memory_order_release);
 	host_lock_drop();
 	return busy ? KERN_FAILURE : KERN_SUCCESS;
@@ -337,9 +385,9 @@ kern_return_t machvm_host_set_personality(machvm_personality_t personality)
 void machvm_host_stop(void)
 {
 	host_lock_take();
-	bool running = host_running;
-	host_running = false;
-	task_t last = next_task_id;
+	bool running = HOST.running;
+	HOST.running = false;
+	task_t last = HOST.next_task_id;
 	host_lock_drop();
 	if (!running)
 		return;
@@ -351,24 +399,24 @@ void machvm_host_stop(void)
 	host_lock_take();
 	/* Every struct goes, the pinned ones of dead tasks too: pins left
 	 * now are dropped with the host (machvm.h). */
-	while (task_all) {
-		struct task *t = task_all;
-		task_all = t->all_next;
+	while (HOST.task_all) {
+		struct task *t = HOST.task_all;
+		HOST.task_all = t->all_next;
 		vm_map_destroy(&t->map);        /* its cached spare entries */
 		pthread_mutex_destroy(&t->lock);
 		free(t);
 		vm_mem_give(sizeof *t);
 	}
-	task_free_list = NULL;
-	task_structs = 0;
-	free(free_ids);
-	free_ids = NULL;
-	nfree_ids = free_ids_cap = 0;
+	HOST.task_free_list = NULL;
+	HOST.task_structs = 0;
+	free(HOST.free_ids);
+	HOST.free_ids = NULL;
+	HOST.nfree_ids = HOST.free_ids_cap = 0;
 	for (size_t c = 0; c < TASK_CHUNKS; c++) {
-		free(atomic_load(&task_chunks[c]));
-		atomic_store(&task_chunks[c], NULL);
+		free(atomic_load(&HOST.task_chunks[c]));
+		atomic_store(&HOST.task_chunks[c], NULL);
 	}
-	atomic_store_explicit(&vm_policy_current, &vm_policies[MACHVM_PERSONALITY_MACH],
+	atomic_store_explicit(&vm_host_head()->policy, &vm_policies[MACHVM_PERSONALITY_MACH],
 	                      memory_order_release);
 	host_lock_drop();
 	vm_object_reset();
@@ -378,20 +426,20 @@ static task_slot_t *slot_of(task_t id)
 {
 	if (id == TASK_NULL || id / TASK_CHUNK >= TASK_CHUNKS)
 		return NULL;
-	task_slot_t *chunk = atomic_load_explicit(&task_chunks[id / TASK_CHUNK], memory_order_acquire);
+	task_slot_t *chunk = atomic_load_explicit(&HOST.task_chunks[id / TASK_CHUNK], memory_order_acquire);
 	return chunk ? &chunk[id % TASK_CHUNK] : NULL;
 }
 
 uint64_t task_struct_count(void)
 {
-	return __atomic_load_n(&task_structs, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&HOST.task_structs, __ATOMIC_ACQUIRE);
 }
 
 size_t task_table_size(void)
 {
 	/* Read without host_lock (the checker and the export hold other
 	 * locks): an atomic read of a value only ever written under it. */
-	return __atomic_load_n(&next_task_id, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&HOST.next_task_id, __ATOMIC_ACQUIRE);
 }
 
 struct task *task_table_at(size_t id)
@@ -516,31 +564,31 @@ void task_unlock_pair(struct task *a, struct task *b)
  */
 static void ids_push(task_t id)
 {
-	size_t i = nfree_ids++;
-	while (i > 0 && free_ids[(i - 1) / 2] > id) {
-		free_ids[i] = free_ids[(i - 1) / 2];
+	size_t i = HOST.nfree_ids++;
+	while (i > 0 && HOST.free_ids[(i - 1) / 2] > id) {
+		HOST.free_ids[i] = HOST.free_ids[(i - 1) / 2];
 		i = (i - 1) / 2;
 	}
-	free_ids[i] = id;
+	HOST.free_ids[i] = id;
 }
 
 static task_t ids_pop(void)
 {
-	task_t top = free_ids[0], last = free_ids[--nfree_ids];
+	task_t top = HOST.free_ids[0], last = HOST.free_ids[--HOST.nfree_ids];
 	size_t i = 0;
 	for (;;) {
 		size_t c = 2 * i + 1;
-		if (c >= nfree_ids)
+		if (c >= HOST.nfree_ids)
 			break;
-		if (c + 1 < nfree_ids && free_ids[c + 1] < free_ids[c])
+		if (c + 1 < HOST.nfree_ids && HOST.free_ids[c + 1] < HOST.free_ids[c])
 			c++;
-		if (free_ids[c] >= last)
+		if (HOST.free_ids[c] >= last)
 			break;
-		free_ids[i] = free_ids[c];
+		HOST.free_ids[i] = HOST.free_ids[c];
 		i = c;
 	}
-	if (nfree_ids)
-		free_ids[i] = last;
+	if (HOST.nfree_ids)
+		HOST.free_ids[i] = last;
 	return top;
 }
 
@@ -549,33 +597,33 @@ static task_t ids_pop(void)
 /* Room in the free ids for every id below next; false if memory ran out. */
 static bool ids_room(task_t next)
 {
-	if (free_ids_cap >= next)
+	if (HOST.free_ids_cap >= next)
 		return true;
-	size_t cap = free_ids_cap ? free_ids_cap : TASK_CHUNK;
+	size_t cap = HOST.free_ids_cap ? HOST.free_ids_cap : TASK_CHUNK;
 	while (cap < next)
 		cap *= 2;
-	task_t *v = realloc(free_ids, cap * sizeof *v);
+	task_t *v = realloc(HOST.free_ids, cap * sizeof *v);
 	if (v == NULL)
 		return false;
-	free_ids = v;
-	free_ids_cap = cap;
+	HOST.free_ids = v;
+	HOST.free_ids_cap = cap;
 	return true;
 }
 
 static task_t id_take(void)
 {
-	bool fresh = nfree_ids == 0;
-	task_t id = fresh ? next_task_id : free_ids[0];
+	bool fresh = HOST.nfree_ids == 0;
+	task_t id = fresh ? HOST.next_task_id : HOST.free_ids[0];
 	if (id / TASK_CHUNK >= TASK_CHUNKS || (fresh && !ids_room(id)))
 		return TASK_NULL;
-	if (atomic_load(&task_chunks[id / TASK_CHUNK]) == NULL) {
+	if (atomic_load(&HOST.task_chunks[id / TASK_CHUNK]) == NULL) {
 		task_slot_t *chunk = calloc(TASK_CHUNK, sizeof *chunk);
 		if (chunk == NULL)
 			return TASK_NULL;
-		atomic_store_explicit(&task_chunks[id / TASK_CHUNK], chunk, memory_order_release);
+		atomic_store_explicit(&HOST.task_chunks[id / TASK_CHUNK], chunk, memory_order_release);
 	}
 	if (fresh)
-		__atomic_store_n(&next_task_id, id + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&HOST.next_task_id, id + 1, __ATOMIC_RELEASE);
 	else
 		(void)ids_pop();
 	return id;
@@ -585,14 +633,14 @@ bool task_ids_restore(task_t next)
 {
 	bool ok = true;
 	host_lock_take();
-	if (next > next_task_id) {
+	if (next > HOST.next_task_id) {
 		/* Every id is below the limit, so next may be the limit itself. */
 		ok = next <= MACHVM_TASK_ID_LIMIT && ids_room(next);
 		if (ok) {
 			/* Ascending pushes onto a min-heap never move: O(1) each. */
-			for (task_t id = next_task_id; id < next; id++)
+			for (task_t id = HOST.next_task_id; id < next; id++)
 				ids_push(id);
-			__atomic_store_n(&next_task_id, next, __ATOMIC_RELEASE);
+			__atomic_store_n(&HOST.next_task_id, next, __ATOMIC_RELEASE);
 		}
 	}
 	host_lock_drop();
@@ -607,9 +655,9 @@ static struct task *task_reserve(task_t parent)
 		host_lock_drop();
 		return NULL;
 	}
-	struct task *t = task_free_list;
+	struct task *t = HOST.task_free_list;
 	if (t) {
-		task_free_list = t->free_next;
+		HOST.task_free_list = t->free_next;
 	} else if (!vm_mem_take(sizeof *t)) {
 		ids_push(id);
 		host_lock_drop();
@@ -621,11 +669,11 @@ static struct task *task_reserve(task_t parent)
 		return NULL;
 	} else {
 		pthread_mutex_init(&t->lock, NULL);
-		t->all_next = task_all;
-		task_all = t;
-		task_structs++;
+		t->all_next = HOST.task_all;
+		HOST.task_all = t;
+		HOST.task_structs++;
 	}
-	uint64_t serial = ++task_serial;
+	uint64_t serial = ++HOST.task_serial;
 	host_lock_drop();
 	task_mutex_take(t);
 	t->id = id;
@@ -648,8 +696,8 @@ static void task_recycle(struct task *t)
 	vm_map_destroy(&t->map);
 	task_mutex_drop(t);
 	host_lock_take();
-	t->free_next = task_free_list;
-	task_free_list = t;
+	t->free_next = HOST.task_free_list;
+	HOST.task_free_list = t;
 	ids_push(t->id);
 	host_lock_drop();
 }
@@ -694,7 +742,7 @@ static void task_publish(struct task *t)
 {
 	host_lock_take();
 	atomic_store_explicit(slot_of(t->id), t, memory_order_release);
-	live_tasks++;
+	HOST.live_tasks++;
 	host_lock_drop();
 }
 
@@ -787,7 +835,7 @@ kern_return_t task_terminate(task_t id)
 	task_slot_t *slot = slot_of(id);
 	if (slot && (t = atomic_load(slot)) != NULL) {
 		atomic_store(slot, NULL);
-		live_tasks--;
+		HOST.live_tasks--;
 	}
 	host_lock_drop();
 	if (t == NULL) {
@@ -825,7 +873,7 @@ kern_return_t machvm_task_list(task_t *ids, size_t cap, size_t *count)
 		return KERN_INVALID_ARGUMENT;
 	size_t n = 0;
 	host_lock_take();
-	for (task_t id = 1; id < next_task_id; id++) {
+	for (task_t id = 1; id < HOST.next_task_id; id++) {
 		if (task_lookup(id) == NULL)
 			continue;
 		if (n < cap)
@@ -847,7 +895,7 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 	 * (vm_map_totals) as they change.  Each figure is exact when no call
 	 * is running; one taken while calls run may mix their moments. */
 	host_lock_take();
-	s->tasks = live_tasks;
+	s->tasks = HOST.live_tasks;
 	host_lock_drop();
 	struct vm_map_totals tot;
 	vm_map_totals(&tot);
@@ -855,18 +903,18 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 	s->virtual_size = tot.size;
 	s->wired_pages = tot.wired_pages;
 	vm_object_lock_acquire();
-	s->objects = vm_object_stats.objects;
-	s->resident_pages = vm_object_stats.resident_pages;
-	s->faults = vm_object_stats.faults.faults;
-	s->zero_fill_faults = vm_object_stats.faults.zero_fill_faults;
-	s->cow_faults = vm_object_stats.faults.cow_faults;
-	s->shadows_created = vm_object_stats.shadows_created;
-	s->collapses = vm_object_stats.collapses;
-	s->bypasses = vm_object_stats.bypasses;
-	s->pages_copied = vm_object_stats.pages_copied;
+	s->objects = HOST.object_stats.objects;
+	s->resident_pages = HOST.object_stats.resident_pages;
+	s->faults = HOST.object_stats.faults.faults;
+	s->zero_fill_faults = HOST.object_stats.faults.zero_fill_faults;
+	s->cow_faults = HOST.object_stats.faults.cow_faults;
+	s->shadows_created = HOST.object_stats.shadows_created;
+	s->collapses = HOST.object_stats.collapses;
+	s->bypasses = HOST.object_stats.bypasses;
+	s->pages_copied = HOST.object_stats.pages_copied;
 	vm_object_lock_release();
 	s->memory_used = vm_mem_used();
-	s->memory_limit = atomic_load(&mem_limit);
+	s->memory_limit = atomic_load(&HOST.mem_limit);
 	return KERN_SUCCESS;
 }
 

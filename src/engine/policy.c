@@ -118,7 +118,6 @@ const struct vm_policy vm_policies[3] = {
 	},
 };
 
-const struct vm_policy *_Atomic vm_policy_current = &vm_policies[MACHVM_PERSONALITY_MACH];
 
 const char *machvm_personality_name(machvm_personality_t personality)
 {

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <machvm/machvm.h>
+#include "engine.h"
 
 /* Calls, as bits of vm_policy.clamp_outside. */
 enum {
@@ -180,12 +181,11 @@ struct vm_policy {
 };
 
 extern const struct vm_policy vm_policies[3];
-extern const struct vm_policy *_Atomic vm_policy_current;
 
 /* The host's policy. */
 static inline const struct vm_policy *vm_policy(void)
 {
-	return atomic_load_explicit(&vm_policy_current, memory_order_acquire);
+	return atomic_load_explicit(&vm_host_head()->policy, memory_order_acquire);
 }
 
 #endif

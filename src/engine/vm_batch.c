@@ -27,7 +27,7 @@
  * vm_object_lock, which also guards the list of open batches (the checker
  * counts their references and bytes).
  */
-#include "task.h"
+#include "host.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +65,6 @@ struct machvm_batch {
 	uint64_t charged;               /* saved entries and saved pages */
 };
 
-static struct machvm_batch *open_batches;
 
 static int cmp_object(const void *a, const void *b)
 {
@@ -119,7 +118,7 @@ static void drop_saved(struct batch_task *bt)
 
 static void unregister(struct machvm_batch *b)
 {
-	for (struct machvm_batch **at = &open_batches; *at; at = &(*at)->next) {
+	for (struct machvm_batch **at = &HOST.open_batches; *at; at = &(*at)->next) {
 		if (*at == b) {
 			*at = b->next;
 			return;
@@ -129,7 +128,7 @@ static void unregister(struct machvm_batch *b)
 
 static bool in_open_batch(const struct task *t)
 {
-	for (const struct machvm_batch *b = open_batches; b; b = b->next)
+	for (const struct machvm_batch *b = HOST.open_batches; b; b = b->next)
 		for (size_t i = 0; i < b->ntasks; i++)
 			if (b->tasks[i].t == t)
 				return true;
@@ -237,8 +236,8 @@ kern_return_t machvm_batch_begin(const task_t *tasks, size_t ntasks, machvm_batc
 	if (kr == KERN_SUCCESS && !collect_objects(b))
 		kr = KERN_RESOURCE_SHORTAGE;
 	if (kr == KERN_SUCCESS) {
-		b->next = open_batches;
-		open_batches = b;
+		b->next = HOST.open_batches;
+		HOST.open_batches = b;
 		*out = b;
 	} else {
 		for (size_t i = 0; i < b->ntasks; i++)
@@ -427,14 +426,14 @@ void machvm_batch_commit(machvm_batch_t *b)
 uint64_t vm_batch_charged(void)
 {
 	uint64_t n = 0;
-	for (const struct machvm_batch *b = open_batches; b; b = b->next)
+	for (const struct machvm_batch *b = HOST.open_batches; b; b = b->next)
 		n += b->charged;
 	return n;
 }
 
 void vm_batch_each_ref(void (*fn)(struct vm_object *o, void *arg), void *arg)
 {
-	for (const struct machvm_batch *b = open_batches; b; b = b->next)
+	for (const struct machvm_batch *b = HOST.open_batches; b; b = b->next)
 		for (size_t i = 0; i < b->ntasks; i++)
 			for (const struct vm_map_entry *e = b->tasks[i].head; e; e = e->next)
 				if (e->object)

@@ -12,13 +12,12 @@
  * import (vm_persist.c) can refuse a host that breaks an invariant with the
  * same rules, in every build; machvm_check() turns a finding into a panic.
  */
-#include "task.h"
+#include "host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_rwlock_t call_gate = PTHREAD_RWLOCK_INITIALIZER;
 
 #ifdef MACHVM_DEBUG
 static int checks_wanted = -1;
@@ -35,12 +34,12 @@ static bool checks_on(void)
 
 void vm_call_enter(void)
 {
-	pthread_rwlock_rdlock(&call_gate);
+	pthread_rwlock_rdlock(&HOST.call_gate);
 }
 
 void vm_call_exit(bool changed)
 {
-	pthread_rwlock_unlock(&call_gate);
+	pthread_rwlock_unlock(&HOST.call_gate);
 	if (changed && checks_paused == 0 && checks_on())
 		(void)machvm_check();
 }
@@ -280,7 +279,7 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 		goto no_memory;
 
 	uint64_t objects = 0, pages = 0;
-	for (struct vm_object *o = vm_object_all; o; o = o->all_next) {
+	for (struct vm_object *o = HOST.object_all; o; o = o->all_next) {
 		objects++;
 		pages += o->pages.count;
 		if (vm_object_find(o->id) != o) {
@@ -326,7 +325,7 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 				goto no_memory;
 		}
 	}
-	for (struct vm_object *o = vm_object_all; o; o = o->all_next) {
+	for (struct vm_object *o = HOST.object_all; o; o = o->all_next) {
 		uintptr_t found = (uintptr_t)vm_page_table_get(&refs, o->id);
 		if (found != o->ref_count) {
 			snprintf(why, len, "object %llu: reference count %u, but %llu references found",
@@ -345,14 +344,14 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 			goto out;
 		}
 	}
-	if (objects != vm_object_stats.objects) {
+	if (objects != HOST.object_stats.objects) {
 		snprintf(why, len, "%llu objects live, %llu counted", (unsigned long long)objects,
-		         (unsigned long long)vm_object_stats.objects);
+		         (unsigned long long)HOST.object_stats.objects);
 		goto out;
 	}
-	if (pages != vm_object_stats.resident_pages) {
+	if (pages != HOST.object_stats.resident_pages) {
 		snprintf(why, len, "%llu pages resident, %llu counted", (unsigned long long)pages,
-		         (unsigned long long)vm_object_stats.resident_pages);
+		         (unsigned long long)HOST.object_stats.resident_pages);
 		goto out;
 	}
 	/* The memory account: every page, object, entry (spares cached by
@@ -397,7 +396,7 @@ kern_return_t machvm_check(void)
 	char why[512];
 	task_t culprit;
 
-	pthread_rwlock_wrlock(&call_gate);
+	pthread_rwlock_wrlock(&HOST.call_gate);
 	vm_object_lock_acquire();
 	kern_return_t kr = vm_check_all_locked(why, sizeof why, &culprit);
 	if (kr == KERN_FAILURE) {
@@ -409,6 +408,6 @@ kern_return_t machvm_check(void)
 		machvm_panic("%s", msg);
 	}
 	vm_object_lock_release();
-	pthread_rwlock_unlock(&call_gate);
+	pthread_rwlock_unlock(&HOST.call_gate);
 	return kr;
 }

@@ -25,6 +25,7 @@
  * which are copied at once (a copy-on-write copy of an object that someone
  * else writes through would let their writes show in the copy).
  */
+#include "host.h"
 #include "vm_map.h"
 #include "policy.h"
 
@@ -93,36 +94,36 @@ static inline void boundary(struct vm_map *m, machvm_change_kind_t kind,
 	vm_report_map_change(m->task, kind, start, end, at, to, count);
 }
 
-/* The host-wide sums (vm_map_totals): changed only with the map's counters. */
-static _Atomic uint64_t total_entries, total_size, total_wired;
+/* The host's sums (HOST.total_*, vm_map_totals): changed only with the
+ * map's counters. */
 
 void vm_map_totals(struct vm_map_totals *out)
 {
-	out->entries = atomic_load_explicit(&total_entries, memory_order_relaxed);
-	out->size = atomic_load_explicit(&total_size, memory_order_relaxed);
-	out->wired_pages = atomic_load_explicit(&total_wired, memory_order_relaxed);
+	out->entries = atomic_load_explicit(&HOST.total_entries, memory_order_relaxed);
+	out->size = atomic_load_explicit(&HOST.total_size, memory_order_relaxed);
+	out->wired_pages = atomic_load_explicit(&HOST.total_wired, memory_order_relaxed);
 }
 
 static inline void size_add(struct vm_map *m, vm_size_t bytes)
 {
 	m->size += bytes;
-	atomic_fetch_add_explicit(&total_size, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&HOST.total_size, bytes, memory_order_relaxed);
 }
 
 static inline void size_sub(struct vm_map *m, vm_size_t bytes)
 {
 	m->size -= bytes;
-	atomic_fetch_sub_explicit(&total_size, bytes, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&HOST.total_size, bytes, memory_order_relaxed);
 }
 
 static inline void entries_add(uint64_t n)
 {
-	atomic_fetch_add_explicit(&total_entries, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&HOST.total_entries, n, memory_order_relaxed);
 }
 
 static inline void entries_sub(uint64_t n)
 {
-	atomic_fetch_sub_explicit(&total_entries, n, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&HOST.total_entries, n, memory_order_relaxed);
 }
 
 /* e's pages leave (sign < 0) or join (sign > 0) the map's wired pages, if e
@@ -135,10 +136,10 @@ static inline void wired_account(struct vm_map *m, const struct vm_map_entry *e,
 	uint64_t pages = vm_atop(e->end - e->start);
 	if (sign < 0) {
 		m->wired_pages -= pages;
-		atomic_fetch_sub_explicit(&total_wired, pages, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&HOST.total_wired, pages, memory_order_relaxed);
 	} else {
 		m->wired_pages += pages;
-		atomic_fetch_add_explicit(&total_wired, pages, memory_order_relaxed);
+		atomic_fetch_add_explicit(&HOST.total_wired, pages, memory_order_relaxed);
 	}
 }
 
@@ -153,8 +154,8 @@ static void account_sums(struct vm_map *m, vm_size_t size, uint64_t wired)
 {
 	m->size = size;
 	m->wired_pages = wired;
-	atomic_fetch_add_explicit(&total_size, size, memory_order_relaxed);
-	atomic_fetch_add_explicit(&total_wired, wired, memory_order_relaxed);
+	atomic_fetch_add_explicit(&HOST.total_size, size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&HOST.total_wired, wired, memory_order_relaxed);
 	entries_add(m->store.nentries);
 }
 
@@ -220,8 +221,8 @@ static void map_destroy(struct vm_map *m, bool yield)
 	vm_mem_give(n * sizeof *e);
 	m->wired_pages = 0;
 	m->size = 0;
-	atomic_fetch_sub_explicit(&total_wired, wired, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&total_size, size, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&HOST.total_wired, wired, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&HOST.total_size, size, memory_order_relaxed);
 	entries_sub(n);
 	while (m->free_entries) {
 		struct vm_map_entry *e = m->free_entries;

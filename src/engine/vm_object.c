@@ -28,7 +28,7 @@
  * bypassed or freed here, as it happens (vm_report.h).  Objects freed
  * wholesale (vm_object_reset, at host stop) are not reported.
  */
-#include "vm_object.h"
+#include "host.h"
 #include "vm_report.h"
 
 #include <sched.h>
@@ -36,45 +36,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_mutex_t vm_object_mutex = PTHREAD_MUTEX_INITIALIZER;
 #ifdef MACHVM_DEBUG
-/* Whether the calling thread holds the lock: its own, so that asking
- * races with nobody. */
+/* Whether the calling thread holds the lock (of its host): its own, so
+ * that asking races with nobody. */
 static _Thread_local bool vm_object_held;
 #endif
 
-struct vm_object_stats vm_object_stats;
-struct vm_object *vm_object_all;
-/* Every live object by id, for vm_object_find (vm_object_lock). */
-static struct vm_page_table objects_by_id = VM_PAGE_TABLE_INIT;
-
 /*
- * The ids in ascending order, for vm_object_ids (vm_object_lock): every
+ * HOST.object_order: the ids in ascending order, for vm_object_ids
+ * (vm_object_lock): every
  * live object's id, plus ids of freed objects not yet swept out (a freed
  * id may be there twice, or once again for a live object, after an import
  * renumbered its objects).  New ids are appended, ids only grow, so the
  * order holds; an import sorts it once.  Swept when half of it is dead.
  */
-static struct {
-	uint64_t *v;
-	size_t n, cap;
-	size_t dead;            /* entries that are not (any more) a live id */
-	bool unsorted;
-} order;
 
 static int order_append(uint64_t id)
 {
-	if (order.n == order.cap) {
-		size_t cap = order.cap ? order.cap * 2 : 256;
-		uint64_t *v = realloc(order.v, cap * sizeof *v);
+	if (HOST.object_order.n == HOST.object_order.cap) {
+		size_t cap = HOST.object_order.cap ? HOST.object_order.cap * 2 : 256;
+		uint64_t *v = realloc(HOST.object_order.v, cap * sizeof *v);
 		if (v == NULL)
 			return -1;
-		order.v = v;
-		order.cap = cap;
+		HOST.object_order.v = v;
+		HOST.object_order.cap = cap;
 	}
-	if (order.n > 0 && id <= order.v[order.n - 1])
-		order.unsorted = true;
-	order.v[order.n++] = id;
+	if (HOST.object_order.n > 0 && id <= HOST.object_order.v[HOST.object_order.n - 1])
+		HOST.object_order.unsorted = true;
+	HOST.object_order.v[HOST.object_order.n++] = id;
 	return 0;
 }
 
@@ -87,28 +76,25 @@ static int cmp_id(const void *a, const void *b)
 /* Sorted, each live id once, nothing dead: O(n) (O(n log n) after an import). */
 static void order_tidy(void)
 {
-	if (order.unsorted)
-		qsort(order.v, order.n, sizeof *order.v, cmp_id);
+	if (HOST.object_order.unsorted)
+		qsort(HOST.object_order.v, HOST.object_order.n, sizeof *HOST.object_order.v, cmp_id);
 	size_t k = 0;
-	for (size_t i = 0; i < order.n; i++) {
-		uint64_t id = order.v[i];
-		if ((k > 0 && order.v[k - 1] == id) || vm_page_table_get(&objects_by_id, id) == NULL)
+	for (size_t i = 0; i < HOST.object_order.n; i++) {
+		uint64_t id = HOST.object_order.v[i];
+		if ((k > 0 && HOST.object_order.v[k - 1] == id) || vm_page_table_get(&HOST.objects_by_id, id) == NULL)
 			continue;
-		order.v[k++] = id;
+		HOST.object_order.v[k++] = id;
 	}
-	order.n = k;
-	order.dead = 0;
-	order.unsorted = false;
+	HOST.object_order.n = k;
+	HOST.object_order.dead = 0;
+	HOST.object_order.unsorted = false;
 }
-uint64_t vm_object_next_id;
 
 /*
  * Who waits for the lock, and how many times it was taken: what
  * vm_object_lock_yield needs to hand the lock over.  takes is written
  * only with the lock held, and read by the yielding thread without it.
  */
-static atomic_uint vm_object_waiters;
-static atomic_uint_fast64_t vm_object_takes;
 
 void vm_object_lock_acquire(void)
 {
@@ -116,13 +102,13 @@ void vm_object_lock_acquire(void)
 	if (vm_object_lock_mine())
 		machvm_panic("lock order: vm_object_lock taken twice");
 #endif
-	if (pthread_mutex_trylock(&vm_object_mutex) != 0) {
-		atomic_fetch_add_explicit(&vm_object_waiters, 1, memory_order_relaxed);
-		pthread_mutex_lock(&vm_object_mutex);
-		atomic_fetch_sub_explicit(&vm_object_waiters, 1, memory_order_relaxed);
+	if (pthread_mutex_trylock(&HOST.object_mutex) != 0) {
+		atomic_fetch_add_explicit(&HOST.object_waiters, 1, memory_order_relaxed);
+		pthread_mutex_lock(&HOST.object_mutex);
+		atomic_fetch_sub_explicit(&HOST.object_waiters, 1, memory_order_relaxed);
 	}
-	atomic_store_explicit(&vm_object_takes,
-	                      atomic_load_explicit(&vm_object_takes, memory_order_relaxed) + 1,
+	atomic_store_explicit(&HOST.object_takes,
+	                      atomic_load_explicit(&HOST.object_takes, memory_order_relaxed) + 1,
 	                      memory_order_relaxed);
 #ifdef MACHVM_DEBUG
 	vm_object_held = true;
@@ -134,7 +120,7 @@ void vm_object_lock_release(void)
 #ifdef MACHVM_DEBUG
 	vm_object_held = false;
 #endif
-	pthread_mutex_unlock(&vm_object_mutex);
+	pthread_mutex_unlock(&HOST.object_mutex);
 }
 
 /*
@@ -147,13 +133,13 @@ void vm_object_lock_release(void)
 void vm_object_lock_yield(void)
 {
 	vm_object_lock_assert();
-	if (atomic_load_explicit(&vm_object_waiters, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&HOST.object_waiters, memory_order_relaxed) == 0)
 		return;
-	uint_fast64_t seen = atomic_load_explicit(&vm_object_takes, memory_order_relaxed);
+	uint_fast64_t seen = atomic_load_explicit(&HOST.object_takes, memory_order_relaxed);
 	vm_object_lock_release();
 	for (int i = 0; i < 1000; i++) {
-		if (atomic_load_explicit(&vm_object_takes, memory_order_relaxed) != seen ||
-		    atomic_load_explicit(&vm_object_waiters, memory_order_relaxed) == 0)
+		if (atomic_load_explicit(&HOST.object_takes, memory_order_relaxed) != seen ||
+		    atomic_load_explicit(&HOST.object_waiters, memory_order_relaxed) == 0)
 			break;
 		sched_yield();
 	}
@@ -209,25 +195,25 @@ static struct vm_object *object_alloc(vm_size_t size)
 		vm_mem_give(sizeof *o);
 		return NULL;
 	}
-	o->id = ++vm_object_next_id;
+	o->id = ++HOST.object_next_id;
 	if (order_append(o->id) != 0) {
 		free(o);
 		vm_mem_give(sizeof *o);
 		return NULL;
 	}
-	if (vm_page_table_put(&objects_by_id, o->id, o) != 0) {
-		order.dead++;           /* the id just appended */
+	if (vm_page_table_put(&HOST.objects_by_id, o->id, o) != 0) {
+		HOST.object_order.dead++;           /* the id just appended */
 		free(o);
 		vm_mem_give(sizeof *o);
 		return NULL;
 	}
 	o->ref_count = 1;
 	o->size = size;
-	o->all_next = vm_object_all;
-	if (vm_object_all)
-		vm_object_all->all_prev = o;
-	vm_object_all = o;
-	vm_object_stats.objects++;
+	o->all_next = HOST.object_all;
+	if (HOST.object_all)
+		HOST.object_all->all_prev = o;
+	HOST.object_all = o;
+	HOST.object_stats.objects++;
 	return o;
 }
 
@@ -251,7 +237,7 @@ static void free_pages(struct vm_object *o)
 	for (size_t i = 0; i < o->pages.cap; i++) {
 		if (o->pages.vals[i]) {
 			free(o->pages.vals[i]);
-			vm_object_stats.resident_pages--;
+			HOST.object_stats.resident_pages--;
 			vm_mem_give(vm_page_size);
 		}
 	}
@@ -261,16 +247,16 @@ static void free_pages(struct vm_object *o)
 static void object_free(struct vm_object *o)
 {
 	free_pages(o);
-	(void)vm_page_table_remove(&objects_by_id, o->id);
-	if (++order.dead > 64 && order.dead > order.n / 2)
+	(void)vm_page_table_remove(&HOST.objects_by_id, o->id);
+	if (++HOST.object_order.dead > 64 && HOST.object_order.dead > HOST.object_order.n / 2)
 		order_tidy();
 	if (o->all_prev)
 		o->all_prev->all_next = o->all_next;
 	else
-		vm_object_all = o->all_next;
+		HOST.object_all = o->all_next;
 	if (o->all_next)
 		o->all_next->all_prev = o->all_prev;
-	vm_object_stats.objects--;
+	HOST.object_stats.objects--;
 	free(o);
 	vm_mem_give(sizeof *o);
 }
@@ -312,7 +298,7 @@ kern_return_t vm_object_shadow(struct vm_object **object, vm_offset_t *offset,
 	child_link(*object, s);
 	*object = s;
 	*offset = 0;
-	vm_object_stats.shadows_created++;
+	HOST.object_stats.shadows_created++;
 	return KERN_SUCCESS;
 }
 
@@ -349,18 +335,18 @@ void *vm_object_page_writable(struct vm_object *top, vm_offset_t off,
 		vm_mem_give(vm_page_size);
 		return NULL;
 	}
-	vm_object_stats.resident_pages++;
-	vm_object_stats.faults.faults++;
+	HOST.object_stats.resident_pages++;
+	HOST.object_stats.faults.faults++;
 	task->faults++;
 	if (src) {
 		memcpy(p, src, vm_page_size);
-		vm_object_stats.faults.cow_faults++;
-		vm_object_stats.pages_copied++;
+		HOST.object_stats.faults.cow_faults++;
+		HOST.object_stats.pages_copied++;
 		task->cow_faults++;
 		vm_object_collapse(top);
 	} else {
 		memset(p, 0, vm_page_size);
-		vm_object_stats.faults.zero_fill_faults++;
+		HOST.object_stats.faults.zero_fill_faults++;
 		task->zero_fill_faults++;
 	}
 	return p;
@@ -431,8 +417,8 @@ static void copy_one(struct vm_object *o, uint64_t i, void *page, void *arg)
 		return;
 	}
 	memcpy(p, page, vm_page_size);
-	vm_object_stats.resident_pages++;
-	vm_object_stats.pages_copied++;
+	HOST.object_stats.resident_pages++;
+	HOST.object_stats.pages_copied++;
 }
 
 struct vm_object *vm_object_copy_range(struct vm_object *top, vm_offset_t off, vm_size_t len)
@@ -474,7 +460,7 @@ void vm_object_page_free(struct vm_object *o, uint64_t idx)
 	if (p == NULL)
 		return;
 	free(p);
-	vm_object_stats.resident_pages--;
+	HOST.object_stats.resident_pages--;
 	vm_mem_give(vm_page_size);
 }
 
@@ -490,7 +476,7 @@ void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len)
 	window_pages(o, off, len, note_one, &f);
 	for (size_t i = 0; i < f.n; i++) {
 		free(vm_page_table_remove(&o->pages, f.keys[i]));
-		vm_object_stats.resident_pages--;
+		HOST.object_stats.resident_pages--;
 		vm_mem_give(vm_page_size);
 	}
 	free(f.keys);
@@ -541,7 +527,7 @@ static bool try_collapse_one(struct vm_object *o)
 	b->ref_count = 0;
 	vm_report_object(MACHVM_CHANGE_OBJECT_COLLAPSED, o->id, b->id);
 	object_free(b);
-	vm_object_stats.collapses++;
+	HOST.object_stats.collapses++;
 	return true;
 }
 
@@ -571,7 +557,7 @@ static bool try_bypass_one(struct vm_object *o)
 		o->shadow->ref_count++;
 	}
 	o->bypass_retry = 0;
-	vm_object_stats.bypasses++;
+	HOST.object_stats.bypasses++;
 	vm_report_object(MACHVM_CHANGE_OBJECT_BYPASSED, o->id, b->id);
 	vm_object_deallocate(b);
 	return true;
@@ -662,22 +648,22 @@ void vm_object_window_pages(struct vm_object *top, vm_offset_t off, vm_size_t le
 struct vm_object *vm_object_find(uint64_t id)
 {
 	vm_object_lock_assert();
-	return vm_page_table_get(&objects_by_id, id);
+	return vm_page_table_get(&HOST.objects_by_id, id);
 }
 
 int vm_object_renumber(struct vm_object *o, uint64_t id)
 {
 	vm_object_lock_assert();
-	if (vm_page_table_get(&objects_by_id, id) != NULL)
+	if (vm_page_table_get(&HOST.objects_by_id, id) != NULL)
 		return -1;
 	if (order_append(id) != 0)
 		return -1;
-	if (vm_page_table_put(&objects_by_id, id, o) != 0) {
-		order.dead++;
+	if (vm_page_table_put(&HOST.objects_by_id, id, o) != 0) {
+		HOST.object_order.dead++;
 		return -1;
 	}
-	(void)vm_page_table_remove(&objects_by_id, o->id);
-	order.dead++;           /* the old id */
+	(void)vm_page_table_remove(&HOST.objects_by_id, o->id);
+	HOST.object_order.dead++;           /* the old id */
 	o->id = id;
 	return 0;
 }
@@ -685,20 +671,20 @@ int vm_object_renumber(struct vm_object *o, uint64_t id)
 size_t vm_object_ids(uint64_t first, uint64_t *ids, size_t cap)
 {
 	vm_object_lock_assert();
-	if (order.dead > 0 || order.unsorted)
+	if (HOST.object_order.dead > 0 || HOST.object_order.unsorted)
 		order_tidy();
 	/* The first id >= first. */
-	size_t lo = 0, hi = order.n;
+	size_t lo = 0, hi = HOST.object_order.n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (order.v[mid] < first)
+		if (HOST.object_order.v[mid] < first)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	size_t n = order.n - lo;
+	size_t n = HOST.object_order.n - lo;
 	if (cap > 0 && n > 0)
-		memcpy(ids, order.v + lo, (n < cap ? n : cap) * sizeof *ids);
+		memcpy(ids, HOST.object_order.v + lo, (n < cap ? n : cap) * sizeof *ids);
 	return n;
 }
 
@@ -707,14 +693,14 @@ bool vm_object_ids_check(void)
 	vm_object_lock_assert();
 	/* Every live object's id is there (the rest is swept later). */
 	size_t found = 0;
-	for (size_t i = 0; i < order.n; i++) {
-		struct vm_object *o = vm_page_table_get(&objects_by_id, order.v[i]);
-		if (o && (i == 0 || order.unsorted || order.v[i - 1] != order.v[i]))
+	for (size_t i = 0; i < HOST.object_order.n; i++) {
+		struct vm_object *o = vm_page_table_get(&HOST.objects_by_id, HOST.object_order.v[i]);
+		if (o && (i == 0 || HOST.object_order.unsorted || HOST.object_order.v[i - 1] != HOST.object_order.v[i]))
 			found++;
-		if (!order.unsorted && i > 0 && order.v[i - 1] > order.v[i])
+		if (!HOST.object_order.unsorted && i > 0 && HOST.object_order.v[i - 1] > HOST.object_order.v[i])
 			return false;
 	}
-	return found >= objects_by_id.count;
+	return found >= HOST.objects_by_id.count;
 }
 
 unsigned int vm_object_chain_length(const struct vm_object *o)
@@ -728,16 +714,16 @@ unsigned int vm_object_chain_length(const struct vm_object *o)
 void vm_object_reset(void)
 {
 	vm_object_lock_acquire();
-	while (vm_object_all) {
-		struct vm_object *o = vm_object_all;
+	while (HOST.object_all) {
+		struct vm_object *o = HOST.object_all;
 		o->shadow = NULL;
 		o->nchildren = 0;
 		object_free(o);
 	}
-	vm_page_table_destroy(&objects_by_id);
-	free(order.v);
-	memset(&order, 0, sizeof order);
-	memset(&vm_object_stats, 0, sizeof vm_object_stats);
-	vm_object_next_id = 0;
+	vm_page_table_destroy(&HOST.objects_by_id);
+	free(HOST.object_order.v);
+	memset(&HOST.object_order, 0, sizeof HOST.object_order);
+	memset(&HOST.object_stats, 0, sizeof HOST.object_stats);
+	HOST.object_next_id = 0;
 	vm_object_lock_release();
 }

@@ -2,7 +2,7 @@
  * vm_object.h - memory objects: pages of real bytes, shadow chains,
  * copy-on-write, collapse and bypass.
  *
- * Locking: one global mutex, vm_object_lock, guards every object (reference
+ * Locking: one mutex per host, vm_object_lock, guards every object (reference
  * counts, pages, shadow links, the children lists) and the host's event
  * counters.  It is the innermost lock (see engine.h); every function here
  * needs it held, which vm_object_lock_assert() checks in debug builds.
@@ -41,9 +41,8 @@ struct vm_object_stats {
 	uint64_t shadows_created, collapses, bypasses, pages_copied;
 };
 
-extern struct vm_object_stats vm_object_stats;
-extern struct vm_object *vm_object_all;         /* every live object */
-extern uint64_t vm_object_next_id;              /* the last id handed out (persist) */
+/* The host (host.h) keeps the counters (object_stats), every live object
+ * (object_all) and the last id handed out (object_next_id). */
 
 void vm_object_lock_acquire(void);
 void vm_object_lock_release(void);

@@ -37,7 +37,7 @@
  * outside any call.
  */
 #include "policy.h"
-#include "task.h"
+#include "host.h"
 
 #include <machvm/persist.h>
 
@@ -205,14 +205,14 @@ static kern_return_t export_locked(struct export *x, struct task **tasks, size_t
 	memset(&h, 0, sizeof h);
 	h.page_size = vm_page_size;
 	h.next_task_id = next_task_id;
-	h.next_object_id = vm_object_next_id + 1;
-	h.faults = vm_object_stats.faults.faults;
-	h.zero_fill_faults = vm_object_stats.faults.zero_fill_faults;
-	h.cow_faults = vm_object_stats.faults.cow_faults;
-	h.shadows_created = vm_object_stats.shadows_created;
-	h.collapses = vm_object_stats.collapses;
-	h.bypasses = vm_object_stats.bypasses;
-	h.pages_copied = vm_object_stats.pages_copied;
+	h.next_object_id = HOST.object_next_id + 1;
+	h.faults = HOST.object_stats.faults.faults;
+	h.zero_fill_faults = HOST.object_stats.faults.zero_fill_faults;
+	h.cow_faults = HOST.object_stats.faults.cow_faults;
+	h.shadows_created = HOST.object_stats.shadows_created;
+	h.collapses = HOST.object_stats.collapses;
+	h.bypasses = HOST.object_stats.bypasses;
+	h.pages_copied = HOST.object_stats.pages_copied;
 	h.personality = (uint64_t)machvm_host_personality();
 	if (ops->host(x->arg, &h) != 0) {
 		kr = KERN_FAILURE;
@@ -292,17 +292,10 @@ struct imp_task {
 	bool locked;
 };
 
-static struct {
-	bool active;
-	machvm_host_desc_t host;
-	struct imp_object *objects;
-	size_t nobjects, objects_cap;
-	struct vm_page_table by_id;     /* object id -> index + 1 */
-	struct imp_task *tasks;
-	size_t ntasks, tasks_cap;
-} imp;
-
-static char imp_error[512];
+/* The host's import in progress (struct vm_import, host.h), and why the
+ * last one failed. */
+#define imp       (HOST.import)
+#define imp_error (HOST.import_error)
 
 const char *machvm_import_error(void)
 {
@@ -676,7 +669,7 @@ static kern_return_t build_locked(void)
 {
 	/* The objects made here get ids above every id of the file until
 	 * they take theirs (vm_object_renumber), so none is taken twice. */
-	vm_object_next_id = imp.host.next_object_id;
+	HOST.object_next_id = imp.host.next_object_id;
 	for (size_t i = 0; i < imp.nobjects; i++) {
 		struct imp_object *s = &imp.objects[i];
 		struct vm_object *o;
@@ -703,7 +696,7 @@ static kern_return_t build_locked(void)
 		o->ref_count = (uint32_t)s->refs;
 		o->pages = s->pages;            /* the staged pages move in */
 		s->pages = (struct vm_page_table)VM_PAGE_TABLE_INIT;
-		vm_object_stats.resident_pages += o->pages.count;
+		HOST.object_stats.resident_pages += o->pages.count;
 		vm_mem_force(o->pages.count * vm_page_size);
 	}
 
@@ -793,7 +786,7 @@ static kern_return_t finish_locked(void)
 	 * makes no new candidate, so one pass does it all.
 	 */
 	struct ptrvec tops = { NULL, 0, 0 };
-	for (struct vm_object *o = vm_object_all; o; o = o->all_next) {
+	for (struct vm_object *o = HOST.object_all; o; o = o->all_next) {
 		if (o->shadow && only_its_shadow_uses(o->shadow) && !only_its_shadow_uses(o) &&
 		    ptrvec_push(&tops, o) != 0) {
 			free(tops.v);
@@ -813,14 +806,14 @@ static kern_return_t finish_locked(void)
 	free(tops.v);
 
 	const machvm_host_desc_t *h = &imp.host;
-	vm_object_stats.faults.faults = h->faults;
-	vm_object_stats.faults.zero_fill_faults = h->zero_fill_faults;
-	vm_object_stats.faults.cow_faults = h->cow_faults;
-	vm_object_stats.shadows_created = h->shadows_created;
-	vm_object_stats.collapses = h->collapses;
-	vm_object_stats.bypasses = h->bypasses;
-	vm_object_stats.pages_copied = h->pages_copied;
-	vm_object_next_id = h->next_object_id - 1;
+	HOST.object_stats.faults.faults = h->faults;
+	HOST.object_stats.faults.zero_fill_faults = h->zero_fill_faults;
+	HOST.object_stats.faults.cow_faults = h->cow_faults;
+	HOST.object_stats.shadows_created = h->shadows_created;
+	HOST.object_stats.collapses = h->collapses;
+	HOST.object_stats.bypasses = h->bypasses;
+	HOST.object_stats.pages_copied = h->pages_copied;
+	HOST.object_next_id = h->next_object_id - 1;
 
 	/* The engine's own rules, in every build: a host that breaks one is
 	 * refused, never panicked on. */

@@ -15,13 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "task.h"
+#include "host.h"
 
 #define REPORT_FIRST_CAP 32
 #define REPORT_KEEP_CAP 256     /* a bigger buffer is freed after its call */
 
-machvm_report_hook_t vm_report_hook;
-static void *vm_report_hook_arg;
 
 _Thread_local struct vm_report_rec *vm_report_cur;
 static _Thread_local struct vm_report_rec rec;
@@ -46,8 +44,8 @@ static void buf_note(void)
 
 void machvm_set_report_hook(machvm_report_hook_t hook, void *arg)
 {
-	vm_report_hook_arg = arg;
-	vm_report_hook = hook;
+	HOST.report_hook_arg = arg;
+	atomic_store_explicit(&vm_host_head()->report_hook, hook, memory_order_relaxed);
 }
 
 void vm_report_quiet(bool on)
@@ -145,9 +143,10 @@ void vm_report_end_hooked(kern_return_t kr)
 	}
 	c->r.nchanges = c->n;
 	c->r.changes = c->n ? c->buf : NULL;
-	machvm_report_hook_t hook = vm_report_hook;
+	machvm_report_hook_t hook = atomic_load_explicit(&vm_host_head()->report_hook,
+	                                                  memory_order_relaxed);
 	if (hook)
-		hook(vm_report_hook_arg, &c->r);
+		hook(HOST.report_hook_arg, &c->r);
 	c->r.changes = NULL;
 	if (c->cap > REPORT_KEEP_CAP) {
 		free(c->buf);

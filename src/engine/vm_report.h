@@ -21,6 +21,7 @@
 #ifndef MACHVM_VM_REPORT_H
 #define MACHVM_VM_REPORT_H
 
+#include <stdatomic.h>
 #include <machvm/report.h>
 #include "engine.h"
 
@@ -34,7 +35,7 @@ struct vm_report_rec {
 	size_t n, cap;
 };
 
-extern machvm_report_hook_t vm_report_hook;     /* set while no call runs */
+/* The host's hook is vm_host_head()->report_hook, set while no call runs. */
 /*
  * Built into an executable (-fPIE, or no PIC at all) the record's address
  * is a fixed offset from the thread pointer: the test is one load, not two
@@ -66,7 +67,8 @@ void vm_report_add_map(struct vm_map *m);
  */
 static inline struct machvm_call_args *vm_report_begin(machvm_call_t call)
 {
-	if (__builtin_expect(vm_report_hook != NULL, 0))
+	if (__builtin_expect(atomic_load_explicit(&vm_host_head()->report_hook,
+	                                          memory_order_relaxed) != NULL, 0))
 		return vm_report_begin_hooked(call);
 	return NULL;
 }

@@ -24,7 +24,7 @@
  * reader needs to know (a hole, an entry in the way, a protection), under
  * their locks; queries leave it alone.
  */
-#include "task.h"
+#include "host.h"
 #include "policy.h"
 #include "vm_why.h"
 
@@ -957,10 +957,10 @@ static bool data_range_wraps(vm_address_t addr, vm_size_t size)
 static void count_fault(struct task *t, bool zero_fill)
 {
 	t->counts.faults++;
-	vm_object_stats.faults.faults++;
+	HOST.object_stats.faults.faults++;
 	if (zero_fill) {
 		t->counts.zero_fill_faults++;
-		vm_object_stats.faults.zero_fill_faults++;
+		HOST.object_stats.faults.zero_fill_faults++;
 	}
 }
 

@@ -1,0 +1,109 @@
+/*
+ * host.h - the host as a value: everything one host's engine keeps, in one
+ * struct, so that one process can run several hosts side by side.
+ *
+ * Every engine call works on the calling thread's current host
+ * (machvm_host_use), which is the process's default host until the
+ * thread chooses another.  The modules reach it through HOST, below.
+ * What stays per thread (a call's memory reservation, its report and its
+ * failure record, the debug lock-order record) or per process (the panic
+ * hook, MACHVM_CHECK) is not here.
+ */
+#ifndef MACHVM_HOST_H
+#define MACHVM_HOST_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <machvm/persist.h>
+#include "engine.h"
+#include "task.h"
+#include "vm_object.h"
+#include "vm_page.h"
+
+/*
+ * The task table: chunks of TASK_CHUNK slots, made as ids grow and kept
+ * until the host stops, so a slot's address never changes and can be read
+ * without a lock.  At most TASK_CHUNK * TASK_CHUNKS ids per host run.
+ */
+#define TASK_CHUNK  1024
+#define TASK_CHUNKS (MACHVM_TASK_ID_LIMIT / TASK_CHUNK)
+
+typedef struct task *_Atomic task_slot_t;
+
+/* The ids of live objects in ascending order (vm_object.c). */
+struct vm_object_order {
+	uint64_t *v;
+	size_t n, cap;
+	size_t dead;            /* entries that are not (any more) a live id */
+	bool unsorted;
+};
+
+/* A state-file import in progress (vm_persist.c). */
+struct imp_object;
+struct imp_task;
+struct vm_import {
+	bool active;
+	machvm_host_desc_t host;
+	struct imp_object *objects;
+	size_t nobjects, objects_cap;
+	struct vm_page_table by_id;     /* object id -> index + 1 */
+	struct imp_task *tasks;
+	size_t ntasks, tasks_cap;
+};
+
+struct machvm_batch;
+
+struct machvm_host {
+	struct vm_host_head head;       /* first: engine.h reads it */
+
+	/* host.c: the task table, its ids, the memory account, the limits */
+	pthread_mutex_t lock;           /* host_lock in the lock order */
+	bool running;
+	task_slot_t *_Atomic task_chunks[TASK_CHUNKS];
+	task_t next_task_id;            /* one above the highest id handed out */
+	uint64_t live_tasks;
+	struct task *task_free_list;    /* terminated, ready for reuse */
+	struct task *task_all;          /* every task struct, for host stop */
+	uint64_t task_structs;          /* how many there are */
+	task_t *free_ids;               /* the free ids below next_task_id: a min-heap */
+	size_t nfree_ids, free_ids_cap;
+	uint64_t task_serial;           /* the last serial handed out */
+	_Atomic uint64_t mem_used;
+	_Atomic uint64_t mem_limit;     /* 0: none */
+	_Atomic uint64_t task_max_wired, task_max_mapped;      /* bytes; 0: none */
+
+	/* vm_object.c: vm_object_lock and what it guards */
+	pthread_mutex_t object_mutex;
+	atomic_uint object_waiters;
+	atomic_uint_fast64_t object_takes;
+	struct vm_object_stats object_stats;
+	struct vm_object *object_all;   /* every live object */
+	struct vm_page_table objects_by_id;
+	struct vm_object_order object_order;
+	uint64_t object_next_id;        /* the last id handed out */
+
+	/* vm_map.c: the sums of every map */
+	_Atomic uint64_t total_entries, total_size, total_wired;
+
+	/* vm_report.c */
+	void *report_hook_arg;
+
+	/* vm_batch.c: the open batches (vm_object_lock) */
+	struct machvm_batch *open_batches;
+
+	/* vm_check.c: debug builds shut other calls out while they check */
+	pthread_rwlock_t call_gate;
+
+	/* vm_persist.c */
+	struct vm_import import;
+	char import_error[512];         /* machvm_import_error */
+};
+
+/* The calling thread's host, as an lvalue: HOST.running, HOST.lock. */
+#define HOST (*vm_host())
+
+/* Makes h an empty host that is not running, as the default host starts;
+ * false if a lock could not be made. */
+bool vm_host_init(struct machvm_host *h);
+
+#endif
