@@ -1890,20 +1890,25 @@ static void concurrency_rows(uint64_t dur, int rounds)
 	mv_rmdir(lt);
 }
 
+/* What runs beside the stat + cat loop (statcat_rate). */
+enum beside { BESIDE_NOTHING, BESIDE_FORKS, BESIDE_SPIN, BESIDE_KINDS };
+
 /*
  * stat + cat of one region's protection in a loop, on a small task, for
- * dur ns; with `parent` not 0 another process meanwhile forks that task
- * through tasks/ctl and removes the child, over and over.  Pairs per
- * second.
+ * dur ns, with beside it nothing, another process that forks task
+ * `parent` through tasks/ctl and removes the child over and over (adding
+ * the forks it made to *forks), or a process that only keeps one CPU busy.
+ * Pairs per second.
  */
-static double statcat_rate(const char *path, unsigned parent, uint64_t dur, long *forks)
+static double statcat_rate(const char *path, enum beside what, unsigned parent, uint64_t dur,
+                           long *forks)
 {
 	uint64_t start = now_ns() + 50000000ULL, end = start + dur;
 	int fds[2];
 	pid_t pid = -1;
 	long done = 0;
 
-	if (parent) {
+	if (what != BESIDE_NOTHING) {
 		pid = fork_piped(fds);
 		if (pid == 0) {
 			long n = 0;
@@ -1911,8 +1916,10 @@ static double statcat_rate(const char *path, unsigned parent, uint64_t dur, long
 
 			sleep_until(start - 20000000ULL);
 			while (now_ns() < end + 20000000ULL) {
-				mv_rmdir(mv_fork(parent, &ns));
-				n++;
+				if (what == BESIDE_FORKS) {
+					mv_rmdir(mv_fork(parent, &ns));
+					n++;
+				}
 			}
 			_exit(write(fds[1], &n, sizeof n) == (ssize_t)sizeof n ? 0 : 1);
 		}
@@ -1928,10 +1935,10 @@ static double statcat_rate(const char *path, unsigned parent, uint64_t dur, long
 		long n = 0;
 
 		if (read(fds[0], &n, sizeof n) != (ssize_t)sizeof n)
-			die("the forking client died");
+			die("the client beside died");
 		close(fds[0]);
 		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
-			die("the forking client failed");
+			die("the client beside failed");
 		*forks += n;
 	}
 	return (double)done / ((double)dur / 1e9);
@@ -1940,35 +1947,42 @@ static double statcat_rate(const char *path, unsigned parent, uint64_t dur, long
 /*
  * Does a fork of a big task hold up calls on another task?  stat + cat
  * throughput on a task of 16 regions while a task of n regions forks and
- * its child is removed in a loop, against the same with no loop, in
- * alternating slices; the medians.
+ * its child is removed in a loop, against the same with nothing beside, in
+ * rotating slices; the medians.  The same beside a process that only
+ * spins shows what taking one CPU away costs by itself (the forking
+ * daemon thread keeps one CPU busy too): on a machine of two CPUs that,
+ * not a lock, is what the loop mostly measures.
  */
 static void fork_load_rows(long n, uint64_t dur, int rounds)
 {
 	unsigned big = mv_task_with_regions(n), small = mv_task_with_regions(16);
-	struct samples un = { 0 }, ld = { 0 };
+	struct samples s[BESIDE_KINDS] = { { 0 } };
 	char p[PATH_MAX];
 	long forks = 0;
-	double cpus = cpu_available();
+	double cpus = cpu_available(), none, fk, spin;
 
 	prot_path(p, sizeof p, mv_root, small, BASE + 8 * page);
-	for (int r = 0; r < rounds; r++) {
-		if (r % 2) {
-			push(&ld, (uint64_t)statcat_rate(p, big, dur, &forks));
-			push(&un, (uint64_t)statcat_rate(p, 0, dur, &forks));
-		} else {
-			push(&un, (uint64_t)statcat_rate(p, 0, dur, &forks));
-			push(&ld, (uint64_t)statcat_rate(p, big, dur, &forks));
+	for (int r = 0; r < rounds; r++)
+		for (int k = 0; k < BESIDE_KINDS; k++) {
+			enum beside what = (enum beside)((k + r) % BESIDE_KINDS);
+
+			push(&s[what], (uint64_t)statcat_rate(p, what, big, dur, &forks));
 		}
-	}
+	none = pct(&s[BESIDE_NOTHING], 50);
+	fk = pct(&s[BESIDE_FORKS], 50);
+	spin = pct(&s[BESIDE_SPIN], 50);
 	add("concurrency", "stat + cat protection on a small task, another task forking"
-	    " and terminating in a loop (throughput)", n, -1, "ops/s", pct(&ld, 50),
-	    pct(&un, 50), "unloaded", pct(&ld, 50) / pct(&un, 50), 0, FORK_LOAD_TARGET);
+	    " and terminating in a loop (throughput)", n, -1, "ops/s", fk, none, "unloaded",
+	    fk / none, 0, FORK_LOAD_TARGET);
+	add("concurrency", "  the same beside a process that only keeps one CPU busy (context)",
+	    n, -1, "ops/s", spin, none, "unloaded", spin / none, 0, 0);
+	add_cmp("concurrency", "  forking beside vs spinning beside (what the fork adds)", n, -1,
+	        "ops/s", fk, spin, "spinning", 0);
 	note("fork load N=%ld: %ld forks and terminations in %d slices of %.0f ms;"
 	     " two busy processes got %.2f of %ld CPUs before", n, forks, rounds,
 	     (double)dur / 1e6, cpus, sysconf(_SC_NPROCESSORS_ONLN));
-	sfree(&un);
-	sfree(&ld);
+	for (int k = 0; k < BESIDE_KINDS; k++)
+		sfree(&s[k]);
 	mv_rmdir(small);
 	mv_rmdir(big);
 }
