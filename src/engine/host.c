@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ---- hosts (host.h) ----------------------------------------------------- */
 
 /* The host of every thread that chose none. */
@@ -82,9 +81,8 @@ kern_return_t machvm_host_destroy(machvm_host_t host)
 	if (host == NULL || host == &vm_host_default)
 		return KERN_INVALID_ARGUMENT;
 	struct machvm_host *was = machvm_host_use(host);
+	machvm_import_abort();          /* an import left half done: its staging */
 	machvm_host_stop();
-	vm_page_table_destroy(&host->objects_by_id);
-	free(host->object_order.v);
 	machvm_host_use(was == host ? NULL : was);
 	pthread_rwlock_destroy(&host->call_gate);
 	pthread_mutex_destroy(&host->object_mutex);
@@ -95,7 +93,6 @@ kern_return_t machvm_host_destroy(machvm_host_t host)
 
 #define HOST_PORT       ((host_t)0x48535401u)
 #define HOST_PRIV_PORT  ((host_priv_t)0x48535402u)
-
 
 /*
  * The lock-order check of debug builds (engine.h has the order): what
@@ -163,13 +160,7 @@ static void task_mutex_drop(struct task *t)
 	pthread_mutex_unlock(&t->lock);
 }
 
-/*
- * The free ids below next_task_id: a binary min-heap, so task_create takes
- * the lowest.  It always has room for every id below next_task_id (it is
- * grown before next_task_id moves), so giving an id back cannot fail.
- */
-
-static machvm_panic_hook_t panic_hook;
+static machvm_panic_hook_t panic_hook;         /* the process's, not a host's */
 
 /* ---- the memory account (engine.h) ----------------------------------- */
 
@@ -240,7 +231,6 @@ kern_return_t machvm_host_set_memory_limit(uint64_t bytes)
 }
 
 /* ---- limits per task (engine.h) ---------------------------------------- */
-
 
 kern_return_t machvm_host_set_task_limits(const machvm_task_limits_t *limits)
 {

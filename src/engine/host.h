@@ -30,7 +30,13 @@
 
 typedef struct task *_Atomic task_slot_t;
 
-/* The ids of live objects in ascending order (vm_object.c). */
+/*
+ * The ids in ascending order, for vm_object_ids (vm_object_lock): every
+ * live object's id, plus ids of freed objects not yet swept out (a freed
+ * id may be there twice, or once again for a live object, after an import
+ * renumbered its objects).  New ids are appended, ids only grow, so the
+ * order holds; an import sorts it once.  Swept when half of it is dead.
+ */
 struct vm_object_order {
 	uint64_t *v;
 	size_t n, cap;
@@ -65,7 +71,11 @@ struct machvm_host {
 	struct task *task_free_list;    /* terminated, ready for reuse */
 	struct task *task_all;          /* every task struct, for host stop */
 	uint64_t task_structs;          /* how many there are */
-	task_t *free_ids;               /* the free ids below next_task_id: a min-heap */
+	/* The free ids below next_task_id: a binary min-heap, so task_create
+	 * takes the lowest.  It always has room for every id below
+	 * next_task_id (it is grown before next_task_id moves), so giving an
+	 * id back cannot fail. */
+	task_t *free_ids;
 	size_t nfree_ids, free_ids_cap;
 	uint64_t task_serial;           /* the last serial handed out */
 	_Atomic uint64_t mem_used;
@@ -74,6 +84,9 @@ struct machvm_host {
 
 	/* vm_object.c: vm_object_lock and what it guards */
 	pthread_mutex_t object_mutex;
+	/* Who waits for the lock, and how many times it was taken: what
+	 * vm_object_lock_yield needs to hand it over.  takes is written only
+	 * with the lock held, and read by the yielding thread without it. */
 	atomic_uint object_waiters;
 	atomic_uint_fast64_t object_takes;
 	struct vm_object_stats object_stats;

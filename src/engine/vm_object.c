@@ -42,28 +42,23 @@
 static _Thread_local bool vm_object_held;
 #endif
 
-/*
- * HOST.object_order: the ids in ascending order, for vm_object_ids
- * (vm_object_lock): every
- * live object's id, plus ids of freed objects not yet swept out (a freed
- * id may be there twice, or once again for a live object, after an import
- * renumbered its objects).  New ids are appended, ids only grow, so the
- * order holds; an import sorts it once.  Swept when half of it is dead.
- */
+/* HOST.object_order (host.h): the ids in ascending order, for vm_object_ids. */
 
 static int order_append(uint64_t id)
 {
-	if (HOST.object_order.n == HOST.object_order.cap) {
-		size_t cap = HOST.object_order.cap ? HOST.object_order.cap * 2 : 256;
-		uint64_t *v = realloc(HOST.object_order.v, cap * sizeof *v);
+	struct vm_object_order *ord = &HOST.object_order;
+
+	if (ord->n == ord->cap) {
+		size_t cap = ord->cap ? ord->cap * 2 : 256;
+		uint64_t *v = realloc(ord->v, cap * sizeof *v);
 		if (v == NULL)
 			return -1;
-		HOST.object_order.v = v;
-		HOST.object_order.cap = cap;
+		ord->v = v;
+		ord->cap = cap;
 	}
-	if (HOST.object_order.n > 0 && id <= HOST.object_order.v[HOST.object_order.n - 1])
-		HOST.object_order.unsorted = true;
-	HOST.object_order.v[HOST.object_order.n++] = id;
+	if (ord->n > 0 && id <= ord->v[ord->n - 1])
+		ord->unsorted = true;
+	ord->v[ord->n++] = id;
 	return 0;
 }
 
@@ -76,25 +71,21 @@ static int cmp_id(const void *a, const void *b)
 /* Sorted, each live id once, nothing dead: O(n) (O(n log n) after an import). */
 static void order_tidy(void)
 {
-	if (HOST.object_order.unsorted)
-		qsort(HOST.object_order.v, HOST.object_order.n, sizeof *HOST.object_order.v, cmp_id);
+	struct vm_object_order *ord = &HOST.object_order;
+	if (ord->unsorted)
+		qsort(ord->v, ord->n, sizeof *ord->v, cmp_id);
 	size_t k = 0;
-	for (size_t i = 0; i < HOST.object_order.n; i++) {
-		uint64_t id = HOST.object_order.v[i];
-		if ((k > 0 && HOST.object_order.v[k - 1] == id) || vm_page_table_get(&HOST.objects_by_id, id) == NULL)
+	for (size_t i = 0; i < ord->n; i++) {
+		uint64_t id = ord->v[i];
+		if ((k > 0 && ord->v[k - 1] == id) || vm_page_table_get(&HOST.objects_by_id, id) == NULL)
 			continue;
-		HOST.object_order.v[k++] = id;
+		ord->v[k++] = id;
 	}
-	HOST.object_order.n = k;
-	HOST.object_order.dead = 0;
-	HOST.object_order.unsorted = false;
+	ord->n = k;
+	ord->dead = 0;
+	ord->unsorted = false;
 }
 
-/*
- * Who waits for the lock, and how many times it was taken: what
- * vm_object_lock_yield needs to hand the lock over.  takes is written
- * only with the lock held, and read by the yielding thread without it.
- */
 
 void vm_object_lock_acquire(void)
 {
@@ -671,33 +662,35 @@ int vm_object_renumber(struct vm_object *o, uint64_t id)
 size_t vm_object_ids(uint64_t first, uint64_t *ids, size_t cap)
 {
 	vm_object_lock_assert();
-	if (HOST.object_order.dead > 0 || HOST.object_order.unsorted)
+	struct vm_object_order *ord = &HOST.object_order;
+	if (ord->dead > 0 || ord->unsorted)
 		order_tidy();
 	/* The first id >= first. */
-	size_t lo = 0, hi = HOST.object_order.n;
+	size_t lo = 0, hi = ord->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (HOST.object_order.v[mid] < first)
+		if (ord->v[mid] < first)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	size_t n = HOST.object_order.n - lo;
+	size_t n = ord->n - lo;
 	if (cap > 0 && n > 0)
-		memcpy(ids, HOST.object_order.v + lo, (n < cap ? n : cap) * sizeof *ids);
+		memcpy(ids, ord->v + lo, (n < cap ? n : cap) * sizeof *ids);
 	return n;
 }
 
 bool vm_object_ids_check(void)
 {
+	struct vm_object_order *ord = &HOST.object_order;
 	vm_object_lock_assert();
 	/* Every live object's id is there (the rest is swept later). */
 	size_t found = 0;
-	for (size_t i = 0; i < HOST.object_order.n; i++) {
-		struct vm_object *o = vm_page_table_get(&HOST.objects_by_id, HOST.object_order.v[i]);
-		if (o && (i == 0 || HOST.object_order.unsorted || HOST.object_order.v[i - 1] != HOST.object_order.v[i]))
+	for (size_t i = 0; i < ord->n; i++) {
+		struct vm_object *o = vm_page_table_get(&HOST.objects_by_id, ord->v[i]);
+		if (o && (i == 0 || ord->unsorted || ord->v[i - 1] != ord->v[i]))
 			found++;
-		if (!HOST.object_order.unsorted && i > 0 && HOST.object_order.v[i - 1] > HOST.object_order.v[i])
+		if (!ord->unsorted && i > 0 && ord->v[i - 1] > ord->v[i])
 			return false;
 	}
 	return found >= HOST.objects_by_id.count;
