@@ -22,7 +22,8 @@
 
 /* The host of every thread that chose none. */
 struct machvm_host vm_host_default = {
-	.head = { 4096, 12, &vm_policies[MACHVM_PERSONALITY_MACH], NULL },
+	.head = { .page_size = 4096, .page_shift = 12,
+	          .policy = &vm_policies[MACHVM_PERSONALITY_MACH] },
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.next_task_id = 1,
 	.object_mutex = PTHREAD_MUTEX_INITIALIZER,
