@@ -124,8 +124,17 @@ void vm_object_lock_release(void)
 void vm_object_lock_yield(void)
 {
 	vm_object_lock_assert();
-	if (atomic_load_explicit(&HOST.object_waiters, memory_order_relaxed) == 0)
+	if (atomic_load_explicit(&HOST.object_waiters, memory_order_relaxed) == 0) {
+		/* Nobody wants the lock, but a thread may want this CPU: the
+		 * scheduler does not cut a thread that keeps going to sleep
+		 * between calls short for one it wakes (a reader of another
+		 * task, say), which then waits for the whole call.  So now and
+		 * then a long call lets it run, as a kernel's long loops do. */
+		static _Thread_local unsigned int calls;
+		if (++calls % VM_CPU_YIELD_EVERY == 0)
+			sched_yield();
 		return;
+	}
 	uint_fast64_t seen = atomic_load_explicit(&HOST.object_takes, memory_order_relaxed);
 	vm_object_lock_release();
 	for (int i = 0; i < 1000; i++) {

@@ -54,13 +54,16 @@ bool vm_object_lock_mine(void);
  * Called with the lock held by a call that holds it for long (a fork or
  * the end of a big task) between two steps that each leave every object
  * whole: if other threads wait for the lock, it lets one of them have it
- * before it takes it back.  Nothing the caller's own task locks guard can
+ * before it takes it back; if none does, every VM_CPU_YIELD_EVERY-th call
+ * lets other runnable threads have the CPU (sched_yield).  Nothing the caller's own task locks guard can
  * change meanwhile; objects can, so pointers to objects the caller holds
  * no reference on must be read again.
  */
 void vm_object_lock_yield(void);
 /* Entries a long call handles between two yields. */
 #define VM_OBJECT_YIELD_EVERY 256
+/* Yields with nobody waiting for the lock between two of the CPU. */
+#define VM_CPU_YIELD_EVERY 4
 
 /* A new empty object of size bytes with one reference; NULL if out of memory. */
 struct vm_object *vm_object_allocate(vm_size_t size);

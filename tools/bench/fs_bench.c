@@ -1891,14 +1891,15 @@ static void concurrency_rows(uint64_t dur, int rounds)
 }
 
 /* What runs beside the stat + cat loop (statcat_rate). */
-enum beside { BESIDE_NOTHING, BESIDE_FORKS, BESIDE_SPIN, BESIDE_KINDS };
+enum beside { BESIDE_NOTHING, BESIDE_FORKS, BESIDE_SPIN, BESIDE_LINUX_FORKS, BESIDE_KINDS };
 
 /*
  * stat + cat of one region's protection in a loop, on a small task, for
  * dur ns, with beside it nothing, another process that forks task
  * `parent` through tasks/ctl and removes the child over and over (adding
- * the forks it made to *forks), or a process that only keeps one CPU busy.
- * Pairs per second.
+ * the forks it made to *forks), a process that only keeps one CPU busy,
+ * or a Linux process of as many mappings (lx, made by the caller) that
+ * forks itself over and over.  Pairs per second.
  */
 static double statcat_rate(const char *path, enum beside what, unsigned parent, uint64_t dur,
                            long *forks)
@@ -1919,6 +1920,8 @@ static double statcat_rate(const char *path, enum beside what, unsigned parent, 
 				if (what == BESIDE_FORKS) {
 					mv_rmdir(mv_fork(parent, &ns));
 					n++;
+				} else if (what == BESIDE_LINUX_FORKS) {
+					(void)lx_fork(&ns);
 				}
 			}
 			_exit(write(fds[1], &n, sizeof n) == (ssize_t)sizeof n ? 0 : 1);
@@ -1948,18 +1951,23 @@ static double statcat_rate(const char *path, enum beside what, unsigned parent, 
  * Does a fork of a big task hold up calls on another task?  stat + cat
  * throughput on a task of 16 regions while a task of n regions forks and
  * its child is removed in a loop, against the same with nothing beside, in
- * rotating slices; the medians.  The same beside a process that only
- * spins shows what taking one CPU away costs by itself (the forking
- * daemon thread keeps one CPU busy too): on a machine of two CPUs that,
- * not a lock, is what the loop mostly measures.
+ * rotating slices; the medians.  Two loads for context: a process that
+ * only spins (one CPU kept busy, all the time), and a Linux process with
+ * as many mappings forking itself in a loop (work like the daemon's fork,
+ * in the kernel, sharing no lock with the daemon): what any fork loop
+ * costs the reader on this machine.
  */
 static void fork_load_rows(long n, uint64_t dur, int rounds)
 {
 	unsigned big = mv_task_with_regions(n), small = mv_task_with_regions(16);
 	struct samples s[BESIDE_KINDS] = { { 0 } };
-	char p[PATH_MAX];
+	char p[PATH_MAX], *lx;
 	long forks = 0;
-	double cpus = cpu_available(), none, fk, spin;
+	double cpus = cpu_available(), none, fk, spin, lxf;
+
+	if (fit_map_count(n + 2) != n + 2)
+		die("no room for %ld VMAs (vm.max_map_count)", n);
+	lx = lx_make_vmas(n);   /* the Linux forker's mappings: its children inherit them */
 
 	prot_path(p, sizeof p, mv_root, small, BASE + 8 * page);
 	for (int r = 0; r < rounds; r++)
@@ -1968,16 +1976,21 @@ static void fork_load_rows(long n, uint64_t dur, int rounds)
 
 			push(&s[what], (uint64_t)statcat_rate(p, what, big, dur, &forks));
 		}
+	munmap(lx, (size_t)n * page);
+	restore_map_count();
 	none = pct(&s[BESIDE_NOTHING], 50);
 	fk = pct(&s[BESIDE_FORKS], 50);
 	spin = pct(&s[BESIDE_SPIN], 50);
+	lxf = pct(&s[BESIDE_LINUX_FORKS], 50);
 	add("concurrency", "stat + cat protection on a small task, another task forking"
 	    " and terminating in a loop (throughput)", n, -1, "ops/s", fk, none, "unloaded",
 	    fk / none, 0, FORK_LOAD_TARGET);
 	add("concurrency", "  the same beside a process that only keeps one CPU busy (context)",
 	    n, -1, "ops/s", spin, none, "unloaded", spin / none, 0, 0);
-	add_cmp("concurrency", "  forking beside vs spinning beside (what the fork adds)", n, -1,
-	        "ops/s", fk, spin, "spinning", 0);
+	add("concurrency", "  the same beside a Linux process of N mappings forking (context)",
+	    n, -1, "ops/s", lxf, none, "unloaded", lxf / none, 0, 0);
+	add_cmp("concurrency", "  machvmfs forking beside vs Linux forking beside", n, -1,
+	        "ops/s", fk, lxf, "linux forks", 0);
 	note("fork load N=%ld: %ld forks and terminations in %d slices of %.0f ms;"
 	     " two busy processes got %.2f of %ld CPUs before", n, forks, rounds,
 	     (double)dur / 1e6, cpus, sysconf(_SC_NPROCESSORS_ONLN));
