@@ -137,7 +137,11 @@ static void task_mutex_take(struct task *t)
 #ifdef MACHVM_DEBUG
 	if (vm_object_lock_mine())
 		machvm_panic("lock order: a task lock taken with vm_object_lock held");
-	if (held.tasks && (uintptr_t)t <= held.top)
+	/* Below the top: an inversion.  The top itself again is a struct
+	 * dropped and taken again (task_lock_refs: a struct listed twice
+	 * whose first try found it dead); taking one held would deadlock
+	 * anyway. */
+	if (held.tasks && (uintptr_t)t < held.top)
 		machvm_panic("lock order: task locks taken out of address order");
 #endif
 	pthread_mutex_lock(&t->lock);
