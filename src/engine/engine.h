@@ -44,10 +44,10 @@ struct machvm_host;
 extern struct machvm_host vm_host_default;
 extern _Thread_local struct machvm_host *vm_host_current;
 
+/* Never NULL: every thread starts on the default host. */
 static inline struct machvm_host *vm_host(void)
 {
-	struct machvm_host *h = vm_host_current;
-	return h ? h : &vm_host_default;
+	return vm_host_current;
 }
 
 static inline struct vm_host_head *vm_host_head(void)

@@ -32,7 +32,7 @@ struct machvm_host vm_host_default = {
 	.import = { .by_id = VM_PAGE_TABLE_INIT },
 };
 
-_Thread_local struct machvm_host *vm_host_current;
+_Thread_local struct machvm_host *vm_host_current = &vm_host_default;
 
 bool vm_host_init(struct machvm_host *h)
 {
@@ -73,8 +73,8 @@ kern_return_t machvm_host_create(machvm_host_t *host)
 machvm_host_t machvm_host_use(machvm_host_t host)
 {
 	struct machvm_host *was = vm_host_current;
-	vm_host_current = host == &vm_host_default ? NULL : host;
-	return was;
+	vm_host_current = host ? host : &vm_host_default;
+	return was == &vm_host_default ? NULL : was;
 }
 
 kern_return_t machvm_host_destroy(machvm_host_t host)
