@@ -2,23 +2,30 @@
  * engine.h - what the engine's modules share and nobody outside sees:
  * the page size, rounding, panics and the counters.
  *
- * Lock order (outermost first), see also host.c, vm_map.h, vm_object.h:
+ * Lock order (outermost first), see also host.c, vm_domain.h, vm_object.h:
  *   1. host_lock          the task table (host.c)
  *   2. task->lock         one task's map and counters; when a call needs
  *                         several tasks it takes them in ascending order of
  *                         the structs' addresses (task.h)
- *   3. vm_object_lock     every memory object, its pages and shadow links,
- *                         and the host's event counters (vm_object.c)
+ *   3. a domain's lock    every memory object the domain's tasks can reach:
+ *                         reference counts, pages, shadow links
+ *                         (vm_domain.h); one at a time, but for a merge,
+ *                         which takes two in address order
+ *   4. the object table's lock and the open batches' lock: every live
+ *                         object by id, the list of batches (vm_object.c,
+ *                         vm_batch.c); held for a few steps, never two
  * No lock is taken while a lower-numbered one is wanted: a call holding a
  * task lock never takes host_lock.  Debug builds check this order at
- * every lock taken (host.c, vm_object.c): a thread that takes one against
+ * every lock taken (host.c, vm_domain.c): a thread that takes one against
  * it panics at once, naming the rule, instead of deadlocking some day.
+ * The host's event counters and memory account are atomic.
  *
- * How long each is held: vm_region takes its task's lock and not
- * vm_object_lock.  A fork and task_terminate hold vm_object_lock over
- * every entry of a map, but hand it to waiting calls every
- * VM_OBJECT_YIELD_EVERY entries (vm_object_lock_yield), each entry done
- * whole in between; the task locks they hold stay held.
+ * How long each is held: vm_region takes its task's lock and no domain's.
+ * Calls on tasks of two domains share no lock but the object table's
+ * (taken when an object is made or freed).  A fork and task_terminate
+ * hold their domain over every entry of a map, but hand it to waiting
+ * calls every VM_OBJECT_YIELD_EVERY entries (vm_domain_yield), each entry
+ * done whole in between; the task locks they hold stay held.
  */
 #ifndef MACHVM_ENGINE_H
 #define MACHVM_ENGINE_H

@@ -26,7 +26,8 @@ struct machvm_host vm_host_default = {
 	          .policy = &vm_policies[MACHVM_PERSONALITY_MACH] },
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.next_task_id = 1,
-	.object_mutex = PTHREAD_MUTEX_INITIALIZER,
+	.object_table_lock = PTHREAD_MUTEX_INITIALIZER,
+	.batch_lock = PTHREAD_MUTEX_INITIALIZER,
 	.objects_by_id = VM_PAGE_TABLE_INIT,
 	.call_gate = PTHREAD_RWLOCK_INITIALIZER,
 	.import = { .by_id = VM_PAGE_TABLE_INIT },
@@ -45,12 +46,18 @@ bool vm_host_init(struct machvm_host *h)
 	h->import.by_id = (struct vm_page_table)VM_PAGE_TABLE_INIT;
 	if (pthread_mutex_init(&h->lock, NULL) != 0)
 		return false;
-	if (pthread_mutex_init(&h->object_mutex, NULL) != 0) {
+	if (pthread_mutex_init(&h->object_table_lock, NULL) != 0) {
+		pthread_mutex_destroy(&h->lock);
+		return false;
+	}
+	if (pthread_mutex_init(&h->batch_lock, NULL) != 0) {
+		pthread_mutex_destroy(&h->object_table_lock);
 		pthread_mutex_destroy(&h->lock);
 		return false;
 	}
 	if (pthread_rwlock_init(&h->call_gate, NULL) != 0) {
-		pthread_mutex_destroy(&h->object_mutex);
+		pthread_mutex_destroy(&h->batch_lock);
+		pthread_mutex_destroy(&h->object_table_lock);
 		pthread_mutex_destroy(&h->lock);
 		return false;
 	}
@@ -86,7 +93,8 @@ kern_return_t machvm_host_destroy(machvm_host_t host)
 	machvm_host_stop();
 	machvm_host_use(was == host ? NULL : was);
 	pthread_rwlock_destroy(&host->call_gate);
-	pthread_mutex_destroy(&host->object_mutex);
+	pthread_mutex_destroy(&host->batch_lock);
+	pthread_mutex_destroy(&host->object_table_lock);
 	pthread_mutex_destroy(&host->lock);
 	free(host);
 	return KERN_SUCCESS;
@@ -111,8 +119,8 @@ static _Thread_local struct {
 static void host_lock_take(void)
 {
 #ifdef MACHVM_DEBUG
-	if (vm_object_lock_mine())
-		machvm_panic("lock order: host_lock taken with vm_object_lock held");
+	if (vm_domain_mine())
+		machvm_panic("lock order: host_lock taken with a domain lock held");
 	if (held.tasks)
 		machvm_panic("lock order: host_lock taken with a task lock held");
 	if (held.host)
@@ -135,8 +143,8 @@ static void host_lock_drop(void)
 static void task_mutex_take(struct task *t)
 {
 #ifdef MACHVM_DEBUG
-	if (vm_object_lock_mine())
-		machvm_panic("lock order: a task lock taken with vm_object_lock held");
+	if (vm_domain_mine())
+		machvm_panic("lock order: a task lock taken with a domain lock held");
 	/* Below the top: an inversion.  The top itself again is a struct
 	 * dropped and taken again (task_lock_refs: a struct listed twice
 	 * whose first try found it dead); taking one held would deadlock
@@ -675,7 +683,11 @@ static struct task *task_reserve(task_t parent)
 	__atomic_store_n(&t->serial, serial, __ATOMIC_RELEASE);
 	t->parent = parent;
 	t->parent_serial = 0;
-	t->dead = false;
+	/* Dead until published (task_publish): a caller still holding the
+	 * struct from an earlier life with the same id finds nothing while
+	 * the new task is built. */
+	t->dead = true;
+	t->domain = NULL;
 	memset(&t->counts, 0, sizeof t->counts);
 	vm_map_init(&t->map);
 	task_mutex_drop(t);
@@ -689,6 +701,8 @@ static void task_recycle(struct task *t)
 	task_mutex_take(t);
 	t->dead = true;
 	vm_map_destroy(&t->map);
+	vm_domain_release(t->domain);
+	t->domain = NULL;
 	task_mutex_drop(t);
 	host_lock_take();
 	t->free_next = HOST.task_free_list;
@@ -735,6 +749,9 @@ void machvm_task_unpin(machvm_task_pin_t *pin)
 
 static void task_publish(struct task *t)
 {
+	task_mutex_take(t);
+	t->dead = false;
+	task_mutex_drop(t);
 	host_lock_take();
 	atomic_store_explicit(slot_of(t->id), t, memory_order_release);
 	HOST.live_tasks++;
@@ -783,11 +800,21 @@ kern_return_t task_create(task_t parent, boolean_t inherit_memory, task_t *child
 		kr = KERN_RESOURCE_SHORTAGE;
 		goto out;
 	}
+	/* A task made empty starts a domain of its own; a fork's child
+	 * joins its parent's (below).  Nobody can lock c before it is
+	 * published, so c->domain is set without its lock. */
+	if (!inherit_memory && (c->domain = vm_domain_create()) == NULL) {
+		task_recycle(c);
+		kr = KERN_RESOURCE_SHORTAGE;
+		goto out;
+	}
 	if (inherit_memory) {
 		if (!task_lock_live(p, parent)) {
 			kr = KERN_INVALID_TASK;
 		} else {
-			vm_object_lock_acquire();
+			struct vm_domain *d = vm_domain_enter(p);
+			vm_domain_hold(d);
+			c->domain = d;
 			vm_report_task(&p->map);
 			/* The child and the copies, reserved whole: past the
 			 * memory limit the fork fails before it touches the
@@ -799,7 +826,7 @@ kern_return_t task_create(task_t parent, boolean_t inherit_memory, task_t *child
 			vm_mem_unreserve();
 			if (kr == KERN_SUCCESS)
 				task_created(c, a);
-			vm_object_lock_release();
+			vm_domain_leave();
 			vm_report_end(kr);
 			task_unlock(p);
 		}
@@ -840,12 +867,14 @@ kern_return_t task_terminate(task_t id)
 	}
 	task_mutex_take(t);
 	t->dead = true;
-	vm_object_lock_acquire();
+	(void)vm_domain_enter(t);
 	/* The task's end first, whole; then the objects its entries held. */
 	vm_report_task(&t->map);
 	vm_map_report_task(&t->map, MACHVM_CHANGE_TASK_TERMINATED);
 	vm_map_destroy_yielding(&t->map);
-	vm_object_lock_release();
+	vm_domain_leave();
+	vm_domain_release(t->domain);       /* after the lock: it may be the last */
+	t->domain = NULL;
 	vm_report_end(KERN_SUCCESS);
 	/* A pinned task keeps its id (and struct) until the last unpin. */
 	bool pinned = t->pins > 0;
@@ -897,17 +926,15 @@ kern_return_t machvm_host_stats(machvm_host_stats_t *s)
 	s->entries = tot.entries;
 	s->virtual_size = tot.size;
 	s->wired_pages = tot.wired_pages;
-	vm_object_lock_acquire();
-	s->objects = HOST.object_stats.objects;
-	s->resident_pages = HOST.object_stats.resident_pages;
-	s->faults = HOST.object_stats.faults.faults;
-	s->zero_fill_faults = HOST.object_stats.faults.zero_fill_faults;
-	s->cow_faults = HOST.object_stats.faults.cow_faults;
-	s->shadows_created = HOST.object_stats.shadows_created;
-	s->collapses = HOST.object_stats.collapses;
-	s->bypasses = HOST.object_stats.bypasses;
-	s->pages_copied = HOST.object_stats.pages_copied;
-	vm_object_lock_release();
+	s->objects = vm_object_stat(objects);
+	s->resident_pages = vm_object_stat(resident_pages);
+	s->faults = vm_object_stat(faults.faults);
+	s->zero_fill_faults = vm_object_stat(faults.zero_fill_faults);
+	s->cow_faults = vm_object_stat(faults.cow_faults);
+	s->shadows_created = vm_object_stat(shadows_created);
+	s->collapses = vm_object_stat(collapses);
+	s->bypasses = vm_object_stat(bypasses);
+	s->pages_copied = vm_object_stat(pages_copied);
 	s->memory_used = vm_mem_used();
 	s->memory_limit = atomic_load(&HOST.mem_limit);
 	return KERN_SUCCESS;
@@ -946,7 +973,7 @@ kern_return_t machvm_task_stats(task_t id, machvm_task_stats_t *s)
 	s->faults = t->counts.faults;
 	s->zero_fill_faults = t->counts.zero_fill_faults;
 	s->cow_faults = t->counts.cow_faults;
-	vm_object_lock_acquire();
+	(void)vm_domain_enter(t);
 	struct vm_page_table seen = VM_PAGE_TABLE_INIT;
 	for (struct vm_map_entry *e = t->map.store.first; e; e = e->next) {
 		if (e->wired_count)
@@ -966,7 +993,7 @@ kern_return_t machvm_task_stats(task_t id, machvm_task_stats_t *s)
 			s->objects++;
 	}
 	vm_page_table_destroy(&seen);
-	vm_object_lock_release();
+	vm_domain_leave();
 	task_unlock(t);
 	return KERN_SUCCESS;
 }

@@ -31,7 +31,7 @@
 typedef struct task *_Atomic task_slot_t;
 
 /*
- * The ids in ascending order, for vm_object_ids (vm_object_lock): every
+ * The ids in ascending order, for vm_object_ids (the object table's lock): every
  * live object's id, plus ids of freed objects not yet swept out (a freed
  * id may be there twice, or once again for a live object, after an import
  * renumbered its objects).  New ids are appended, ids only grow, so the
@@ -59,6 +59,20 @@ struct vm_import {
 
 struct machvm_batch;
 
+/*
+ * The host's sums of every map (entries, bytes, wired pages) are split in
+ * shards, each thread adding to its own: one shared counter that every
+ * call changing an entry count bumps would pass its cache line from CPU
+ * to CPU between calls on unrelated tasks.  A sum is the shards' total
+ * (modulo 2^64: a shard may go below zero when one thread adds what
+ * another takes away).  128 bytes apart, no two shards share a cache line.
+ */
+#define VM_TOTAL_SHARDS 16
+struct vm_total_shard {
+	_Atomic uint64_t entries, size, wired;
+	char pad[128 - 3 * sizeof(uint64_t)];
+};
+
 struct machvm_host {
 	struct vm_host_head head;       /* first: engine.h reads it */
 
@@ -82,26 +96,27 @@ struct machvm_host {
 	_Atomic uint64_t mem_limit;     /* 0: none */
 	_Atomic uint64_t task_max_wired, task_max_mapped;      /* bytes; 0: none */
 
-	/* vm_object.c: vm_object_lock and what it guards */
-	pthread_mutex_t object_mutex;
-	/* Who waits for the lock, and how many times it was taken: what
-	 * vm_object_lock_yield needs to hand it over.  takes is written only
-	 * with the lock held, and read by the yielding thread without it. */
-	atomic_uint object_waiters;
-	atomic_uint_fast64_t object_takes;
+	/* vm_domain.c: how many domains exist (the memory account's check) */
+	_Atomic uint64_t domains;
+
+	/* vm_object.c: the object table and its lock (the innermost); the
+	 * counters are atomic */
+	pthread_mutex_t object_table_lock;
 	struct vm_object_stats object_stats;
 	struct vm_object *object_all;   /* every live object */
 	struct vm_page_table objects_by_id;
 	struct vm_object_order object_order;
 	uint64_t object_next_id;        /* the last id handed out */
 
-	/* vm_map.c: the sums of every map */
-	_Atomic uint64_t total_entries, total_size, total_wired;
+	/* vm_map.c: the sums of every map, in shards (vm_map_totals) */
+	struct vm_total_shard totals[VM_TOTAL_SHARDS];
 
 	/* vm_report.c */
 	void *report_hook_arg;
 
-	/* vm_batch.c: the open batches (vm_object_lock) */
+	/* vm_batch.c: the open batches, and their lock (innermost, beside
+	 * the object table's) */
+	pthread_mutex_t batch_lock;
 	struct machvm_batch *open_batches;
 
 	/* vm_check.c: debug builds shut other calls out while they check */

@@ -26,6 +26,8 @@ struct task {
 	pthread_mutex_t lock;
 	bool dead;                      /* lock */
 	struct vm_map map;              /* lock */
+	struct vm_domain *domain;       /* lock: its memory domain (a reference;
+	                                   vm_domain.h), NULL while dead */
 	struct vm_fault_counts counts;  /* lock */
 	uint32_t pins;                  /* lock: machvm_task_pin holds */
 	bool retired;                   /* lock: dead, waiting for its last unpin */
@@ -99,8 +101,9 @@ size_t task_table_size(void);
 struct task *task_table_at(size_t id);
 
 /*
- * The checker proper; the caller has every other call shut out (and holds
- * vm_object_lock).  Changes nothing.  KERN_SUCCESS: every invariant holds.
+ * The checker proper; the caller has every other call shut out (every live
+ * task locked, the batches' lock held, the host frozen: vm_domain_freeze).
+ * Changes nothing.  KERN_SUCCESS: every invariant holds.
  * KERN_FAILURE: why (len bytes) says which one does not, naming the task,
  * region or object, and *culprit is the task whose map is at fault
  * (TASK_NULL if none is).  KERN_RESOURCE_SHORTAGE: out of memory.
@@ -109,8 +112,13 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit);
 
 /* What the open batches hold (vm_batch.c), for the checker: the bytes they
  * charged, and fn called once per reference their saved entries hold.
- * vm_object_lock held. */
+ * The host frozen. */
 uint64_t vm_batch_charged(void);
 void vm_batch_each_ref(void (*fn)(struct vm_object *o, void *arg), void *arg);
+/* The open batches' lock: held by a batch's end over all it does, and by
+ * whoever walks every object with every task locked (the export, the
+ * checker), whom a batch of dead tasks would otherwise not wait for. */
+void vm_batch_lock(void);
+void vm_batch_unlock(void);
 
 #endif

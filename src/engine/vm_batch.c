@@ -23,9 +23,11 @@
  * shared with the saved ones (a fork's child, a remap's target) are the
  * caller's: it terminates the tasks it created before the undo.
  *
- * Locks: the saved tasks in address order (task_lock_refs), then
- * vm_object_lock, which also guards the list of open batches (the checker
- * counts their references and bytes).
+ * Locks: the saved tasks in address order (task_lock_refs), then their
+ * domain: the batch makes the domains of its tasks one when it begins
+ * (vm_domain.h) and keeps a reference on it, so that its end finds the
+ * objects it saved under one lock.  The list of open batches (the checker
+ * counts their references and bytes) has a lock of its own.
  */
 #include "host.h"
 
@@ -55,7 +57,8 @@ struct batch_page {
 };
 
 struct machvm_batch {
-	struct machvm_batch *next;      /* open batches (vm_object_lock) */
+	struct machvm_batch *next;      /* open batches (HOST.batch_lock) */
+	struct vm_domain *domain;       /* its tasks' (a reference) */
 	struct batch_task tasks[BATCH_MAX_TASKS];
 	size_t ntasks;
 	struct batch_object *objects;   /* sorted by address, distinct */
@@ -88,7 +91,7 @@ static bool batch_maps(const struct machvm_batch *b, const struct vm_object *o)
 	return false;
 }
 
-/* Lets go of what b holds but its entries' references (vm_object_lock held). */
+/* Lets go of what b holds but its entries' references (its domain held). */
 static void free_pages_saved(struct machvm_batch *b)
 {
 	for (size_t i = 0; i < b->npages; i++) {
@@ -101,7 +104,7 @@ static void free_pages_saved(struct machvm_batch *b)
 	free(b->objects);
 }
 
-/* Drops the saved entries of bt and their references (vm_object_lock held). */
+/* Drops the saved entries of bt and their references (its domain held). */
 static void drop_saved(struct batch_task *bt)
 {
 	while (bt->head) {
@@ -116,23 +119,39 @@ static void drop_saved(struct batch_task *bt)
 	bt->n = 0;
 }
 
+void vm_batch_lock(void)
+{
+	pthread_mutex_lock(&HOST.batch_lock);
+}
+
+void vm_batch_unlock(void)
+{
+	pthread_mutex_unlock(&HOST.batch_lock);
+}
+
+/* HOST.batch_lock held. */
 static void unregister(struct machvm_batch *b)
 {
 	for (struct machvm_batch **at = &HOST.open_batches; *at; at = &(*at)->next) {
 		if (*at == b) {
 			*at = b->next;
-			return;
+			break;
 		}
 	}
 }
 
+/* Whether t is in an open batch (the caller holds t's lock, so that no
+ * batch of t's begins or ends meanwhile). */
 static bool in_open_batch(const struct task *t)
 {
-	for (const struct machvm_batch *b = HOST.open_batches; b; b = b->next)
+	bool in = false;
+	vm_batch_lock();
+	for (const struct machvm_batch *b = HOST.open_batches; b && !in; b = b->next)
 		for (size_t i = 0; i < b->ntasks; i++)
 			if (b->tasks[i].t == t)
-				return true;
-	return false;
+				in = true;
+	vm_batch_unlock();
+	return in;
 }
 
 /* Saves t's map into bt (both locks held); false past the limit. */
@@ -220,7 +239,11 @@ kern_return_t machvm_batch_begin(const task_t *tasks, size_t ntasks, machvm_batc
 		free(b);
 		return KERN_INVALID_TASK;
 	}
-	vm_object_lock_acquire();
+	struct task *ts[BATCH_MAX_TASKS];
+	for (size_t i = 0; i < n; i++)
+		ts[i] = refs[i].t;
+	b->domain = vm_domain_enter_all(ts, n);
+	vm_domain_hold(b->domain);
 	kern_return_t kr = KERN_SUCCESS;
 	for (size_t i = 0; i < n && kr == KERN_SUCCESS; i++)
 		if (in_open_batch(refs[i].t))
@@ -236,15 +259,19 @@ kern_return_t machvm_batch_begin(const task_t *tasks, size_t ntasks, machvm_batc
 	if (kr == KERN_SUCCESS && !collect_objects(b))
 		kr = KERN_RESOURCE_SHORTAGE;
 	if (kr == KERN_SUCCESS) {
+		vm_batch_lock();
 		b->next = HOST.open_batches;
 		HOST.open_batches = b;
+		vm_batch_unlock();
 		*out = b;
 	} else {
 		for (size_t i = 0; i < b->ntasks; i++)
 			drop_saved(&b->tasks[i]);
 		free(b->objects);
 	}
-	vm_object_lock_release();
+	vm_domain_leave();
+	if (kr != KERN_SUCCESS)
+		vm_domain_release(b->domain);   /* the tasks hold it too */
 	task_unlock_refs(refs, n);
 	/* Reference counts moved: checked like any change. */
 	vm_call_exit(kr == KERN_SUCCESS);
@@ -301,7 +328,7 @@ kern_return_t machvm_batch_note(machvm_batch_t *b, task_t task, vm_address_t add
 		vm_call_exit(false);
 		return KERN_SUCCESS;    /* gone: nothing of it will be restored */
 	}
-	vm_object_lock_acquire();
+	(void)vm_domain_enter(bt->t);
 	kern_return_t kr = KERN_SUCCESS;
 	struct vm_map *m = &bt->t->map;
 	for (struct vm_map_entry *e = vm_map_store_lookup_ge(&m->store, start);
@@ -326,7 +353,7 @@ kern_return_t machvm_batch_note(machvm_batch_t *b, task_t task, vm_address_t add
 			}
 		}
 	}
-	vm_object_lock_release();
+	vm_domain_leave();
 	task_unlock(bt->t);
 	vm_call_exit(true);
 	return kr;
@@ -341,7 +368,10 @@ void machvm_batch_undo(machvm_batch_t *b)
 		refs[i] = (struct task_ref){ b->tasks[i].t, b->tasks[i].id };
 	vm_call_enter();
 	size_t n = task_lock_refs(refs, b->ntasks);
-	vm_object_lock_acquire();
+	(void)vm_domain_enter_ref(b->domain);
+	/* Held to the end: with every task of the batch dead, nothing else
+	 * keeps the export and the checker off the objects it saved. */
+	vm_batch_lock();
 	unregister(b);
 	/* The maps first, each task with its own report; then the pages and
 	 * flags of the objects, which the restored entries hold again. */
@@ -381,7 +411,9 @@ void machvm_batch_undo(machvm_batch_t *b)
 		b->objects[i].o->bypass_wanted = false;   /* what it would skip is undone */
 	}
 	free_pages_saved(b);
-	vm_object_lock_release();
+	vm_batch_unlock();
+	vm_domain_leave();
+	vm_domain_release(b->domain);
 	task_unlock_refs(refs, n);
 	vm_call_exit(true);
 	free(b);
@@ -391,8 +423,14 @@ void machvm_batch_commit(machvm_batch_t *b)
 {
 	if (b == NULL)
 		return;
+	/* Its tasks locked too, as any call that changes objects does. */
+	struct task_ref refs[BATCH_MAX_TASKS];
+	for (size_t i = 0; i < b->ntasks; i++)
+		refs[i] = (struct task_ref){ b->tasks[i].t, b->tasks[i].id };
 	vm_call_enter();
-	vm_object_lock_acquire();
+	size_t n = task_lock_refs(refs, b->ntasks);
+	(void)vm_domain_enter_ref(b->domain);
+	vm_batch_lock();                /* to the end, as in machvm_batch_undo */
 	unregister(b);
 	(void)vm_report_begin(MACHVM_CALL_BATCH_COMMIT);
 	/* The bypasses the pins held back are tried now, on the objects that
@@ -416,7 +454,10 @@ void machvm_batch_commit(machvm_batch_t *b)
 	}
 	free_pages_saved(b);
 	vm_report_end_if_changed(KERN_SUCCESS);
-	vm_object_lock_release();
+	vm_batch_unlock();
+	vm_domain_leave();
+	vm_domain_release(b->domain);
+	task_unlock_refs(refs, n);
 	vm_call_exit(true);
 	free(b);
 }

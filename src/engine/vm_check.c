@@ -254,9 +254,22 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 			*culprit = t->id;
 			goto out;
 		}
+		if (t->domain == NULL) {
+			snprintf(why, len, "task %u: no domain", t->id);
+			*culprit = t->id;
+			goto out;
+		}
 		for (struct vm_map_entry *e = t->map.store.first; e; e = e->next) {
 			if (e->object == NULL)
 				continue;
+			/* What makes a domain's lock enough for its tasks' calls. */
+			if (vm_domain_end(e->object->domain) != vm_domain_end(t->domain)) {
+				snprintf(why, len, "task %u: the object %llu at 0x%llx is of another domain",
+				         t->id, (unsigned long long)e->object->id,
+				         (unsigned long long)e->start);
+				*culprit = t->id;
+				goto out;
+			}
 			if (count_ref(&refs, e->object->id, 1) != 0)
 				goto no_memory;
 			/* An object with one reference shares nothing. */
@@ -292,6 +305,11 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 		}
 		uint32_t children = 0;
 		for (struct vm_object *c = o->first_child; c; c = c->sib_next) {
+			if (vm_domain_end(c->domain) != vm_domain_end(o->domain)) {
+				snprintf(why, len, "object %llu is shadowed by %llu of another domain",
+				         (unsigned long long)o->id, (unsigned long long)c->id);
+				goto out;
+			}
 			if (c->shadow != o) {
 				snprintf(why, len, "object %llu lists child %llu that does not shadow it",
 				         (unsigned long long)o->id, (unsigned long long)c->id);
@@ -344,14 +362,14 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 			goto out;
 		}
 	}
-	if (objects != HOST.object_stats.objects) {
+	if (objects != vm_object_stat(objects)) {
 		snprintf(why, len, "%llu objects live, %llu counted", (unsigned long long)objects,
-		         (unsigned long long)HOST.object_stats.objects);
+		         (unsigned long long)vm_object_stat(objects));
 		goto out;
 	}
-	if (pages != HOST.object_stats.resident_pages) {
+	if (pages != vm_object_stat(resident_pages)) {
 		snprintf(why, len, "%llu pages resident, %llu counted", (unsigned long long)pages,
-		         (unsigned long long)HOST.object_stats.resident_pages);
+		         (unsigned long long)vm_object_stat(resident_pages));
 		goto out;
 	}
 	/* The memory account: every page, object, entry (spares cached by
@@ -359,7 +377,8 @@ kern_return_t vm_check_all_locked(char *why, size_t len, task_t *culprit)
 	 * open batches saved, and nothing else, with no call running to hold a reservation. */
 	uint64_t charged = pages * vm_page_size + objects * sizeof(struct vm_object) +
 	                   entries * sizeof(struct vm_map_entry) +
-	                   task_struct_count() * sizeof(struct task) + vm_batch_charged();
+	                   task_struct_count() * sizeof(struct task) + vm_batch_charged() +
+	                   atomic_load(&HOST.domains) * sizeof(struct vm_domain);
 	if (charged != vm_mem_used()) {
 		snprintf(why, len, "memory account: %llu bytes charged, %llu held",
 		         (unsigned long long)vm_mem_used(), (unsigned long long)charged);
@@ -397,7 +416,22 @@ kern_return_t machvm_check(void)
 	task_t culprit;
 
 	pthread_rwlock_wrlock(&HOST.call_gate);
-	vm_object_lock_acquire();
+#ifdef MACHVM_DEBUG
+	/* Every call that changes anything holds the gate: all shut out. */
+	struct task **tasks = NULL;
+	size_t ntasks = 0;
+#else
+	/* Release builds shut no call out at the gate: every task locked
+	 * and the batches' lock keep every map and object still. */
+	size_t ntasks;
+	struct task **tasks = task_lock_live_all(&ntasks);
+	if (tasks == NULL) {
+		pthread_rwlock_unlock(&HOST.call_gate);
+		return KERN_RESOURCE_SHORTAGE;
+	}
+#endif
+	vm_batch_lock();
+	vm_domain_freeze(true);
 	kern_return_t kr = vm_check_all_locked(why, sizeof why, &culprit);
 	if (kr == KERN_FAILURE) {
 		struct task *t = culprit ? task_table_at(culprit) : NULL;
@@ -407,7 +441,10 @@ kern_return_t machvm_check(void)
 			snprintf(msg, sizeof msg, "%s", why);
 		machvm_panic("%s", msg);
 	}
-	vm_object_lock_release();
+	vm_domain_freeze(false);
+	vm_batch_unlock();
+	if (tasks)
+		task_unlock_all(tasks, ntasks);
 	pthread_rwlock_unlock(&HOST.call_gate);
 	return kr;
 }

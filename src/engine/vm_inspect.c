@@ -3,7 +3,8 @@
  * chain, shadows, mappings and pages, and a task's page map.
  *
  * Nothing here changes anything or reports.  Locks are taken in the
- * engine's order (engine.h): the task(s), then vm_object_lock.  The
+ * engine's order (engine.h): the task(s), then a domain; an object named
+ * by id is read under its own domain's lock (vm_object_find_held).  The
  * figures come from the same places the calls read them (reference
  * counts, shadow links, page tables, the window walk of
  * vm_region_extended), so what these say agrees with vm_region_extended
@@ -37,9 +38,7 @@ kern_return_t machvm_object_list(uint64_t first, uint64_t *ids, size_t cap, size
 	if (count == NULL || (ids == NULL && cap > 0))
 		return KERN_INVALID_ARGUMENT;
 	vm_call_enter();
-	vm_object_lock_acquire();
 	*count = vm_object_ids(first, ids, cap);
-	vm_object_lock_release();
 	vm_call_exit(false);
 	return KERN_SUCCESS;
 }
@@ -49,9 +48,7 @@ boolean_t machvm_object_alive(uint64_t id)
 	if (id == 0)
 		return FALSE;
 	vm_call_enter();
-	vm_object_lock_acquire();
 	boolean_t alive = vm_object_find(id) != NULL;
-	vm_object_lock_release();
 	vm_call_exit(false);
 	return alive;
 }
@@ -190,11 +187,10 @@ kern_return_t machvm_object_info(uint64_t id, unsigned int what, machvm_object_i
 		vm_call_exit(false);
 		return KERN_RESOURCE_SHORTAGE;
 	}
-	vm_object_lock_acquire();
-	struct vm_object *o = id ? vm_object_find(id) : NULL;
+	struct vm_object *o = id ? vm_object_find_held(id) : NULL;
 	if (o == NULL) {
 		kr = KERN_INVALID_ARGUMENT;
-		goto out;
+		goto out_unlocked;
 	}
 	info->id = o->id;
 	info->size = o->size;
@@ -217,8 +213,8 @@ kern_return_t machvm_object_info(uint64_t id, unsigned int what, machvm_object_i
 		info->nmapped_by = maps.nmapped_by;
 		maps.mapped_by = NULL;
 	}
-out:
-	vm_object_lock_release();
+	vm_domain_leave();
+out_unlocked:
 	if (all_tasks)
 		task_unlock_all(tasks, ntasks);
 	vm_call_exit(false);
@@ -278,7 +274,7 @@ kern_return_t machvm_task_pagemap(task_t task, machvm_page_info_t **pages, size_
 		vm_call_exit(false);
 		return KERN_INVALID_ARGUMENT;
 	}
-	vm_object_lock_acquire();
+	(void)vm_domain_enter(t);
 	struct pagemap pm = { NULL, 0, 0, NULL, false };
 	for (struct vm_map_entry *e = t->map.store.first; e && !pm.failed; e = e->next) {
 		if (e->object == NULL)
@@ -290,7 +286,7 @@ kern_return_t machvm_task_pagemap(task_t task, machvm_page_info_t **pages, size_
 		if (!pm.failed && pm.n - from > 1)
 			qsort(pm.v + from, pm.n - from, sizeof *pm.v, cmp_address);
 	}
-	vm_object_lock_release();
+	vm_domain_leave();
 	task_unlock(t);
 	vm_call_exit(false);
 	if (pm.failed) {

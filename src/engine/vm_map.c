@@ -94,36 +94,57 @@ static inline void boundary(struct vm_map *m, machvm_change_kind_t kind,
 	vm_report_map_change(m->task, kind, start, end, at, to, count);
 }
 
-/* The host's sums (HOST.total_*, vm_map_totals): changed only with the
- * map's counters. */
+/* The host's sums (HOST.totals, host.h): changed only with the map's
+ * counters, in the calling thread's shard. */
+
+static struct vm_total_shard *my_shard(void)
+{
+	static atomic_uint next_shard;
+	static _Thread_local unsigned int shard = VM_TOTAL_SHARDS;
+	if (shard == VM_TOTAL_SHARDS)
+		shard = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
+		        VM_TOTAL_SHARDS;
+	return &HOST.totals[shard];
+}
+
+#define TOTAL_ADD(field, n) \
+	atomic_fetch_add_explicit(&my_shard()->field, (n), memory_order_relaxed)
+#define TOTAL_SUB(field, n) \
+	atomic_fetch_sub_explicit(&my_shard()->field, (n), memory_order_relaxed)
 
 void vm_map_totals(struct vm_map_totals *out)
 {
-	out->entries = atomic_load_explicit(&HOST.total_entries, memory_order_relaxed);
-	out->size = atomic_load_explicit(&HOST.total_size, memory_order_relaxed);
-	out->wired_pages = atomic_load_explicit(&HOST.total_wired, memory_order_relaxed);
+	uint64_t entries = 0, size = 0, wired = 0;
+	for (size_t i = 0; i < VM_TOTAL_SHARDS; i++) {
+		entries += atomic_load_explicit(&HOST.totals[i].entries, memory_order_relaxed);
+		size += atomic_load_explicit(&HOST.totals[i].size, memory_order_relaxed);
+		wired += atomic_load_explicit(&HOST.totals[i].wired, memory_order_relaxed);
+	}
+	out->entries = entries;
+	out->size = size;
+	out->wired_pages = wired;
 }
 
 static inline void size_add(struct vm_map *m, vm_size_t bytes)
 {
 	m->size += bytes;
-	atomic_fetch_add_explicit(&HOST.total_size, bytes, memory_order_relaxed);
+	TOTAL_ADD(size, bytes);
 }
 
 static inline void size_sub(struct vm_map *m, vm_size_t bytes)
 {
 	m->size -= bytes;
-	atomic_fetch_sub_explicit(&HOST.total_size, bytes, memory_order_relaxed);
+	TOTAL_SUB(size, bytes);
 }
 
 static inline void entries_add(uint64_t n)
 {
-	atomic_fetch_add_explicit(&HOST.total_entries, n, memory_order_relaxed);
+	TOTAL_ADD(entries, n);
 }
 
 static inline void entries_sub(uint64_t n)
 {
-	atomic_fetch_sub_explicit(&HOST.total_entries, n, memory_order_relaxed);
+	TOTAL_SUB(entries, n);
 }
 
 /* e's pages leave (sign < 0) or join (sign > 0) the map's wired pages, if e
@@ -136,10 +157,10 @@ static inline void wired_account(struct vm_map *m, const struct vm_map_entry *e,
 	uint64_t pages = vm_atop(e->end - e->start);
 	if (sign < 0) {
 		m->wired_pages -= pages;
-		atomic_fetch_sub_explicit(&HOST.total_wired, pages, memory_order_relaxed);
+		TOTAL_SUB(wired, pages);
 	} else {
 		m->wired_pages += pages;
-		atomic_fetch_add_explicit(&HOST.total_wired, pages, memory_order_relaxed);
+		TOTAL_ADD(wired, pages);
 	}
 }
 
@@ -154,8 +175,8 @@ static void account_sums(struct vm_map *m, vm_size_t size, uint64_t wired)
 {
 	m->size = size;
 	m->wired_pages = wired;
-	atomic_fetch_add_explicit(&HOST.total_size, size, memory_order_relaxed);
-	atomic_fetch_add_explicit(&HOST.total_wired, wired, memory_order_relaxed);
+	TOTAL_ADD(size, size);
+	TOTAL_ADD(wired, wired);
 	entries_add(m->store.nentries);
 }
 
@@ -212,7 +233,7 @@ static void map_destroy(struct vm_map *m, bool yield)
 		struct vm_map_entry *next = e->next;
 		/* The entries are off the map: nobody else can reach them. */
 		if (yield && k % VM_OBJECT_YIELD_EVERY == 0)
-			vm_object_lock_yield();
+			vm_domain_yield();
 		if (e->object)
 			vm_object_deallocate(e->object);
 		free(e);
@@ -221,8 +242,8 @@ static void map_destroy(struct vm_map *m, bool yield)
 	vm_mem_give(n * sizeof *e);
 	m->wired_pages = 0;
 	m->size = 0;
-	atomic_fetch_sub_explicit(&HOST.total_wired, wired, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&HOST.total_size, size, memory_order_relaxed);
+	TOTAL_SUB(wired, wired);
+	TOTAL_SUB(size, size);
 	entries_sub(n);
 	while (m->free_entries) {
 		struct vm_map_entry *e = m->free_entries;
@@ -724,7 +745,7 @@ kern_return_t vm_map_fork(struct vm_map *parent, struct vm_map *child)
 		 * entries others may have it (the parent and the child stay
 		 * locked, and the child holds a reference on what it maps). */
 		if (++k % VM_OBJECT_YIELD_EVERY == 0)
-			vm_object_lock_yield();
+			vm_domain_yield();
 		if (!fork_takes(e, skip_unreadable))
 			continue;
 		struct vm_map_entry *c = entry_alloc(child);
@@ -998,7 +1019,7 @@ uint64_t vm_map_fork_cost(struct vm_map *parent)
 	size_t k = 0;
 	for (struct vm_map_entry *e = parent->store.first; e; e = e->next) {
 		if (++k % VM_OBJECT_YIELD_EVERY == 0)
-			vm_object_lock_yield();
+			vm_domain_yield();
 		if (!fork_takes(e, skip_unreadable))
 			continue;
 		cost += ENTRY_COST;

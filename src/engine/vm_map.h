@@ -4,7 +4,7 @@
  *
  * Locking: a map belongs to one task and is guarded by that task's lock
  * (task->lock, see host.c).  Every function here needs the owning task's
- * lock held and vm_object_lock held as well (the map layer moves object
+ * lock held and its domain's lock as well (the map layer moves object
  * references around).  Functions never take locks themselves.
  */
 #ifndef MACHVM_VM_MAP_H

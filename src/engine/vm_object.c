@@ -31,16 +31,9 @@
 #include "host.h"
 #include "vm_report.h"
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef MACHVM_DEBUG
-/* Whether the calling thread holds the lock (of its host): its own, so
- * that asking races with nobody. */
-static _Thread_local bool vm_object_held;
-#endif
 
 /* HOST.object_order (host.h): the ids in ascending order, for vm_object_ids. */
 
@@ -87,80 +80,15 @@ static void order_tidy(void)
 }
 
 
-void vm_object_lock_acquire(void)
+/* The object table's lock: innermost of all (engine.h). */
+static void table_lock(void)
 {
-#ifdef MACHVM_DEBUG
-	if (vm_object_lock_mine())
-		machvm_panic("lock order: vm_object_lock taken twice");
-#endif
-	if (pthread_mutex_trylock(&HOST.object_mutex) != 0) {
-		atomic_fetch_add_explicit(&HOST.object_waiters, 1, memory_order_relaxed);
-		pthread_mutex_lock(&HOST.object_mutex);
-		atomic_fetch_sub_explicit(&HOST.object_waiters, 1, memory_order_relaxed);
-	}
-	atomic_store_explicit(&HOST.object_takes,
-	                      atomic_load_explicit(&HOST.object_takes, memory_order_relaxed) + 1,
-	                      memory_order_relaxed);
-#ifdef MACHVM_DEBUG
-	vm_object_held = true;
-#endif
+	pthread_mutex_lock(&HOST.object_table_lock);
 }
 
-void vm_object_lock_release(void)
+static void table_unlock(void)
 {
-#ifdef MACHVM_DEBUG
-	vm_object_held = false;
-#endif
-	pthread_mutex_unlock(&HOST.object_mutex);
-}
-
-/*
- * A mutex gives no turns: a thread that unlocks and locks again at once
- * mostly gets the lock back before a waiter wakes.  So the yield, when
- * somebody waits, unlocks and then lets the others run until one of them
- * has taken the lock (or about a millisecond has gone by), and only then
- * locks again.
- */
-void vm_object_lock_yield(void)
-{
-	vm_object_lock_assert();
-	if (atomic_load_explicit(&HOST.object_waiters, memory_order_relaxed) == 0) {
-		/* Nobody wants the lock, but a thread may want this CPU: the
-		 * scheduler does not cut a thread that keeps going to sleep
-		 * between calls short for one it wakes (a reader of another
-		 * task, say), which then waits for the whole call.  So now and
-		 * then a long call lets it run, as a kernel's long loops do. */
-		static _Thread_local unsigned int calls;
-		if (++calls % VM_CPU_YIELD_EVERY == 0)
-			sched_yield();
-		return;
-	}
-	uint_fast64_t seen = atomic_load_explicit(&HOST.object_takes, memory_order_relaxed);
-	vm_object_lock_release();
-	for (int i = 0; i < 1000; i++) {
-		if (atomic_load_explicit(&HOST.object_takes, memory_order_relaxed) != seen ||
-		    atomic_load_explicit(&HOST.object_waiters, memory_order_relaxed) == 0)
-			break;
-		sched_yield();
-	}
-	vm_object_lock_acquire();
-}
-
-bool vm_object_lock_mine(void)
-{
-#ifdef MACHVM_DEBUG
-	return vm_object_held;
-#else
-	return false;
-#endif
-}
-
-void vm_object_lock_assert(void)
-{
-#ifdef MACHVM_DEBUG
-	if (!vm_object_held)
-		machvm_panic("vm_object_lock not held");
-#endif
+	pthread_mutex_unlock(&HOST.object_table_lock);
 }
 
 static void child_link(struct vm_object *parent, struct vm_object *child)
@@ -187,7 +115,10 @@ static void child_unlink(struct vm_object *parent, struct vm_object *child)
 
 static struct vm_object *object_alloc(vm_size_t size)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
+	struct vm_domain *d = vm_domain_current();
+	if (d == NULL)
+		machvm_panic("an object made outside a domain");
 	if (!vm_mem_take(sizeof(struct vm_object)))
 		return NULL;
 	struct vm_object *o = calloc(1, sizeof *o);
@@ -195,25 +126,31 @@ static struct vm_object *object_alloc(vm_size_t size)
 		vm_mem_give(sizeof *o);
 		return NULL;
 	}
+	o->ref_count = 1;
+	o->size = size;
+	o->domain = d;
+	table_lock();
 	o->id = ++HOST.object_next_id;
 	if (order_append(o->id) != 0) {
+		table_unlock();
 		free(o);
 		vm_mem_give(sizeof *o);
 		return NULL;
 	}
 	if (vm_page_table_put(&HOST.objects_by_id, o->id, o) != 0) {
 		HOST.object_order.dead++;           /* the id just appended */
+		table_unlock();
 		free(o);
 		vm_mem_give(sizeof *o);
 		return NULL;
 	}
-	o->ref_count = 1;
-	o->size = size;
 	o->all_next = HOST.object_all;
 	if (HOST.object_all)
 		HOST.object_all->all_prev = o;
 	HOST.object_all = o;
-	HOST.object_stats.objects++;
+	table_unlock();
+	vm_domain_hold(d);
+	vm_object_stat_add(objects, 1);
 	return o;
 }
 
@@ -227,7 +164,7 @@ struct vm_object *vm_object_allocate(vm_size_t size)
 
 void vm_object_reference(struct vm_object *o)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	VM_ASSERT(o->ref_count > 0);
 	o->ref_count++;
 }
@@ -237,7 +174,7 @@ static void free_pages(struct vm_object *o)
 	for (size_t i = 0; i < o->pages.cap; i++) {
 		if (o->pages.vals[i]) {
 			free(o->pages.vals[i]);
-			HOST.object_stats.resident_pages--;
+			vm_object_stat_add(resident_pages, -1);
 			vm_mem_give(vm_page_size);
 		}
 	}
@@ -247,6 +184,7 @@ static void free_pages(struct vm_object *o)
 static void object_free(struct vm_object *o)
 {
 	free_pages(o);
+	table_lock();
 	(void)vm_page_table_remove(&HOST.objects_by_id, o->id);
 	if (++HOST.object_order.dead > 64 && HOST.object_order.dead > HOST.object_order.n / 2)
 		order_tidy();
@@ -256,14 +194,18 @@ static void object_free(struct vm_object *o)
 		HOST.object_all = o->all_next;
 	if (o->all_next)
 		o->all_next->all_prev = o->all_prev;
-	HOST.object_stats.objects--;
+	table_unlock();
+	vm_object_stat_add(objects, -1);
+	/* Never the last reference on the domain held: the caller's task
+	 * (or batch) holds one on it. */
+	vm_domain_release(o->domain);
 	free(o);
 	vm_mem_give(sizeof *o);
 }
 
 void vm_object_deallocate(struct vm_object *o)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	while (o != NULL) {
 		if (o->ref_count == 0)
 			machvm_panic("object %llu: reference count below zero",
@@ -287,7 +229,7 @@ void vm_object_deallocate(struct vm_object *o)
 kern_return_t vm_object_shadow(struct vm_object **object, vm_offset_t *offset,
                                vm_size_t length)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	/* A shadow is reported as such, not also as created. */
 	struct vm_object *s = object_alloc(length);
 	if (s == NULL)
@@ -298,7 +240,7 @@ kern_return_t vm_object_shadow(struct vm_object **object, vm_offset_t *offset,
 	child_link(*object, s);
 	*object = s;
 	*offset = 0;
-	HOST.object_stats.shadows_created++;
+	vm_object_stat_add(shadows_created, 1);
 	return KERN_SUCCESS;
 }
 
@@ -320,7 +262,7 @@ void *vm_object_page_lookup(struct vm_object *o, vm_offset_t off, unsigned int *
 void *vm_object_page_writable(struct vm_object *top, vm_offset_t off,
                               struct vm_fault_counts *task)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	void *p = vm_page_table_get(&top->pages, vm_atop(off));
 	if (p)
 		return p;
@@ -335,18 +277,18 @@ void *vm_object_page_writable(struct vm_object *top, vm_offset_t off,
 		vm_mem_give(vm_page_size);
 		return NULL;
 	}
-	HOST.object_stats.resident_pages++;
-	HOST.object_stats.faults.faults++;
+	vm_object_stat_add(resident_pages, 1);
+	vm_object_stat_add(faults.faults, 1);
 	task->faults++;
 	if (src) {
 		memcpy(p, src, vm_page_size);
-		HOST.object_stats.faults.cow_faults++;
-		HOST.object_stats.pages_copied++;
+		vm_object_stat_add(faults.cow_faults, 1);
+		vm_object_stat_add(pages_copied, 1);
 		task->cow_faults++;
 		vm_object_collapse(top);
 	} else {
 		memset(p, 0, vm_page_size);
-		HOST.object_stats.faults.zero_fill_faults++;
+		vm_object_stat_add(faults.zero_fill_faults, 1);
 		task->zero_fill_faults++;
 	}
 	return p;
@@ -417,13 +359,13 @@ static void copy_one(struct vm_object *o, uint64_t i, void *page, void *arg)
 		return;
 	}
 	memcpy(p, page, vm_page_size);
-	HOST.object_stats.resident_pages++;
-	HOST.object_stats.pages_copied++;
+	vm_object_stat_add(resident_pages, 1);
+	vm_object_stat_add(pages_copied, 1);
 }
 
 struct vm_object *vm_object_copy_range(struct vm_object *top, vm_offset_t off, vm_size_t len)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	struct vm_object *dst = vm_object_allocate(len);
 	if (dst == NULL)
 		return NULL;
@@ -455,18 +397,18 @@ static void note_one(struct vm_object *o, uint64_t i, void *page, void *arg)
 
 void vm_object_page_free(struct vm_object *o, uint64_t idx)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	void *p = vm_page_table_remove(&o->pages, idx);
 	if (p == NULL)
 		return;
 	free(p);
-	HOST.object_stats.resident_pages--;
+	vm_object_stat_add(resident_pages, -1);
 	vm_mem_give(vm_page_size);
 }
 
 void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	if (o->pages.count == 0)
 		return;
 	/* Collect first: the table cannot change while it is being walked. */
@@ -476,7 +418,7 @@ void vm_object_free_window(struct vm_object *o, vm_offset_t off, vm_size_t len)
 	window_pages(o, off, len, note_one, &f);
 	for (size_t i = 0; i < f.n; i++) {
 		free(vm_page_table_remove(&o->pages, f.keys[i]));
-		HOST.object_stats.resident_pages--;
+		vm_object_stat_add(resident_pages, -1);
 		vm_mem_give(vm_page_size);
 	}
 	free(f.keys);
@@ -527,7 +469,7 @@ static bool try_collapse_one(struct vm_object *o)
 	b->ref_count = 0;
 	vm_report_object(MACHVM_CHANGE_OBJECT_COLLAPSED, o->id, b->id);
 	object_free(b);
-	HOST.object_stats.collapses++;
+	vm_object_stat_add(collapses, 1);
 	return true;
 }
 
@@ -557,7 +499,7 @@ static bool try_bypass_one(struct vm_object *o)
 		o->shadow->ref_count++;
 	}
 	o->bypass_retry = 0;
-	HOST.object_stats.bypasses++;
+	vm_object_stat_add(bypasses, 1);
 	vm_report_object(MACHVM_CHANGE_OBJECT_BYPASSED, o->id, b->id);
 	vm_object_deallocate(b);
 	return true;
@@ -565,7 +507,7 @@ static bool try_bypass_one(struct vm_object *o)
 
 void vm_object_collapse(struct vm_object *o)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	while (o->shadow != NULL) {
 		struct vm_object *b = o->shadow;
 		if (b->ref_count == 1) {
@@ -579,7 +521,7 @@ void vm_object_collapse(struct vm_object *o)
 
 bool vm_object_collapse_unshared(struct vm_object *o)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	while (o->shadow != NULL && o->shadow->ref_count == 1)
 		if (!try_collapse_one(o))
 			return false;
@@ -630,7 +572,7 @@ static void window_walk(struct report_arg *r, vm_offset_t off, vm_size_t len,
 void vm_object_window_report(struct vm_object *top, vm_offset_t off, vm_size_t len,
                              uint64_t *resident, unsigned int *depth, uint64_t *in_top)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	struct report_arg r = { top, off, 0, 0, 0, NULL, NULL };
 	window_walk(&r, off, len, in_top);
 	*resident = r.resident;
@@ -640,38 +582,88 @@ void vm_object_window_report(struct vm_object *top, vm_offset_t off, vm_size_t l
 void vm_object_window_pages(struct vm_object *top, vm_offset_t off, vm_size_t len,
                             vm_object_page_fn fn, void *arg)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
 	struct report_arg r = { top, off, 0, 0, 0, fn, arg };
 	window_walk(&r, off, len, NULL);
 }
 
 struct vm_object *vm_object_find(uint64_t id)
 {
-	vm_object_lock_assert();
-	return vm_page_table_get(&HOST.objects_by_id, id);
+	table_lock();
+	struct vm_object *o = vm_page_table_get(&HOST.objects_by_id, id);
+	table_unlock();
+	return o;
+}
+
+/*
+ * The object's domain is read under the table lock, where the object
+ * cannot go (freeing takes that lock), and held, so that it cannot go
+ * while its lock is awaited.  Under the domain's lock the object is
+ * looked up again: still there, it stays (only a holder of its domain
+ * frees it).  Ids are never reused, so finding it means it is the same.
+ */
+struct vm_object *vm_object_find_held(uint64_t id)
+{
+	table_lock();
+	struct vm_object *o = vm_page_table_get(&HOST.objects_by_id, id);
+	struct vm_domain *d = o ? o->domain : NULL;
+	if (d)
+		vm_domain_hold(d);
+	table_unlock();
+	if (d == NULL)
+		return NULL;
+	(void)vm_domain_enter_ref(d);
+	if (vm_object_find(id) != o) {
+		vm_domain_leave();
+		o = NULL;
+	}
+	/* The object (if live) or nothing needs d now: a live object holds
+	 * its own reference. */
+	vm_domain_release(d);
+	return o;
+}
+
+uint64_t vm_object_next_id(void)
+{
+	table_lock();
+	uint64_t id = HOST.object_next_id;
+	table_unlock();
+	return id;
+}
+
+void vm_object_set_next_id(uint64_t last)
+{
+	table_lock();
+	HOST.object_next_id = last;
+	table_unlock();
 }
 
 int vm_object_renumber(struct vm_object *o, uint64_t id)
 {
-	vm_object_lock_assert();
+	vm_domain_assert();
+	table_lock();
+	int rc = -1;
 	if (vm_page_table_get(&HOST.objects_by_id, id) != NULL)
-		return -1;
+		goto out;
 	if (order_append(id) != 0)
-		return -1;
+		goto out;
 	if (vm_page_table_put(&HOST.objects_by_id, id, o) != 0) {
 		HOST.object_order.dead++;
-		return -1;
+		goto out;
 	}
 	(void)vm_page_table_remove(&HOST.objects_by_id, o->id);
 	HOST.object_order.dead++;           /* the old id */
 	o->id = id;
-	return 0;
+	rc = 0;
+out:
+	table_unlock();
+	return rc;
 }
 
 size_t vm_object_ids(uint64_t first, uint64_t *ids, size_t cap)
 {
-	vm_object_lock_assert();
 	struct vm_object_order *ord = &HOST.object_order;
+	table_lock();
 	if (ord->dead > 0 || ord->unsorted)
 		order_tidy();
 	/* The first id >= first. */
@@ -686,13 +678,16 @@ size_t vm_object_ids(uint64_t first, uint64_t *ids, size_t cap)
 	size_t n = ord->n - lo;
 	if (cap > 0 && n > 0)
 		memcpy(ids, ord->v + lo, (n < cap ? n : cap) * sizeof *ids);
+	table_unlock();
 	return n;
 }
 
 bool vm_object_ids_check(void)
 {
 	struct vm_object_order *ord = &HOST.object_order;
-	vm_object_lock_assert();
+	vm_domain_assert();
+	table_lock();
+	bool ok = true;
 	/* Every live object's id is there (the rest is swept later). */
 	size_t found = 0;
 	for (size_t i = 0; i < ord->n; i++) {
@@ -700,9 +695,11 @@ bool vm_object_ids_check(void)
 		if (o && (i == 0 || ord->unsorted || ord->v[i - 1] != ord->v[i]))
 			found++;
 		if (!ord->unsorted && i > 0 && ord->v[i - 1] > ord->v[i])
-			return false;
+			ok = false;
 	}
-	return found >= HOST.objects_by_id.count;
+	ok = ok && found >= HOST.objects_by_id.count;
+	table_unlock();
+	return ok;
 }
 
 unsigned int vm_object_chain_length(const struct vm_object *o)
@@ -715,17 +712,25 @@ unsigned int vm_object_chain_length(const struct vm_object *o)
 
 void vm_object_reset(void)
 {
-	vm_object_lock_acquire();
-	while (HOST.object_all) {
+	/* Only objects no map refers to are left (none, but for a host
+	 * stopped with a batch open): no domain is needed to free them. */
+	vm_domain_freeze(true);
+	for (;;) {
+		table_lock();
 		struct vm_object *o = HOST.object_all;
+		table_unlock();
+		if (o == NULL)
+			break;
 		o->shadow = NULL;
 		o->nchildren = 0;
 		object_free(o);
 	}
+	vm_domain_freeze(false);
+	table_lock();
 	vm_page_table_destroy(&HOST.objects_by_id);
 	free(HOST.object_order.v);
 	memset(&HOST.object_order, 0, sizeof HOST.object_order);
 	memset(&HOST.object_stats, 0, sizeof HOST.object_stats);
 	HOST.object_next_id = 0;
-	vm_object_lock_release();
+	table_unlock();
 }

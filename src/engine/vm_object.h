@@ -2,16 +2,20 @@
  * vm_object.h - memory objects: pages of real bytes, shadow chains,
  * copy-on-write, collapse and bypass.
  *
- * Locking: one mutex per host, vm_object_lock, guards every object (reference
- * counts, pages, shadow links, the children lists) and the host's event
- * counters.  It is the innermost lock (see engine.h); every function here
- * needs it held, which vm_object_lock_assert() checks in debug builds.
+ * Locking: an object's domain lock (vm_domain.h) guards it: its reference
+ * count, pages, shadow links and children lists.  Every function here needs
+ * the calling thread to hold the domain of the objects it is given (or the
+ * host frozen), which vm_domain_assert() checks in debug builds.  The
+ * host's object table (every live object, by id and in id order) has a
+ * lock of its own, the innermost of all, taken inside these functions;
+ * the host's event counters are atomic.
  */
 #ifndef MACHVM_VM_OBJECT_H
 #define MACHVM_VM_OBJECT_H
 
 #include <pthread.h>
 #include "engine.h"
+#include "vm_domain.h"
 #include "vm_page.h"
 
 struct vm_object {
@@ -31,10 +35,13 @@ struct vm_object {
 	bool bypass_wanted;             /* a bypass was held back by pins: the
 	                                   batch's commit tries it */
 	struct vm_page_table pages;     /* page index -> P bytes */
-	struct vm_object *all_prev, *all_next;
+	struct vm_domain *domain;       /* the domain it was made in (a reference);
+	                                   its lock, merges followed, guards it */
+	struct vm_object *all_prev, *all_next;  /* the object table's lock */
 };
 
-/* The host's object-layer counters; guarded by vm_object_lock. */
+/* The host's object-layer counters: read and written atomically
+ * (vm_object_stat_add, vm_object_stat). */
 struct vm_object_stats {
 	uint64_t objects, resident_pages;
 	struct vm_fault_counts faults;
@@ -44,28 +51,15 @@ struct vm_object_stats {
 /* The host (host.h) keeps the counters (object_stats), every live object
  * (object_all) and the last id handed out (object_next_id). */
 
-void vm_object_lock_acquire(void);
-void vm_object_lock_release(void);
-void vm_object_lock_assert(void);
-/* Debug builds: whether the calling thread holds the lock (the lock-order
- * check); release builds: false. */
-bool vm_object_lock_mine(void);
-/*
- * Called with the lock held by a call that holds it for long (a fork or
- * the end of a big task) between two steps that each leave every object
- * whole: if other threads wait for the lock, it lets one of them have it
- * before it takes it back; if none does, every VM_CPU_YIELD_EVERY-th call
- * lets other runnable threads have the CPU (sched_yield).  Nothing the caller's own task locks guard can
- * change meanwhile; objects can, so pointers to objects the caller holds
- * no reference on must be read again.
- */
-void vm_object_lock_yield(void);
-/* Entries a long call handles between two yields. */
-#define VM_OBJECT_YIELD_EVERY 256
-/* Yields with nobody waiting for the lock between two of the CPU. */
-#define VM_CPU_YIELD_EVERY 4
+/* Adds n (wrapping: -1 takes one off) to a counter of HOST.object_stats. */
+#define vm_object_stat_add(field, n) \
+	((void)__atomic_fetch_add(&HOST.object_stats.field, (uint64_t)(n), __ATOMIC_RELAXED))
+#define vm_object_stat(field) __atomic_load_n(&HOST.object_stats.field, __ATOMIC_RELAXED)
+#define vm_object_stat_set(field, v) \
+	__atomic_store_n(&HOST.object_stats.field, (uint64_t)(v), __ATOMIC_RELAXED)
 
-/* A new empty object of size bytes with one reference; NULL if out of memory. */
+/* A new empty object of size bytes with one reference, in the calling
+ * thread's domain; NULL if out of memory. */
 struct vm_object *vm_object_allocate(vm_size_t size);
 void vm_object_reference(struct vm_object *o);
 /*
@@ -140,8 +134,17 @@ typedef void (*vm_object_page_fn)(uint64_t i, struct vm_object *o, unsigned int 
 void vm_object_window_pages(struct vm_object *top, vm_offset_t off, vm_size_t len,
                             vm_object_page_fn fn, void *arg);
 
-/* The live object with this id, or NULL.  O(1): a hash of every live object by id. */
+/* The live object with this id, or NULL.  O(1): a hash of every live object by id.
+ * Reading it needs its domain held (or the host frozen): vm_object_find_held. */
 struct vm_object *vm_object_find(uint64_t id);
+/*
+ * The live object with this id, with its domain locked and made the
+ * calling thread's (vm_domain_leave lets go), or NULL (nothing locked).
+ */
+struct vm_object *vm_object_find_held(uint64_t id);
+/* The host's next object id and its setting (the state files). */
+uint64_t vm_object_next_id(void);
+void vm_object_set_next_id(uint64_t last);
 /* Gives o the id `id` (the import's): -1 if another live object has it or
  * memory ran out, o unchanged. */
 int vm_object_renumber(struct vm_object *o, uint64_t id);

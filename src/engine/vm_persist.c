@@ -1,10 +1,10 @@
 /*
  * vm_persist.c - the whole host as plain data: export and import.
  *
- * The export locks every live task in ascending id order (the order calls
- * that lock two tasks use), then vm_object_lock.  Every change to a map or
- * an object happens under those locks, so the walk sees one consistent
- * picture.  It hands out only the objects some map can reach: a task that
+ * The export locks every live task (in the order calls that lock several
+ * tasks use), then the open batches' lock.  Every change to a map or an
+ * object happens under one of those, so the walk sees one consistent
+ * picture without taking any domain's lock (vm_domain_freeze).  It hands out only the objects some map can reach: a task that
  * is being created or terminated while the export runs holds references the
  * walk does not see, and objects only it uses are simply not part of the
  * picture.
@@ -17,7 +17,8 @@
  *    ids come out 1, 2, 3 ...; an id no task of the data has (a task that
  *    had been terminated) is terminated again at once, so the host goes on
  *    handing out the same ids as the exported one;
- *  - under every task lock and vm_object_lock: the objects (staged pages
+ *  - under every task lock and their domain (the import makes their
+ *    domains one: vm_domain.h): the objects (staged pages
  *    move into them, no copy), reference counts recomputed from the
  *    references the data holds, the map entries;
  *  - then equal neighbours are merged (under mach only: the other
@@ -174,7 +175,7 @@ static void entry_desc(const struct vm_map_entry *e, machvm_entry_desc_t *d)
 	d->icache_flushes = e->icache_flushes;
 }
 
-/* The walk proper: tasks (locked, ascending) and vm_object_lock held. */
+/* The walk proper: tasks (locked, ascending), the batches' lock held. */
 static kern_return_t export_locked(struct export *x, struct task **tasks, size_t ntasks,
                                    task_t next_task_id)
 {
@@ -205,14 +206,14 @@ static kern_return_t export_locked(struct export *x, struct task **tasks, size_t
 	memset(&h, 0, sizeof h);
 	h.page_size = vm_page_size;
 	h.next_task_id = next_task_id;
-	h.next_object_id = HOST.object_next_id + 1;
-	h.faults = HOST.object_stats.faults.faults;
-	h.zero_fill_faults = HOST.object_stats.faults.zero_fill_faults;
-	h.cow_faults = HOST.object_stats.faults.cow_faults;
-	h.shadows_created = HOST.object_stats.shadows_created;
-	h.collapses = HOST.object_stats.collapses;
-	h.bypasses = HOST.object_stats.bypasses;
-	h.pages_copied = HOST.object_stats.pages_copied;
+	h.next_object_id = vm_object_next_id() + 1;
+	h.faults = vm_object_stat(faults.faults);
+	h.zero_fill_faults = vm_object_stat(faults.zero_fill_faults);
+	h.cow_faults = vm_object_stat(faults.cow_faults);
+	h.shadows_created = vm_object_stat(shadows_created);
+	h.collapses = vm_object_stat(collapses);
+	h.bypasses = vm_object_stat(bypasses);
+	h.pages_copied = vm_object_stat(pages_copied);
 	h.personality = (uint64_t)machvm_host_personality();
 	if (ops->host(x->arg, &h) != 0) {
 		kr = KERN_FAILURE;
@@ -259,12 +260,14 @@ kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg)
 	struct task **tasks = task_lock_live_all(&ntasks);
 	if (tasks == NULL)
 		return KERN_RESOURCE_SHORTAGE;
-	vm_object_lock_acquire();
+	vm_batch_lock();
+	vm_domain_freeze(true);
 	struct export x = { ops, arg, VM_PAGE_TABLE_INIT, { NULL, 0, 0 } };
 	kern_return_t kr = export_locked(&x, tasks, ntasks, (task_t)ids);
 	vm_page_table_destroy(&x.done);
 	free(x.chain.v);
-	vm_object_lock_release();
+	vm_domain_freeze(false);
+	vm_batch_unlock();
 	task_unlock_all(tasks, ntasks);
 	return kr;
 }
@@ -664,12 +667,12 @@ static kern_return_t make_tasks(void)
 	return kr;
 }
 
-/* Builds the objects and the maps; every task locked, vm_object_lock held. */
+/* Builds the objects and the maps; every task locked, their domain held. */
 static kern_return_t build_locked(void)
 {
 	/* The objects made here get ids above every id of the file until
 	 * they take theirs (vm_object_renumber), so none is taken twice. */
-	HOST.object_next_id = imp.host.next_object_id;
+	vm_object_set_next_id(imp.host.next_object_id);
 	for (size_t i = 0; i < imp.nobjects; i++) {
 		struct imp_object *s = &imp.objects[i];
 		struct vm_object *o;
@@ -696,7 +699,7 @@ static kern_return_t build_locked(void)
 		o->ref_count = (uint32_t)s->refs;
 		o->pages = s->pages;            /* the staged pages move in */
 		s->pages = (struct vm_page_table)VM_PAGE_TABLE_INIT;
-		HOST.object_stats.resident_pages += o->pages.count;
+		vm_object_stat_add(resident_pages, o->pages.count);
 		vm_mem_force(o->pages.count * vm_page_size);
 	}
 
@@ -766,7 +769,7 @@ static bool only_its_shadow_uses(const struct vm_object *o)
 /*
  * Merges objects only their shadow still uses, restores the counters, and
  * runs the invariant checker over the whole host (every map, every object,
- * who sees which bytes); every task locked, vm_object_lock held.
+ * who sees which bytes); every task locked, their domain held.
  */
 static kern_return_t finish_locked(void)
 {
@@ -806,14 +809,14 @@ static kern_return_t finish_locked(void)
 	free(tops.v);
 
 	const machvm_host_desc_t *h = &imp.host;
-	HOST.object_stats.faults.faults = h->faults;
-	HOST.object_stats.faults.zero_fill_faults = h->zero_fill_faults;
-	HOST.object_stats.faults.cow_faults = h->cow_faults;
-	HOST.object_stats.shadows_created = h->shadows_created;
-	HOST.object_stats.collapses = h->collapses;
-	HOST.object_stats.bypasses = h->bypasses;
-	HOST.object_stats.pages_copied = h->pages_copied;
-	HOST.object_next_id = h->next_object_id - 1;
+	vm_object_stat_set(faults.faults, h->faults);
+	vm_object_stat_set(faults.zero_fill_faults, h->zero_fill_faults);
+	vm_object_stat_set(faults.cow_faults, h->cow_faults);
+	vm_object_stat_set(shadows_created, h->shadows_created);
+	vm_object_stat_set(collapses, h->collapses);
+	vm_object_stat_set(bypasses, h->bypasses);
+	vm_object_stat_set(pages_copied, h->pages_copied);
+	vm_object_set_next_id(h->next_object_id - 1);
 
 	/* The engine's own rules, in every build: a host that breaks one is
 	 * refused, never panicked on. */
@@ -893,15 +896,31 @@ static kern_return_t import_end(void)
 			kr = KERN_FAILURE;
 		}
 	}
+	/* One domain for all of them: the data may share objects between
+	 * any two (and the checker wants every task's objects in its own). */
+	struct task **ts = NULL;
+	if (kr == KERN_SUCCESS && nrefs > 0 && (ts = malloc(nrefs * sizeof *ts)) == NULL) {
+		imp_why("out of memory locking the tasks");
+		kr = KERN_RESOURCE_SHORTAGE;
+	}
+	for (size_t r = 0; ts && r < nrefs; r++)
+		ts[r] = refs[r].t;
 	free(refs);
-	vm_object_lock_acquire();
+	if (ts)
+		(void)vm_domain_enter_all(ts, nrefs);
+	else
+		vm_domain_freeze(true);         /* no task: nothing to build */
 	if (kr == KERN_SUCCESS)
 		kr = build_locked();
 	if (kr == KERN_SUCCESS)
 		kr = finish_locked();
 	if (kr != KERN_SUCCESS)
 		teardown_locked();
-	vm_object_lock_release();
+	if (ts)
+		vm_domain_leave();
+	else
+		vm_domain_freeze(false);
+	free(ts);
 	if (kr != KERN_SUCCESS)
 		vm_object_reset();      /* before the tasks go: no map refers to an object now */
 	for (size_t k = imp.ntasks; k-- > 0;)

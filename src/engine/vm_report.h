@@ -15,7 +15,7 @@
  * per entry (fork, remap), it is read once before the loop.
  *
  * Locking: the record is the thread's own.  Appending needs whatever lock
- * guards the thing that changed (the task lock for a map, vm_object_lock for
+ * guards the thing that changed (the task lock for a map, the domain's lock for
  * an object), which the caller holds anyway.
  */
 #ifndef MACHVM_VM_REPORT_H

@@ -8,13 +8,15 @@
  * needed for clipping are taken before anything changes; only then does a
  * second pass clip, change and coalesce.
  *
- * Locks: the task's lock, then vm_object_lock, for the whole call (two task
- * locks, lower id first, for vm_remap).
+ * Locks: the task's lock, then its domain's (vm_domain.h), for the whole
+ * call.  vm_remap locks both tasks (in address order) and makes their
+ * domains one first, whatever the call's outcome: it may share objects
+ * between them.
  *
  * Reports (vm_report.h): every call that can change the map starts its
  * report first thing, with its arguments as passed, and ends it exactly
  * once on every path: call_end names the task and hands the report over
- * after vm_object_lock is released and before the task lock is, so per
+ * after the domain is left and before the task lock is, so per
  * task the reports come in the order the calls took effect; a call that
  * fails before it locks anything ends it with call_fail.  Queries start no
  * report, so ending one there does nothing.
@@ -44,7 +46,7 @@ static kern_return_t call_begin(task_t id, struct task **tp)
 		vm_call_exit(false);
 		return KERN_INVALID_ARGUMENT;
 	}
-	vm_object_lock_acquire();
+	(void)vm_domain_enter(t);
 	*tp = t;
 	return KERN_SUCCESS;
 }
@@ -52,7 +54,7 @@ static kern_return_t call_begin(task_t id, struct task **tp)
 static kern_return_t call_end(struct task *t, kern_return_t kr, bool changes)
 {
 	vm_mem_unreserve();             /* what a reservation of the call has left */
-	vm_object_lock_release();
+	vm_domain_leave();
 	vm_report_end_task(kr, &t->map);
 	task_unlock(t);
 	vm_call_exit(changes && kr == KERN_SUCCESS);
@@ -61,7 +63,7 @@ static kern_return_t call_end(struct task *t, kern_return_t kr, bool changes)
 
 /*
  * The same for a query that reads only the task's map: the task lock and
- * not the object lock, so that it never waits for another task's call.
+ * not its domain's, so that it never waits for another task's call.
  * An entry's object cannot go while the task is locked (the entry holds a
  * reference), and an object's id never changes while calls run.
  */
@@ -855,7 +857,8 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 	kern_return_t kr = KERN_INVALID_ARGUMENT;
 	if (tt == NULL || st == NULL || !task_lock_pair(tt, target_task, st, src_task))
 		goto out_unlocked;
-	vm_object_lock_acquire();
+	struct task *pair[2] = { tt, st };
+	(void)vm_domain_enter_all(pair, tt == st ? 1 : 2);
 	vm_report_task(&tt->map);
 	vm_report_task(&st->map);
 
@@ -937,7 +940,7 @@ kern_return_t vm_remap(task_t target_task, vm_address_t *target_address, vm_size
 	}
 out:
 	vm_mem_unreserve();
-	vm_object_lock_release();
+	vm_domain_leave();
 	vm_report_end(kr);
 	task_unlock_pair(tt, st);
 out_unlocked:
@@ -957,10 +960,10 @@ static bool data_range_wraps(vm_address_t addr, vm_size_t size)
 static void count_fault(struct task *t, bool zero_fill)
 {
 	t->counts.faults++;
-	HOST.object_stats.faults.faults++;
+	vm_object_stat_add(faults.faults, 1);
 	if (zero_fill) {
 		t->counts.zero_fill_faults++;
-		HOST.object_stats.faults.zero_fill_faults++;
+		vm_object_stat_add(faults.zero_fill_faults, 1);
 	}
 }
 

@@ -369,6 +369,192 @@ TEST(threads_fork_lets_others_in)
 }
 
 /*
+ * Memory domains (vm_domain.h): a call on a task waits only for calls in
+ * its own domain.  The test holds task a's domain itself and checks who
+ * gets through: a task of another domain does at once, a fork's child of
+ * a waits, and so does another task once a vm_remap has made its domain
+ * one with a's.
+ */
+#include "../../src/engine/task.h"
+#include "../../src/engine/vm_domain.h"
+#include <time.h>
+
+static _Atomic int protect_done;
+
+static void *protect_one(void *arg)
+{
+	task_t t = (task_t)(uintptr_t)arg;
+	if (vm_protect(t, 0x100000, 4096, FALSE, VM_PROT_READ) != KERN_SUCCESS)
+		failed = 1;
+	atomic_store(&protect_done, 1);
+	return NULL;
+}
+
+/* Whether a vm_protect of t by another thread ends within ms. */
+static bool protect_ends_within(task_t t, int ms, pthread_t *th)
+{
+	atomic_store(&protect_done, 0);
+	CHECK(pthread_create(th, NULL, protect_one, (void *)(uintptr_t)t) == 0);
+	for (int i = 0; i < ms; i++) {
+		if (atomic_load(&protect_done))
+			return true;
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	return atomic_load(&protect_done);
+}
+
+static void hold_domain_of(task_t id, struct task **t)
+{
+	*t = task_lookup(id);
+	CHECK(*t != NULL && task_lock_live(*t, id));
+	(void)vm_domain_enter(*t);
+}
+
+static void let_go(struct task *t)
+{
+	vm_domain_leave();
+	task_unlock(t);
+}
+
+TEST(threads_domains_wait_only_for_their_own)
+{
+	failed = 0;
+	task_t a = harness_task(), b = harness_task(), child;
+	harness_alloc(a, 0x100000, 4096);
+	harness_alloc(b, 0x100000, 4096);
+	unsigned char v = 1;
+	vm_size_t n;
+	CHECK_KR(vm_write(a, 0x100000, &v, 1, &n), KERN_SUCCESS);
+	CHECK_KR(vm_write(b, 0x100000, &v, 1, &n), KERN_SUCCESS);
+	CHECK_KR(task_create(a, TRUE, &child), KERN_SUCCESS);
+	pthread_t th;
+	struct task *held;
+
+	/* Another domain: through at once (generously: a loaded machine). */
+	hold_domain_of(a, &held);
+	CHECK(protect_ends_within(b, 5000, &th));
+	pthread_join(th, NULL);
+	/* The child shares a's objects: it waits for a's domain. */
+	CHECK(!protect_ends_within(child, 200, &th));
+	let_go(held);
+	pthread_join(th, NULL);
+	CHECK(atomic_load(&protect_done));
+
+	/* A remap of b's page into a makes their domains one: now b waits. */
+	vm_address_t at = 0;
+	vm_prot_t cur, max;
+	CHECK_KR(vm_remap(a, &at, 4096, 0, TRUE, b, 0x100000, FALSE, &cur, &max,
+	                  VM_INHERIT_SHARE), KERN_SUCCESS);
+	hold_domain_of(a, &held);
+	CHECK(!protect_ends_within(b, 200, &th));
+	let_go(held);
+	pthread_join(th, NULL);
+	CHECK(atomic_load(&protect_done));
+	CHECK(!failed);
+	CHECK_KR(machvm_check(), KERN_SUCCESS);
+	CHECK_KR(task_terminate(child), KERN_SUCCESS);
+	CHECK_KR(task_terminate(a), KERN_SUCCESS);
+	CHECK_KR(task_terminate(b), KERN_SUCCESS);
+}
+
+/*
+ * Objects looked up by id while calls make and free them in several
+ * domains, which remaps and batches merge meanwhile: every answer is a
+ * whole object or "not live", nothing hangs, and under ThreadSanitizer no
+ * race or inversion may be reported.
+ */
+static _Atomic int lookups_done;
+
+static void *object_churner(void *arg)
+{
+	unsigned int seed = 31u + (unsigned)(uintptr_t)arg;
+	for (int r = 0; r < ROUNDS && !failed; r++) {
+		task_t t, c;
+		if (task_create(TASK_NULL, FALSE, &t) != KERN_SUCCESS) {
+			failed = 1;
+			break;
+		}
+		vm_address_t a = 0x10000;
+		unsigned char v = (unsigned char)r;
+		vm_size_t n;
+		if (vm_allocate(t, &a, 4 * 4096, FALSE) != KERN_SUCCESS ||
+		    vm_write(t, a + 4096 * (rand_r(&seed) % 4), &v, 1, &n) != KERN_SUCCESS ||
+		    task_create(t, TRUE, &c) != KERN_SUCCESS)
+			failed = 1;
+		(void)vm_write(c, a, &v, 1, &n);       /* a shadow in front */
+		task_t other = atomic_load(&churn_ids[rand_r(&seed) % CHURN_SLOTS]);
+		vm_address_t at = 0;
+		vm_prot_t cur, max;
+		if (other != TASK_NULL &&
+		    vm_remap(c, &at, 4096, 0, TRUE, other, 0x10000, rand_r(&seed) & 1, &cur, &max,
+		             VM_INHERIT_COPY) == KERN_SUCCESS)
+			(void)vm_write(c, at, &v, 1, &n);
+		machvm_batch_t *bt;
+		task_t pair[2] = { t, c };
+		if (machvm_batch_begin(pair, 2, &bt) == KERN_SUCCESS) {
+			(void)vm_write(t, a, &v, 1, &n);
+			if (rand_r(&seed) & 1)
+				machvm_batch_commit(bt);
+			else
+				machvm_batch_undo(bt);
+		}
+		task_t old = atomic_exchange(&churn_ids[rand_r(&seed) % CHURN_SLOTS], c);
+		if (old != TASK_NULL)
+			(void)task_terminate(old);
+		if (task_terminate(t) != KERN_SUCCESS)
+			failed = 1;
+	}
+	return NULL;
+}
+
+static void *object_looker(void *arg)
+{
+	(void)arg;
+	while (!lookups_done && !failed) {
+		uint64_t ids[64];
+		size_t count;
+		if (machvm_object_list(0, ids, 64, &count) != KERN_SUCCESS) {
+			failed = 1;
+			break;
+		}
+		for (size_t i = 0; i < count && i < 64; i++) {
+			machvm_object_info_t info;
+			kern_return_t kr = machvm_object_info(ids[i], MACHVM_OBJECT_CHAIN |
+			                                      MACHVM_OBJECT_SHADOWED_BY, &info);
+			if (kr == KERN_SUCCESS) {
+				if (info.id != ids[i] || info.nchain == 0 || info.chain[0].id != ids[i])
+					failed = 1;
+				machvm_object_info_free(&info);
+			} else if (kr != KERN_INVALID_ARGUMENT) {
+				failed = 1;
+			}
+		}
+	}
+	return NULL;
+}
+
+TEST(threads_objects_by_id_while_they_go)
+{
+	pthread_t churn[2], look;
+	failed = 0;
+	lookups_done = 0;
+	for (int i = 0; i < 2; i++)
+		CHECK(pthread_create(&churn[i], NULL, object_churner, (void *)(intptr_t)i) == 0);
+	CHECK(pthread_create(&look, NULL, object_looker, NULL) == 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(churn[i], NULL);
+	lookups_done = 1;
+	pthread_join(look, NULL);
+	CHECK(!failed);
+	CHECK_KR(machvm_check(), KERN_SUCCESS);
+	for (int s = 0; s < CHURN_SLOTS; s++) {
+		task_t t = atomic_exchange(&churn_ids[s], TASK_NULL);
+		if (t != TASK_NULL)
+			CHECK_KR(task_terminate(t), KERN_SUCCESS);
+	}
+}
+
+/*
  * The lock-order check of debug builds (host.c): a thread that takes a
  * lock against the order (engine.h) is stopped at once with a panic that
  * names the rule, before it can deadlock with another thread.  Each case
@@ -379,7 +565,6 @@ TEST(threads_fork_lets_others_in)
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../src/engine/task.h"
 #include "../../src/engine/vm_object.h"
 
 static void must_panic(void (*fn)(void), const char *what)
@@ -401,9 +586,11 @@ static void must_panic(void (*fn)(void), const char *what)
 
 static task_t order_a, order_b;
 
-static void task_under_objects(void)
+static void task_under_domain(void)
 {
-	vm_object_lock_acquire();
+	struct task *b = task_lookup(order_b);
+	CHECK(task_lock_live(b, order_b));
+	(void)vm_domain_enter(b);
 	(void)task_lock_live(task_lookup(order_a), order_a);
 }
 
@@ -422,25 +609,27 @@ static void host_under_task(void)
 	(void)task_create(TASK_NULL, FALSE, &t);        /* takes host_lock */
 }
 
-static void objects_twice(void)
+static void domains_twice(void)
 {
-	vm_object_lock_acquire();
-	vm_object_lock_acquire();
+	struct task *a = task_lookup(order_a), *b = task_lookup(order_b);
+	CHECK(task_lock_pair(a, order_a, b, order_b));
+	(void)vm_domain_enter(a);
+	(void)vm_domain_enter(b);
 }
 
 TEST(lock_order_check_stops_a_wrong_order)
 {
 	order_a = harness_task();
 	order_b = harness_task();
-	must_panic(task_under_objects, "a task lock under vm_object_lock");
+	must_panic(task_under_domain, "a task lock under a domain lock");
 	must_panic(tasks_against_addresses, "task locks against address order");
 	must_panic(host_under_task, "host_lock under a task lock");
-	must_panic(objects_twice, "vm_object_lock twice");
+	must_panic(domains_twice, "two domain locks");
 	/* The right order passes. */
 	struct task *a = task_lookup(order_a), *b = task_lookup(order_b);
 	CHECK(task_lock_pair(a, order_a, b, order_b));
-	vm_object_lock_acquire();
-	vm_object_lock_release();
+	(void)vm_domain_enter(a);
+	vm_domain_leave();
 	task_unlock_pair(a, b);
 }
 #endif
