@@ -8,14 +8,14 @@
  * id only ever names a dead object.  docs/semantics.md, section 2.12,
  * describes what each figure means.
  *
- * Locking: a query of one task takes that task's lock, then the object
- * lock, as vm_region_extended does.  A query that needs the map entries of
- * every task (machvm_object_info with MACHVM_OBJECT_MAPPED_BY or
- * MACHVM_OBJECT_PAGES) locks every live task in ascending id order, then
- * the object lock, as the state export does: it sees one consistent
- * picture, and holds up every other call for as long as it walks (the
- * walk is O(entries of every task) plus the object's pages).  The others
- * take the object lock only.  A task that is being created (a fork not yet
+ * Locking: a query of one task takes that task's lock, then its memory
+ * domain's lock (the lock of the objects of the tasks that can share
+ * them), as vm_region_extended does.  A query that needs the map entries
+ * of every task (machvm_object_info with MACHVM_OBJECT_MAPPED_BY or
+ * MACHVM_OBJECT_PAGES) locks every live task, then the object's domain: it
+ * holds up every other call for as long as it walks (the walk is
+ * O(entries of every task) plus the object's pages).  The others take the
+ * object's domain only.  A task that is being created (a fork not yet
  * returned) is not in the task table yet: its entries are not among the
  * mappings a query finds, though the references they hold are counted.
  */

@@ -84,8 +84,8 @@ struct machvm_export_ops {
 };
 
 /*
- * Walks the whole host in one consistent picture, with every live task and
- * the objects locked, calling:
+ * Walks the whole host in one consistent picture, with the task table and
+ * every live task locked (so no object can change either), calling:
  *   host() once; then object() for every object some map can reach, an
  *   object's shadow always before it, each followed by page() for its
  *   resident pages in ascending index order; then task() for every live

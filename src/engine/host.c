@@ -547,6 +547,29 @@ void task_unlock_all(struct task **tasks, size_t n)
 	free(tasks);
 }
 
+/*
+ * host_lock is taken first and kept: no task is made, published or
+ * ended meanwhile.  Without it a fork's child published between the
+ * listing and the locking would be left out, and could change objects
+ * it shares with a listed task while the caller reads them.  Nothing
+ * holds a task lock while it waits for host_lock (the lock order), so
+ * waiting for task locks with host_lock held cannot deadlock.
+ */
+struct task **task_lock_world(size_t *n)
+{
+	host_lock_take();
+	struct task **tasks = task_lock_live_all(n);
+	if (tasks == NULL)
+		host_lock_drop();
+	return tasks;
+}
+
+void task_unlock_world(struct task **tasks, size_t n)
+{
+	task_unlock_all(tasks, n);
+	host_lock_drop();
+}
+
 void task_unlock_refs(struct task_ref *v, size_t n)
 {
 	while (n > 0)

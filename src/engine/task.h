@@ -81,6 +81,13 @@ void task_unlock_refs(struct task_ref *v, size_t n);
  * task_unlock_all unlocks them and frees the list. */
 struct task **task_lock_live_all(size_t *n);
 void task_unlock_all(struct task **tasks, size_t n);
+/*
+ * The same with host_lock held until task_unlock_world: no task comes or
+ * goes, so with the open batches' lock (vm_batch_lock_if_open) nothing
+ * can change a map or an object.  For the export and the checker.
+ */
+struct task **task_lock_world(size_t *n);
+void task_unlock_world(struct task **tasks, size_t n);
 
 /*
  * Debug bracket around every call: the invariant checker runs after calls
@@ -120,5 +127,12 @@ void vm_batch_each_ref(void (*fn)(struct vm_object *o, void *arg), void *arg);
  * checker), whom a batch of dead tasks would otherwise not wait for. */
 void vm_batch_lock(void);
 void vm_batch_unlock(void);
+/*
+ * With every live task locked: takes the batches' lock if a batch is open
+ * (true) and lets it go at once if none is (false).  None can open while
+ * every task is locked, so then none can end either, and the caller holds
+ * one lock fewer (ThreadSanitizer follows at most 64 at once).
+ */
+bool vm_batch_lock_if_open(void);
 
 #endif

@@ -129,6 +129,15 @@ void vm_batch_unlock(void)
 	pthread_mutex_unlock(&HOST.batch_lock);
 }
 
+bool vm_batch_lock_if_open(void)
+{
+	vm_batch_lock();
+	if (HOST.open_batches != NULL)
+		return true;
+	vm_batch_unlock();
+	return false;
+}
+
 /* HOST.batch_lock held. */
 static void unregister(struct machvm_batch *b)
 {

@@ -20,16 +20,18 @@
 
 
 #ifdef MACHVM_DEBUG
-static int checks_wanted = -1;
+static atomic_int checks_wanted = -1;      /* read by every thread, of every host */
 static _Thread_local unsigned checks_paused;
 
 static bool checks_on(void)
 {
-	if (checks_wanted < 0) {
+	int wanted = atomic_load_explicit(&checks_wanted, memory_order_relaxed);
+	if (wanted < 0) {
 		const char *v = getenv("MACHVM_CHECK");
-		checks_wanted = !(v && strcmp(v, "0") == 0);
+		wanted = !(v && strcmp(v, "0") == 0);
+		atomic_store_explicit(&checks_wanted, wanted, memory_order_relaxed);
 	}
-	return checks_wanted;
+	return wanted;
 }
 
 void vm_call_enter(void)
@@ -424,7 +426,7 @@ kern_return_t machvm_check(void)
 	/* Release builds shut no call out at the gate: every task locked
 	 * and the batches' lock keep every map and object still. */
 	size_t ntasks;
-	struct task **tasks = task_lock_live_all(&ntasks);
+	struct task **tasks = task_lock_world(&ntasks);
 	if (tasks == NULL) {
 		pthread_rwlock_unlock(&HOST.call_gate);
 		return KERN_RESOURCE_SHORTAGE;
@@ -444,7 +446,7 @@ kern_return_t machvm_check(void)
 	vm_domain_freeze(false);
 	vm_batch_unlock();
 	if (tasks)
-		task_unlock_all(tasks, ntasks);
+		task_unlock_world(tasks, ntasks);
 	pthread_rwlock_unlock(&HOST.call_gate);
 	return kr;
 }

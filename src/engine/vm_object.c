@@ -130,7 +130,7 @@ static struct vm_object *object_alloc(vm_size_t size)
 	o->size = size;
 	o->domain = d;
 	table_lock();
-	o->id = ++HOST.object_next_id;
+	o->id = __atomic_add_fetch(&HOST.object_next_id, 1, __ATOMIC_RELAXED);
 	if (order_append(o->id) != 0) {
 		table_unlock();
 		free(o);
@@ -623,18 +623,17 @@ struct vm_object *vm_object_find_held(uint64_t id)
 	return o;
 }
 
+/* Written under the table lock, read without it (the export holds every
+ * task lock, and takes as few more as it can). */
 uint64_t vm_object_next_id(void)
 {
-	table_lock();
-	uint64_t id = HOST.object_next_id;
-	table_unlock();
-	return id;
+	return __atomic_load_n(&HOST.object_next_id, __ATOMIC_RELAXED);
 }
 
 void vm_object_set_next_id(uint64_t last)
 {
 	table_lock();
-	HOST.object_next_id = last;
+	__atomic_store_n(&HOST.object_next_id, last, __ATOMIC_RELAXED);
 	table_unlock();
 }
 
@@ -731,6 +730,6 @@ void vm_object_reset(void)
 	free(HOST.object_order.v);
 	memset(&HOST.object_order, 0, sizeof HOST.object_order);
 	memset(&HOST.object_stats, 0, sizeof HOST.object_stats);
-	HOST.object_next_id = 0;
+	__atomic_store_n(&HOST.object_next_id, 0, __ATOMIC_RELAXED);
 	table_unlock();
 }

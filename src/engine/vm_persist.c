@@ -1,8 +1,9 @@
 /*
  * vm_persist.c - the whole host as plain data: export and import.
  *
- * The export locks every live task (in the order calls that lock several
- * tasks use), then the open batches' lock.  Every change to a map or an
+ * The export holds the task table's lock (no task comes or goes), locks
+ * every live task (in the order calls that lock several tasks use), then
+ * the open batches' lock if a batch is open.  Every change to a map or an
  * object happens under one of those, so the walk sees one consistent
  * picture without taking any domain's lock (vm_domain_freeze).  It hands out only the objects some map can reach: a task that
  * is being created or terminated while the export runs holds references the
@@ -257,18 +258,19 @@ kern_return_t machvm_host_export(const struct machvm_export_ops *ops, void *arg)
 		return KERN_INVALID_ARGUMENT;
 	/* Every live task, locked (in address order), listed by id. */
 	size_t ids = task_table_size(), ntasks = 0;
-	struct task **tasks = task_lock_live_all(&ntasks);
+	struct task **tasks = task_lock_world(&ntasks);
 	if (tasks == NULL)
 		return KERN_RESOURCE_SHORTAGE;
-	vm_batch_lock();
+	bool batches = vm_batch_lock_if_open();
 	vm_domain_freeze(true);
 	struct export x = { ops, arg, VM_PAGE_TABLE_INIT, { NULL, 0, 0 } };
 	kern_return_t kr = export_locked(&x, tasks, ntasks, (task_t)ids);
 	vm_page_table_destroy(&x.done);
 	free(x.chain.v);
 	vm_domain_freeze(false);
-	vm_batch_unlock();
-	task_unlock_all(tasks, ntasks);
+	if (batches)
+		vm_batch_unlock();
+	task_unlock_world(tasks, ntasks);
 	return kr;
 }
 

@@ -561,6 +561,7 @@ TEST(threads_objects_by_id_while_they_go)
  * runs in a child process, which must die of the panic's abort.
  */
 #ifdef MACHVM_DEBUG
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -573,6 +574,14 @@ static void must_panic(void (*fn)(void), const char *what)
 	pid_t pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
+#ifdef __SANITIZE_THREAD__
+		/* ThreadSanitizer sees the wrong order as well and reports it
+		 * before the panic: the child's report is the point of the case,
+		 * not a finding, so it is kept out of the test's output. */
+		int null = open("/dev/null", O_WRONLY);
+		if (null >= 0)
+			dup2(null, 2);
+#endif
 		fn();
 		_exit(0);               /* not stopped: the check missed it */
 	}
