@@ -129,9 +129,9 @@ void vm_batch_lock(void);
 void vm_batch_unlock(void);
 /*
  * With every live task locked: takes the batches' lock if a batch is open
- * (true) and lets it go at once if none is (false).  None can open while
- * every task is locked, so then none can end either, and the caller holds
- * one lock fewer (ThreadSanitizer follows at most 64 at once).
+ * (true), and not if none is (false): none can open while every task is
+ * locked, so then none can end either, and the caller holds one lock
+ * fewer (ThreadSanitizer follows at most 64 at once).
  */
 bool vm_batch_lock_if_open(void);
 

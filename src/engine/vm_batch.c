@@ -129,13 +129,14 @@ void vm_batch_unlock(void)
 	pthread_mutex_unlock(&HOST.batch_lock);
 }
 
+/* The list's head is written atomically (under the lock), so that this
+ * can look at it without the lock. */
 bool vm_batch_lock_if_open(void)
 {
+	if (__atomic_load_n(&HOST.open_batches, __ATOMIC_ACQUIRE) == NULL)
+		return false;
 	vm_batch_lock();
-	if (HOST.open_batches != NULL)
-		return true;
-	vm_batch_unlock();
-	return false;
+	return true;
 }
 
 /* HOST.batch_lock held. */
@@ -143,7 +144,7 @@ static void unregister(struct machvm_batch *b)
 {
 	for (struct machvm_batch **at = &HOST.open_batches; *at; at = &(*at)->next) {
 		if (*at == b) {
-			*at = b->next;
+			__atomic_store_n(at, b->next, __ATOMIC_RELEASE);
 			break;
 		}
 	}
@@ -270,7 +271,7 @@ kern_return_t machvm_batch_begin(const task_t *tasks, size_t ntasks, machvm_batc
 	if (kr == KERN_SUCCESS) {
 		vm_batch_lock();
 		b->next = HOST.open_batches;
-		HOST.open_batches = b;
+		__atomic_store_n(&HOST.open_batches, b, __ATOMIC_RELEASE);
 		vm_batch_unlock();
 		*out = b;
 	} else {
