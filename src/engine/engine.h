@@ -32,6 +32,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <machvm/machvm.h>
 #include <machvm/report.h>
 
@@ -132,5 +134,22 @@ bool vm_task_may_wire(const struct vm_map *m, uint64_t more_pages);
 #else
 #define VM_ASSERT(c) do { (void)sizeof(c); } while (0)
 #endif
+
+/*
+ * size bytes of zeros in cache lines of their own (free() frees them), or
+ * NULL: for what threads working on different tasks write on every call
+ * (a task's lock and map, a domain's lock), which malloc would otherwise
+ * place side by side in one cache line when they are made one after the
+ * other, so that two CPUs would pass that line back and forth.
+ */
+#define VM_CACHE_LINE 64
+static inline void *vm_zalloc_lines(size_t size)
+{
+	size_t n = (size + VM_CACHE_LINE - 1) & ~(size_t)(VM_CACHE_LINE - 1);
+	void *p = aligned_alloc(VM_CACHE_LINE, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
 
 #endif

@@ -688,7 +688,7 @@ static struct task *task_reserve(task_t parent)
 		ids_push(id);
 		host_lock_drop();
 		return NULL;
-	} else if ((t = calloc(1, sizeof *t)) == NULL) {
+	} else if ((t = vm_zalloc_lines(sizeof *t)) == NULL) {
 		vm_mem_give(sizeof *t);
 		ids_push(id);
 		host_lock_drop();

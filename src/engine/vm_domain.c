@@ -16,7 +16,7 @@ struct vm_domain *vm_domain_create(void)
 {
 	if (!vm_mem_take(sizeof(struct vm_domain)))
 		return NULL;
-	struct vm_domain *d = calloc(1, sizeof *d);
+	struct vm_domain *d = vm_zalloc_lines(sizeof *d);
 	if (d == NULL || pthread_mutex_init(&d->lock, NULL) != 0) {
 		free(d);
 		vm_mem_give(sizeof(struct vm_domain));
