@@ -11,9 +11,11 @@
  *                         reference counts, pages, shadow links
  *                         (vm_domain.h); one at a time, but for a merge,
  *                         which takes two in address order
- *   4. the object table's lock and the open batches' lock: every live
- *                         object by id, the list of batches (vm_object.c,
- *                         vm_batch.c); held for a few steps, never two
+ *   4. the open batches' lock: the list of open batches (vm_batch.c);
+ *                         a batch's end holds it over all it does
+ *   5. the object table's lock: every live object by id (vm_object.c);
+ *                         held for the few steps of a lookup, or of
+ *                         making or freeing an object
  * No lock is taken while a lower-numbered one is wanted: a call holding a
  * task lock never takes host_lock.  Debug builds check this order at
  * every lock taken (host.c, vm_domain.c): a thread that takes one against

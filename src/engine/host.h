@@ -114,8 +114,8 @@ struct machvm_host {
 	/* vm_report.c */
 	void *report_hook_arg;
 
-	/* vm_batch.c: the open batches, and their lock (innermost, beside
-	 * the object table's) */
+	/* vm_batch.c: the open batches, and their lock (taken before the
+	 * object table's, engine.h) */
 	pthread_mutex_t batch_lock;
 	struct machvm_batch *open_batches;
 

@@ -29,8 +29,8 @@
  * holding a domain's lock always holds, through its task, a reference
  * that keeps it, so a domain is freed only when nobody can reach it.
  *
- * Lock order (engine.h): host_lock, task locks, one domain lock, then the
- * host's object table lock (vm_object.c).  A thread holds one domain lock
+ * Lock order (engine.h): host_lock, task locks, one domain lock, the open
+ * batches' lock, then the host's object table lock (vm_object.c).  A thread holds one domain lock
  * at a time; only a merge holds two, taken in address order, while it
  * holds the task locks that make them one.
  */
