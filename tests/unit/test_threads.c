@@ -416,6 +416,19 @@ static void let_go(struct task *t)
 	task_unlock(t);
 }
 
+/* While this thread holds holder's domain, a vm_protect of t does not end
+ * (for 200 ms); once it lets go, it does. */
+static void waits_for_domain_of(task_t holder, task_t t)
+{
+	pthread_t th;
+	struct task *held;
+	hold_domain_of(holder, &held);
+	CHECK(!protect_ends_within(t, 200, &th));
+	let_go(held);
+	pthread_join(th, NULL);
+	CHECK(atomic_load(&protect_done));
+}
+
 TEST(threads_domains_wait_only_for_their_own)
 {
 	failed = 0;
@@ -434,22 +447,16 @@ TEST(threads_domains_wait_only_for_their_own)
 	hold_domain_of(a, &held);
 	CHECK(protect_ends_within(b, 5000, &th));
 	pthread_join(th, NULL);
-	/* The child shares a's objects: it waits for a's domain. */
-	CHECK(!protect_ends_within(child, 200, &th));
 	let_go(held);
-	pthread_join(th, NULL);
-	CHECK(atomic_load(&protect_done));
+	/* The child shares a's objects: it waits for a's domain. */
+	waits_for_domain_of(a, child);
 
 	/* A remap of b's page into a makes their domains one: now b waits. */
 	vm_address_t at = 0;
 	vm_prot_t cur, max;
 	CHECK_KR(vm_remap(a, &at, 4096, 0, TRUE, b, 0x100000, FALSE, &cur, &max,
 	                  VM_INHERIT_SHARE), KERN_SUCCESS);
-	hold_domain_of(a, &held);
-	CHECK(!protect_ends_within(b, 200, &th));
-	let_go(held);
-	pthread_join(th, NULL);
-	CHECK(atomic_load(&protect_done));
+	waits_for_domain_of(a, b);
 	CHECK(!failed);
 	CHECK_KR(machvm_check(), KERN_SUCCESS);
 	CHECK_KR(task_terminate(child), KERN_SUCCESS);

@@ -613,14 +613,6 @@ struct toggler {
 	pthread_t thread;
 };
 
-static void sleep_until(uint64_t t)
-{
-	struct timespec ts = { (time_t)(t / 1000000000u), (long)(t % 1000000000u) };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
 /*
  * The calls per second of the workers together: each one's calls over its
  * own time from the common start to its last clock reading, summed.  A

@@ -273,14 +273,6 @@ static void write_csv(void)
 
 /* ---- time and samples ---------------------------------------------------- */
 
-static void sleep_until(uint64_t t)
-{
-	struct timespec ts = { (time_t)(t / 1000000000u), (long)(t % 1000000000u) };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
 struct samples {
 	uint64_t *v;
 	size_t n, cap;
